@@ -1,0 +1,208 @@
+"""Engine-free model declarations.
+
+A :class:`ModelSpec` says *what* to fit (outcome, fixed effects, subject,
+visit/time, covariance structure, estimation method, inference options,
+priors); engines in :mod:`longmod.engines` say *how*. Specs are frozen:
+``spec.replace(...)`` returns a changed copy. Option names are checked when the
+spec is built, so a typo fails before any fitting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+#: Covariance structures of the native Gaussian core. ``ri`` / ``ris`` are the
+#: random-intercept and random-intercept-and-slope structures V = Z G Z' + s2 I.
+COVARIANCE_STRUCTURES: tuple[str, ...] = (
+    "us", "cs", "csh", "ar1", "ar1h", "toep", "toeph", "ad", "adh", "ri", "ris", "ind",
+)
+METHODS: tuple[str, ...] = ("reml", "ml")
+DF_METHODS: tuple[str, ...] = (
+    "satterthwaite", "kenward-roger", "kenward-roger-linear", "residual",
+    "between-within", "asymptotic",
+)
+VCOV_METHODS: tuple[str, ...] = ("model", "sandwich")
+ENGINES: tuple[str, ...] = ("ancova", "native", "statsmodels", "lme4", "pymc")
+
+
+def _freeze(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return MappingProxyType({k: _freeze(v) for k, v in obj.items()})
+    if isinstance(obj, list):
+        return tuple(_freeze(v) for v in obj)
+    return obj
+
+
+def _thaw(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _thaw(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return [_thaw(v) for v in obj]
+    return obj
+
+
+class SpecError(ValueError):
+    """A specification names an unknown or unsupported option."""
+
+
+def _check_choice(what: str, value: str | None, allowed: tuple[str, ...], where: str) -> None:
+    if value is not None and value not in allowed:
+        raise SpecError(f"{where}: {what} = {value!r} is not supported; choose one of {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """The randomised comparison: ``active`` vs ``reference`` levels of ``variable``."""
+
+    variable: str = "arm"
+    reference: str = "placebo"
+    active: str = "uc_msc"
+
+    @property
+    def label(self) -> str:
+        """Contrast label used in result tables, e.g. ``"uc_msc - placebo"``."""
+        return f"{self.active} - {self.reference}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Declaration of one longitudinal (or single-time) model.
+
+    Parameters
+    ----------
+    name : str
+        Analysis name, used as ``analysis`` in result tables.
+    outcome : str
+        Response column of the long data.
+    fixed : str
+        Right-hand side of the fixed-effects formula in R syntax
+        (``"RACE + SEX + ARMCD * AVISIT"``); factors use treatment contrasts
+        with the first level of ``levels`` as reference.
+    subject : str
+        Column identifying patients (the blocks of the covariance matrix).
+    visit : str, optional
+        Categorical visit column: the index of the MMRM covariance and the
+        ``day`` of LS means/contrasts.
+    time : str, optional
+        Numeric time column (random slope, AR distances).
+    covariance : str
+        One of :data:`COVARIANCE_STRUCTURES`.
+    method : {"reml", "ml"}
+    df : str
+        Denominator degrees of freedom, one of :data:`DF_METHODS`.
+    vcov : {"model", "sandwich"}
+    engine : str
+        One of :data:`ENGINES`.
+    treatment : Treatment
+        Randomised comparison reported as the treatment contrast.
+    levels : mapping
+        Factor level order per column (first = reference).
+    outcome_label, mcid : optional
+        Display name and minimal clinically important difference of the outcome.
+    priors, sampler : mapping
+        Bayesian priors and sampler settings (``chains``, ``draws``, ``tune``,
+        ``seed``); ignored by frequentist engines.
+
+    Examples
+    --------
+    >>> from longmod.spec import ModelSpec
+    >>> s = ModelSpec(name="m", outcome="FEV1", fixed="ARMCD * AVISIT", subject="USUBJID",
+    ...               visit="AVISIT", covariance="us")
+    >>> s.replace(covariance="cs").covariance
+    'cs'
+    >>> ModelSpec(name="m", outcome="y", fixed="x", subject="id", covariance="unstructured")
+    Traceback (most recent call last):
+    ...
+    longmod.spec.model.SpecError: model 'm': covariance = 'unstructured' is not supported; choose one of us, cs, csh, ar1, ar1h, toep, toeph, ad, adh, ri, ris, ind
+    """
+
+    name: str
+    outcome: str
+    fixed: str
+    subject: str
+    visit: str | None = None
+    time: str | None = None
+    covariance: str = "us"
+    method: str = "reml"
+    df: str = "kenward-roger"
+    vcov: str = "model"
+    engine: str = "native"
+    treatment: Treatment = field(default_factory=Treatment)
+    levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    outcome_label: str | None = None
+    mcid: float | None = None
+    priors: Mapping[str, Any] = field(default_factory=dict)
+    sampler: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"model {self.name!r}"
+        _check_choice("covariance", self.covariance, COVARIANCE_STRUCTURES, where)
+        _check_choice("method", self.method, METHODS, where)
+        _check_choice("df", self.df, DF_METHODS, where)
+        _check_choice("vcov", self.vcov, VCOV_METHODS, where)
+        _check_choice("engine", self.engine, ENGINES, where)
+        object.__setattr__(self, "levels", _freeze({k: list(v) for k, v in dict(self.levels).items()}))
+        object.__setattr__(self, "priors", _freeze(dict(self.priors)))
+        object.__setattr__(self, "sampler", _freeze(dict(self.sampler)))
+        if isinstance(self.treatment, Mapping):
+            object.__setattr__(self, "treatment", Treatment(**self.treatment))
+
+    def replace(self, **changes: Any) -> "ModelSpec":
+        """Return a copy with ``changes`` applied (the spec itself is frozen)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python representation (TOML/JSON friendly)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["treatment"] = dataclasses.asdict(self.treatment)
+        return _thaw(d)
+
+    def spec_hash(self) -> str:
+        """sha256 of the canonical JSON of the spec (provenance)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, where: str = "spec") -> "ModelSpec":
+        """Build a spec from a mapping such as a TOML ``[model]`` table."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(sorted(known))}")
+        missing = [k for k in ("name", "outcome", "fixed", "subject") if k not in data]
+        if missing:
+            raise SpecError(f"{where}: missing required key(s) {', '.join(missing)}")
+        data = dict(data)
+        if "treatment" in data:
+            data["treatment"] = Treatment(**data["treatment"])
+        try:
+            return cls(**data)
+        except SpecError as exc:
+            raise SpecError(f"{where}: {exc}") from None
+
+
+def load_model_spec(path: str | Path) -> ModelSpec:
+    """Read a :class:`ModelSpec` from the ``[model]`` table of a TOML file.
+
+    Examples
+    --------
+    >>> from longmod.resources import models_dir
+    >>> spec = load_model_spec(models_dir() / "examples" / "fev_data_us_reml.toml")
+    >>> spec.covariance, spec.method
+    ('us', 'reml')
+    """
+    path = Path(path)
+    with path.open("rb") as fh:
+        doc = tomllib.load(fh)
+    if "model" not in doc:
+        raise SpecError(f"{path}: no [model] table; a model spec file needs one")
+    return ModelSpec.from_mapping(doc["model"], where=str(path))
