@@ -1,0 +1,255 @@
+"""Sampling runtime: PyTensor cache, BLAS check, thread limits, sampler dispatch.
+
+Nothing here runs at import time. :func:`configure_pytensor` is called by
+every fitting function *before* PyTensor is first imported; it points
+PyTensor's ``base_compiledir`` at a persistent, shared folder so that a second
+run (or a second process) reuses the compiled C modules:
+
+* ``$LONGMOD_CACHE/pytensor`` if ``LONGMOD_CACHE`` is set, else
+  ``~/.cache/longmod/pytensor``;
+* a ``base_compiledir`` the user already put in ``PYTENSOR_FLAGS`` wins.
+
+Sampler settings come from ``ModelSpec.sampler`` (keys in
+:data:`SAMPLER_KEYS`). The default backend is nutpie (numba-compiled model,
+compiled models cached in-process and refreshed with new data through
+``CompiledModel.with_data``); PyMC's NUTS with ``init="jitter+adapt_diag_grad"``
+is the fallback, used when nutpie is missing, fails to compile, or
+``backend = "pymc"`` is requested. BLAS threads are limited to one per chain
+(threadpoolctl) while sampling, because 2 chains x N BLAS threads oversubscribe
+small machines.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Keys accepted in ``ModelSpec.sampler``.
+SAMPLER_KEYS: tuple[str, ...] = (
+    "backend", "chains", "draws", "tune", "seed", "target_accept", "cores", "progress_bar",
+)
+BACKENDS: tuple[str, ...] = ("nutpie", "pymc")
+DEFAULT_SAMPLER: Mapping[str, Any] = {
+    "backend": "nutpie", "chains": 4, "draws": 1000, "tune": 1000, "seed": 20240607,
+    "target_accept": 0.9, "progress_bar": False,
+}
+PYMC_INIT = "jitter+adapt_diag_grad"
+
+_COMPILED: dict[Any, Any] = {}  # in-process cache of nutpie compiled models
+
+
+class SamplerError(ValueError):
+    """Unknown sampler option or backend."""
+
+
+def cache_dir() -> Path:
+    """Folder of longmod's persistent caches (``$LONGMOD_CACHE`` or ``~/.cache/longmod``).
+
+    Examples
+    --------
+    >>> cache_dir().name in {"longmod"} or "LONGMOD_CACHE" in __import__("os").environ
+    True
+    """
+    env = os.environ.get("LONGMOD_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "longmod"
+
+
+def configure_pytensor() -> dict[str, Any]:
+    """Point PyTensor's compile cache at :func:`cache_dir` before its first import.
+
+    Sets ``PYTENSOR_FLAGS`` (appending ``base_compiledir=...``) only if
+    PyTensor is not yet imported and the user did not choose a
+    ``base_compiledir`` themselves. Then imports PyTensor and reports where
+    its cache lives and whether it found a BLAS library.
+
+    Returns
+    -------
+    dict
+        ``compiledir`` (str), ``base_compiledir`` (str),
+        ``configured_here`` (bool: this call set the flag), ``blas`` (the
+        ``blas__ldflags`` PyTensor uses; ``""`` = no BLAS) and ``warnings``
+        (list of str: e.g. no BLAS, or PyTensor imported earlier with
+        another cache).
+    """
+    warnings: list[str] = []
+    target = cache_dir() / "pytensor"
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    configured = False
+    if "pytensor" not in sys.modules and "base_compiledir" not in flags:
+        target.mkdir(parents=True, exist_ok=True)
+        os.environ["PYTENSOR_FLAGS"] = ",".join(x for x in (flags, f"base_compiledir={target}") if x)
+        configured = True
+    import pytensor
+
+    base = str(pytensor.config.base_compiledir)
+    if not configured and "base_compiledir" not in flags and Path(base) != target:
+        warnings.append(
+            f"PyTensor was imported before longmod could set its compile cache; using {base} "
+            f"instead of {target} (compiled models may not be reused between runs)"
+        )
+    blas = str(pytensor.config.blas__ldflags)
+    if not blas:
+        warnings.append(
+            "PyTensor found no BLAS library (blas__ldflags is empty): PyMC's own NUTS uses slower "
+            "NumPy C-API fallbacks; nutpie (numba) is unaffected. Set PYTENSOR_FLAGS=blas__ldflags=-lblas "
+            "(or -lopenblas) to link a system BLAS"
+        )
+    return {"compiledir": str(pytensor.config.compiledir), "base_compiledir": base,
+            "configured_here": configured, "blas": blas, "warnings": warnings}
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Validated sampler settings (from ``ModelSpec.sampler`` + overrides)."""
+
+    backend: str = "nutpie"
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 1000
+    seed: int = 20240607
+    target_accept: float = 0.9
+    cores: int | None = None
+    progress_bar: bool = False
+
+    @classmethod
+    def from_mapping(cls, sampler: Mapping[str, Any] | None = None, **overrides: Any) -> "SamplerSettings":
+        """Merge :data:`DEFAULT_SAMPLER`, ``sampler`` and non-None ``overrides``.
+
+        Examples
+        --------
+        >>> SamplerSettings.from_mapping({"draws": 200}, chains=2).draws
+        200
+        >>> SamplerSettings.from_mapping({"nuts": 1})
+        Traceback (most recent call last):
+        ...
+        longmod.engines.bayes.runtime.SamplerError: unknown sampler option(s) nuts; valid: backend, chains, draws, tune, seed, target_accept, cores, progress_bar
+        """
+        merged = {**DEFAULT_SAMPLER, **dict(sampler or {}), **{k: v for k, v in overrides.items() if v is not None}}
+        unknown = [k for k in merged if k not in SAMPLER_KEYS]
+        if unknown:
+            raise SamplerError(f"unknown sampler option(s) {', '.join(unknown)}; valid: {', '.join(SAMPLER_KEYS)}")
+        if merged["backend"] not in BACKENDS:
+            raise SamplerError(f"sampler backend {merged['backend']!r} is not supported; choose one of {', '.join(BACKENDS)}")
+        for k in ("chains", "draws", "tune"):
+            if int(merged[k]) < 1:
+                raise SamplerError(f"sampler option {k} must be >= 1, got {merged[k]}")
+        out = cls(
+            backend=str(merged["backend"]), chains=int(merged["chains"]), draws=int(merged["draws"]),
+            tune=int(merged["tune"]), seed=int(merged["seed"]), target_accept=float(merged["target_accept"]),
+            cores=None if merged.get("cores") is None else int(merged["cores"]),
+            progress_bar=bool(merged["progress_bar"]),
+        )
+        return out
+
+    def n_cores(self) -> int:
+        """Worker processes/threads: ``cores`` or min(chains, CPUs)."""
+        return self.cores or max(1, min(self.chains, os.cpu_count() or 1))
+
+
+@dataclass
+class SampleInfo:
+    """What happened while sampling (recorded in results, never hidden)."""
+
+    backend: str
+    compile_seconds: float = 0.0
+    sample_seconds: float = 0.0
+    compile_cached: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _blas_limits():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def sample_model(
+    build: Callable[[], Any],
+    data: Mapping[str, Any],
+    settings: SamplerSettings,
+    *,
+    cache_key: Any = None,
+) -> tuple[Any, SampleInfo]:
+    """Sample a PyMC model with nutpie (default) or PyMC NUTS.
+
+    Parameters
+    ----------
+    build : callable
+        ``build() -> pymc.Model``; the model holds ``pm.Data`` containers
+        named as the keys of ``data``.
+    data : mapping of str to numpy.ndarray
+        Values for the model's data containers (used to refresh a cached
+        nutpie model through ``with_data``).
+    settings : SamplerSettings
+    cache_key : hashable, optional
+        Identifies the model *structure* (not data values). When given, the
+        nutpie compiled model is kept in-process and reused.
+
+    Returns
+    -------
+    idata : arviz.InferenceData
+    info : SampleInfo
+    """
+    info = SampleInfo(backend=settings.backend)
+    if settings.backend == "nutpie":
+        try:
+            import nutpie
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            info.warnings.append(f"nutpie unavailable ({exc}); fell back to PyMC NUTS")
+            info.backend = "pymc"
+        else:
+            t0 = time.perf_counter()
+            try:
+                if cache_key is not None and cache_key in _COMPILED:
+                    compiled = _COMPILED[cache_key].with_data(**data)
+                    info.compile_cached = True
+                else:
+                    compiled = nutpie.compile_pymc_model(build())
+                    if cache_key is not None:
+                        _COMPILED[cache_key] = compiled
+            except Exception as exc:  # noqa: BLE001 - any compile failure triggers the documented fallback
+                info.warnings.append(f"nutpie failed to compile the model ({type(exc).__name__}: {exc}); fell back to PyMC NUTS")
+                info.backend = "pymc"
+            else:
+                info.compile_seconds = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                with _blas_limits():
+                    idata = nutpie.sample(
+                        compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+                        cores=settings.n_cores(), seed=settings.seed, progress_bar=settings.progress_bar,
+                        save_warmup=False, target_accept=settings.target_accept,
+                    )
+                info.sample_seconds = time.perf_counter() - t0
+                return idata, info
+    import pymc as pm
+
+    model = build()
+    t0 = time.perf_counter()
+    with _blas_limits(), model:
+        idata = pm.sample(
+            draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=settings.n_cores(),
+            random_seed=settings.seed, init=PYMC_INIT, target_accept=settings.target_accept,
+            progressbar=settings.progress_bar, compute_convergence_checks=False,
+        )
+    info.sample_seconds = time.perf_counter() - t0  # PyMC compiles inside pm.sample
+    return idata, info
+
+
+def versions() -> dict[str, str]:
+    """Versions of the Bayesian stack (provenance)."""
+    import importlib
+
+    from longmod import __version__
+
+    out = {"longmod": __version__}
+    for name in ("pymc", "pytensor", "nutpie", "arviz", "numpy", "numba"):
+        try:
+            out[name] = str(importlib.import_module(name).__version__)
+        except Exception:  # noqa: BLE001 - missing optional package is recorded as such
+            out[name] = "not installed"
+    return out

@@ -1,0 +1,346 @@
+"""The covariance table: every structure of the Gaussian core is one entry.
+
+Each :class:`Structure` maps an unconstrained optimisation vector ``theta`` to
+its natural (SAS-like) parameters ``phi`` (variances, covariances,
+correlations), and ``phi`` to a covariance over the *positions* of the
+structure plus a nugget added on each patient's diagonal:
+
+* MMRM structures (``us``, ``cs``, ``csh``, ``ar1``, ``ar1h``, ``toep``,
+  ``toeph``, ``ad``, ``adh``, ``ind``): positions are the visit levels; a
+  patient's V_i is the sub-matrix of the visits they attended; nugget 0.
+* Random effects (``ri``, ``ris``): V = Z G Z' + s2 I, positions are the
+  distinct time values (``ris``) or the within-patient row order (``ri``);
+  the nugget is s2.
+
+Inference (Satterthwaite, Kenward-Roger) differentiates V with respect to
+``phi``, so KR matches SAS's parameterisation (for ``us`` and random-effects
+structures V is linear in ``phi``, so KR equals KR-linear, as in SAS).
+All functions are written with complex-safe NumPy operations so first
+derivatives can be taken by complex step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Structure:
+    """One entry of the covariance table.
+
+    Attributes
+    ----------
+    name : str
+    label : str
+        Human description.
+    kind : {"mmrm", "re"}
+        ``"re"`` structures carry a nugget (residual variance) and allow
+        repeated positions within a patient.
+    n_par : callable
+        ``n_par(K) -> int`` for K positions.
+    names : callable
+        ``names(labels) -> list[str]`` names of ``phi`` given position labels.
+    start : callable
+        ``start(var_by_position) -> theta0``.
+    to_phi : callable
+        ``to_phi(theta, K) -> phi``.
+    sigma : callable
+        ``sigma(phi, t) -> (S, nugget)`` with ``t`` the numeric position values.
+    """
+
+    name: str
+    label: str
+    kind: str
+    n_par: Callable[[int], int]
+    names: Callable[[Sequence[str]], list[str]]
+    start: Callable[[np.ndarray], np.ndarray]
+    to_phi: Callable[[np.ndarray, int], np.ndarray]
+    sigma: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, object]]
+
+
+def _expit(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _cs_rho(z, K):
+    lo = -1.0 / max(K - 1, 1)
+    return lo + (1.0 - lo) * _expit(z)
+
+
+def _cs_rho_inv(r, K):
+    lo = -1.0 / max(K - 1, 1)
+    u = (r - lo) / (1.0 - lo)
+    return float(np.log(u / (1 - u)))
+
+
+def _lag(K):
+    i = np.arange(K)
+    return np.abs(i[:, None] - i[None, :])
+
+
+def _dl_autocorr(pacf):
+    """Durbin-Levinson: partial autocorrelations -> autocorrelations r_1..r_m (complex safe)."""
+    m = len(pacf)
+    r = [None] * (m + 1)
+    r[0] = 1.0
+    phi_prev: list = []
+    for k in range(1, m + 1):
+        pk = pacf[k - 1]
+        s1 = sum(phi_prev[j - 1] * r[k - j] for j in range(1, k)) if k > 1 else 0.0
+        s2 = sum(phi_prev[j - 1] * r[j] for j in range(1, k)) if k > 1 else 0.0
+        r[k] = s1 + pk * (1.0 - s2)
+        phi_new = [phi_prev[j - 1] - pk * phi_prev[k - j - 1] for j in range(1, k)] + [pk]
+        phi_prev = phi_new
+    return np.array(r[1:], dtype=np.result_type(pacf, float))
+
+
+def _toeplitz(c, K):
+    L = _lag(K)
+    return np.asarray(c)[L]
+
+
+def _corr_from_vars(var, R):
+    sd = np.sqrt(var)
+    return sd[:, None] * R * sd[None, :]
+
+
+def _ante_corr(rho, K):
+    # corr(i, j) = prod_{m=i}^{j-1} rho_m
+    out = np.ones((K, K), dtype=np.result_type(rho, float))
+    for i in range(K):
+        acc = 1.0
+        for j in range(i + 1, K):
+            acc = acc * rho[j - 1]
+            out[i, j] = acc
+            out[j, i] = acc
+    return out
+
+
+def _tril_idx(K):
+    return [(i, j) for i in range(K) for j in range(i + 1)]
+
+
+# --- us -----------------------------------------------------------------
+def _us_to_phi(theta, K):
+    L = np.zeros((K, K), dtype=theta.dtype)
+    for m, (i, j) in enumerate(_tril_idx(K)):
+        L[i, j] = np.exp(theta[m]) if i == j else theta[m]
+    S = L @ L.T
+    return np.array([S[i, j] for i, j in _tril_idx(K)])
+
+
+def _us_sigma(phi, t):
+    K = len(t)
+    S = np.zeros((K, K), dtype=phi.dtype)
+    for m, (i, j) in enumerate(_tril_idx(K)):
+        S[i, j] = phi[m]
+        S[j, i] = phi[m]
+    return S, 0.0
+
+
+def _us_start(v):
+    K = len(v)
+    return np.array([0.5 * np.log(v[i]) if i == j else 0.0 for i, j in _tril_idx(K)])
+
+
+def _us_names(lab):
+    return [f"var({lab[i]})" if i == j else f"cov({lab[i]},{lab[j]})" for i, j in _tril_idx(len(lab))]
+
+
+def _het(names_fn):
+    return lambda lab: [f"var({x})" for x in lab] + names_fn(lab)
+
+
+def _rho_names(prefix, n):
+    return [f"{prefix}{k}" for k in range(1, n + 1)]
+
+
+_TABLE: dict[str, Structure] = {}
+
+
+def _register(s: Structure) -> None:
+    _TABLE[s.name] = s
+
+
+_register(Structure(
+    "us", "unstructured: one variance per visit and one covariance per visit pair", "mmrm",
+    lambda K: K * (K + 1) // 2, _us_names, _us_start, _us_to_phi, _us_sigma))
+
+_register(Structure(
+    "ind", "independent, homogeneous variance", "mmrm",
+    lambda K: 1, lambda lab: ["residual"], lambda v: np.array([np.log(np.mean(v))]),
+    lambda th, K: np.exp(th), lambda phi, t: (phi[0] * np.eye(len(t), dtype=phi.dtype), 0.0)))
+
+_register(Structure(
+    "cs", "compound symmetry (SAS CS: common covariance + residual)", "mmrm",
+    lambda K: 2, lambda lab: ["cs_covariance", "residual"],
+    lambda v: np.array([np.log(np.mean(v)), _cs_rho_inv(0.3, len(v))]),
+    lambda th, K: np.array([np.exp(th[0]) * _cs_rho(th[1], K), np.exp(th[0]) * (1 - _cs_rho(th[1], K))]),
+    lambda phi, t: (phi[0] * np.ones((len(t), len(t))) + phi[1] * np.eye(len(t)), 0.0)))
+
+_register(Structure(
+    "csh", "heterogeneous compound symmetry (variance per visit, one correlation)", "mmrm",
+    lambda K: K + 1, _het(lambda lab: ["rho"]),
+    lambda v: np.concatenate([np.log(v), [_cs_rho_inv(0.3, len(v))]]),
+    lambda th, K: np.concatenate([np.exp(th[:K]), [_cs_rho(th[K], K)]]),
+    lambda phi, t: (_corr_from_vars(phi[:len(t)], phi[len(t)] + (1 - phi[len(t)]) * np.eye(len(t))), 0.0)))
+
+_register(Structure(
+    "ar1", "first-order autoregressive over visit order (SAS AR(1), Residual)", "mmrm",
+    lambda K: 2, lambda lab: ["rho", "residual"],
+    lambda v: np.array([np.arctanh(0.3), np.log(np.mean(v))]),
+    lambda th, K: np.array([np.tanh(th[0]), np.exp(th[1])]),
+    lambda phi, t: (phi[1] * phi[0] ** _lag(len(t)), 0.0)))
+
+_register(Structure(
+    "ar1h", "heterogeneous AR(1) (variance per visit, SAS ARH(1))", "mmrm",
+    lambda K: K + 1, _het(lambda lab: ["rho"]),
+    lambda v: np.concatenate([np.log(v), [np.arctanh(0.3)]]),
+    lambda th, K: np.concatenate([np.exp(th[:K]), [np.tanh(th[K])]]),
+    lambda phi, t: (_corr_from_vars(phi[:len(t)], phi[len(t)] ** _lag(len(t))), 0.0)))
+
+
+def _toep_to_phi(th, K):
+    s2 = np.exp(th[0])
+    r = _dl_autocorr(np.tanh(th[1:]))
+    return np.concatenate([s2 * r, [s2]])
+
+
+def _toep_sigma(phi, t):
+    K = len(t)
+    c = np.concatenate([[phi[K - 1]], phi[: K - 1]])
+    return _toeplitz(c, K), 0.0
+
+
+_register(Structure(
+    "toep", "Toeplitz: one covariance per lag (SAS TOEP(lag+1), Residual)", "mmrm",
+    lambda K: K, lambda lab: [f"cov_lag{k}" for k in range(1, len(lab))] + ["residual"],
+    lambda v: np.concatenate([[np.log(np.mean(v))], np.zeros(len(v) - 1)]),
+    _toep_to_phi, _toep_sigma))
+
+
+def _toeph_to_phi(th, K):
+    return np.concatenate([np.exp(th[:K]), _dl_autocorr(np.tanh(th[K:]))])
+
+
+def _toeph_sigma(phi, t):
+    K = len(t)
+    c = np.concatenate([[1.0], phi[K:]])
+    return _corr_from_vars(phi[:K], _toeplitz(c, K)), 0.0
+
+
+_register(Structure(
+    "toeph", "heterogeneous Toeplitz: variance per visit, one correlation per lag", "mmrm",
+    lambda K: 2 * K - 1, _het(lambda lab: _rho_names("rho_lag", len(lab) - 1)),
+    lambda v: np.concatenate([np.log(v), np.zeros(len(v) - 1)]),
+    _toeph_to_phi, _toeph_sigma))
+
+_register(Structure(
+    "ad", "first-order ante-dependence, homogeneous variance", "mmrm",
+    lambda K: K, lambda lab: ["residual"] + _rho_names("rho", len(lab) - 1),
+    lambda v: np.concatenate([[np.log(np.mean(v))], np.full(len(v) - 1, np.arctanh(0.3))]),
+    lambda th, K: np.concatenate([[np.exp(th[0])], np.tanh(th[1:])]),
+    lambda phi, t: (phi[0] * _ante_corr(phi[1:], len(t)), 0.0)))
+
+_register(Structure(
+    "adh", "first-order ante-dependence, variance per visit (SAS ANTE(1))", "mmrm",
+    lambda K: 2 * K - 1, _het(lambda lab: _rho_names("rho", len(lab) - 1)),
+    lambda v: np.concatenate([np.log(v), np.full(len(v) - 1, np.arctanh(0.3))]),
+    lambda th, K: np.concatenate([np.exp(th[:K]), np.tanh(th[K:])]),
+    lambda phi, t: (_corr_from_vars(phi[: len(t)], _ante_corr(phi[len(t):], len(t))), 0.0)))
+
+_register(Structure(
+    "ri", "random intercept: V = tau2 J + s2 I", "re",
+    lambda K: 2, lambda lab: ["var(Intercept)", "residual"],
+    lambda v: np.log(np.array([0.5, 0.5]) * np.mean(v)),
+    lambda th, K: np.exp(th),
+    lambda phi, t: (phi[0] * np.ones((len(t), len(t))), phi[1])))
+
+
+def _ris_to_phi(th, K):
+    l11, l21, l22 = np.exp(th[0]), th[1], np.exp(th[2])
+    return np.array([l11 * l11, l11 * l21, l21 * l21 + l22 * l22, np.exp(th[3])])
+
+
+def _ris_sigma(phi, t):
+    Z = np.stack([np.ones(len(t)), np.asarray(t, dtype=float)], axis=1)
+    G = np.array([[phi[0], phi[1]], [phi[1], phi[2]]])
+    return Z @ G @ Z.T, phi[3]
+
+
+def _ris_start(v):
+    m = np.mean(v)
+    return np.array([0.5 * np.log(0.5 * m), 0.0, 0.5 * np.log(0.01 * m), np.log(0.5 * m)])
+
+
+_register(Structure(
+    "ris", "random intercept and slope on time: V = Z G Z' + s2 I, G unstructured 2x2", "re",
+    lambda K: 4, lambda lab: ["var(Intercept)", "cov(Intercept,time)", "var(time)", "residual"],
+    _ris_start, _ris_to_phi, _ris_sigma))
+
+#: The covariance table (read-only): structure name -> :class:`Structure`.
+COVARIANCE_TABLE = MappingProxyType(_TABLE)
+
+
+def get_structure(name: str) -> Structure:
+    """Look up a structure of the covariance table.
+
+    Examples
+    --------
+    >>> get_structure("ar1").n_par(4)
+    2
+    >>> get_structure("sp_exp")
+    Traceback (most recent call last):
+    ...
+    KeyError: "covariance structure 'sp_exp' is not in the native core's table; supported: us, ind, cs, csh, ar1, ar1h, toep, toeph, ad, adh, ri, ris"
+    """
+    if name not in _TABLE:
+        raise KeyError(
+            f"covariance structure {name!r} is not in the native core's table; supported: {', '.join(_TABLE)}"
+        )
+    return _TABLE[name]
+
+
+def sigma_of_theta(s: Structure, theta: np.ndarray, t: np.ndarray):
+    """Covariance over positions and nugget for an optimisation vector ``theta``."""
+    return s.sigma(s.to_phi(theta, len(t)), t)
+
+
+def jacobian(fn: Callable[[np.ndarray], tuple[np.ndarray, object]], x: np.ndarray, h: float = 1e-20):
+    """Complex-step derivatives of ``fn(x) -> (S, nugget)``: arrays (q, K, K) and (q,)."""
+    x = np.asarray(x, dtype=float)
+    dS, dn = [], []
+    for a in range(len(x)):
+        xc = x.astype(complex)
+        xc[a] += 1j * h
+        S, nug = fn(xc)
+        dS.append(np.imag(np.asarray(S, dtype=complex)) / h)
+        dn.append(float(np.imag(complex(nug))) / h)
+    return np.array(dS), np.array(dn)
+
+
+def hessian_sigma(fn, x: np.ndarray):
+    """Second derivatives of ``fn(x) -> (S, nugget)`` by central differences of complex steps.
+
+    Returns arrays (q, q, K, K) and (q, q).
+    """
+    x = np.asarray(x, dtype=float)
+    q = len(x)
+    S0, _ = fn(x.astype(complex))
+    K = np.asarray(S0).shape[0]
+    d2S = np.zeros((q, q, K, K))
+    d2n = np.zeros((q, q))
+    for b in range(q):
+        h = 1e-5 * max(abs(x[b]), 1e-3)
+        xp, xm = x.copy(), x.copy()
+        xp[b] += h
+        xm[b] -= h
+        sp, npl = jacobian(fn, xp)
+        sm, nm = jacobian(fn, xm)
+        d2S[:, b] = (sp - sm) / (2 * h)
+        d2n[:, b] = (npl - nm) / (2 * h)
+    return 0.5 * (d2S + d2S.transpose(1, 0, 2, 3)), 0.5 * (d2n + d2n.T)

@@ -1,0 +1,199 @@
+"""Run a trial's declared analysis plan end to end.
+
+``reanalyse("stroma-cov2")`` loads the bundled (synthetic) fixture and the plan
+in ``models/stroma_cov2/plan.toml``, applies each estimand, runs each analysis
+and sets the results beside the published ones. ``reanalyse(data=folder)``
+runs the same plan on a user's own trial folder.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import longmod
+from longmod.analyses import SINGLE_ENDPOINT_ANALYSES, descriptive_rows
+from longmod.data import TrialData, load_trial
+from longmod.estimands import AnalysisData, apply_estimand
+from longmod.published import published_citation, published_descriptives, published_effects
+from longmod.resources import fixtures_dir, models_dir, trial_names
+from longmod.results.schema import concat_effects, effects_frame
+from longmod.results.writing import atomic_output_dir
+from longmod.spec.plan import AnalysisPlan, load_plan
+
+
+@dataclass(frozen=True)
+class Reanalysis:
+    """Everything a reanalysis produced.
+
+    Attributes
+    ----------
+    effects : pandas.DataFrame
+        One row per analysis result in the common schema (published rows
+        included, ``engine = "published"``), plus ``label``,
+        ``estimand_label``, ``data_label`` (``synthetic`` / ``user data`` /
+        ``published``) and engine-specific extras.
+    descriptives : pandas.DataFrame
+        Reproduced descriptive statistics beside the published ones:
+        ``estimand``, ``variable``, ``arm``, ``day``, ``statistic``,
+        ``reproduced``, ``published``, ``difference``, ``quote``.
+    imputations : pandas.DataFrame
+        Patients per estimand, arm and rule (observed / imputed by which rule).
+    trial : TrialData
+    plan : AnalysisPlan
+    provenance : dict
+    timings : dict
+        Seconds per analysis.
+    """
+
+    effects: pd.DataFrame
+    descriptives: pd.DataFrame
+    imputations: pd.DataFrame
+    trial: TrialData
+    plan: AnalysisPlan
+    provenance: dict
+    timings: dict = field(default_factory=dict)
+    analysis_data: dict = field(default_factory=dict)
+
+    @property
+    def data_label(self) -> str:
+        """``"synthetic"`` for bundled pseudo-patient data, else ``"user data"``."""
+        return "synthetic" if self.trial.meta.synthetic else "user data"
+
+    def write(self, out_dir: str | Path) -> Path:
+        """Write ``effects.csv``, ``descriptives.csv``, ``imputations.csv``, ``report.md`` and ``report.json``.
+
+        The folder is written whole or not at all.
+        """
+        from longmod.report.markdown import render_markdown
+        from longmod.report.json_report import report_dict
+
+        with atomic_output_dir(out_dir) as tmp:
+            self.effects.to_csv(tmp / "effects.csv", index=False)
+            self.descriptives.to_csv(tmp / "descriptives.csv", index=False)
+            self.imputations.to_csv(tmp / "imputations.csv", index=False)
+            (tmp / "report.md").write_text(render_markdown(self), encoding="utf-8")
+            (tmp / "report.json").write_text(json.dumps(report_dict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return Path(out_dir)
+
+
+def _resolve_trial(name: str) -> tuple[Path, Path]:
+    key = name.replace("-", "_")
+    plan = models_dir() / key / "plan.toml"
+    folder = fixtures_dir() / key
+    if not plan.is_file() or not (folder / "trial.toml").is_file():
+        raise KeyError(f"unknown trial {name!r}; bundled trials: {', '.join(trial_names())}")
+    return folder, plan
+
+
+def reanalyse(
+    trial: str = "stroma-cov2",
+    *,
+    data: str | Path | TrialData | None = None,
+    plan: str | Path | AnalysisPlan | None = None,
+    only: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Reanalysis:
+    """Run a trial's analysis plan and compare with the published results.
+
+    Parameters
+    ----------
+    trial : str
+        Bundled trial whose plan (and, unless ``data`` is given, synthetic
+        fixture) is used, e.g. ``"stroma-cov2"``.
+    data : path or TrialData, optional
+        A user's own trial folder (``trial.toml`` + patients + measurements)
+        or an already loaded :class:`TrialData`; analysed with the same plan.
+    plan : path or AnalysisPlan, optional
+        Another plan file instead of the trial's bundled one.
+    only : list of str, optional
+        Run only these analyses (names from the plan).
+    progress : callable, optional
+        Called with a short message before each analysis.
+
+    Returns
+    -------
+    Reanalysis
+
+    Examples
+    --------
+    >>> res = reanalyse("stroma-cov2", only=["primary_ancova"])
+    >>> res.data_label
+    'synthetic'
+    >>> sorted(res.effects["engine"].unique())
+    ['ancova-ols', 'published']
+    """
+    folder, plan_path = _resolve_trial(trial)
+    p = plan if isinstance(plan, AnalysisPlan) else load_plan(plan or plan_path)
+    if isinstance(data, TrialData):
+        td = data
+    else:
+        td = load_trial(data if data is not None else folder)
+    label = "synthetic" if td.meta.synthetic else "user data"
+    analyses = [a for a in p.analyses if only is None or a.name in only]
+    if only:
+        unknown = sorted(set(only) - set(p.analysis_names()))
+        if unknown:
+            raise KeyError(f"unknown analysis name(s) {', '.join(unknown)}; the plan declares: {', '.join(p.analysis_names())}")
+
+    adata: dict[str, AnalysisData] = {}
+
+    def analysis_data(name: str) -> AnalysisData:
+        if name not in adata:
+            adata[name] = apply_estimand(td, p.estimands[name])
+        return adata[name]
+
+    rows: list[dict[str, Any]] = []
+    extra_frames: list[pd.DataFrame] = []
+    timings: dict[str, float] = {}
+    for a in analyses:
+        if progress:
+            progress(f"{a.name} ({a.kind})")
+        t0 = time.perf_counter()
+        if a.kind in SINGLE_ENDPOINT_ANALYSES:
+            rows += SINGLE_ENDPOINT_ANALYSES[a.kind](a, analysis_data(a.estimand), p.treatment)
+        else:
+            from longmod.plan_extensions import run_extension
+
+            extra_frames.append(run_extension(a, p, td, analysis_data))
+        timings[a.name] = time.perf_counter() - t0
+    ours = concat_effects([effects_frame(rows), *extra_frames])
+    ours["data_label"] = label
+    pub = published_effects(p.published) if p.published else effects_frame([])
+    if len(pub):
+        labels = {a.options.get("published"): a for a in p.analyses if a.options.get("published")}
+        pub["label"] = [f"Published: {labels[x].options.get('label', x)}" if x in labels else f"Published: {x}" for x in pub["analysis"]]
+        pub["estimand_label"] = [p.estimands[e].label if e in p.estimands else e for e in pub["estimand"]]
+    effects = concat_effects([pub, ours])
+
+    desc = pd.concat([descriptive_rows(d) for d in adata.values()], ignore_index=True) if adata else pd.DataFrame()
+    # within-arm signed-rank P values are published alongside the D7 means
+    sr = ours[ours["engine"] == "wilcoxon-signed-rank"] if len(ours) else ours
+    if len(sr):
+        pv = pd.DataFrame({"estimand": sr["estimand"], "variable": "value", "arm": sr["contrast"].str.split(":").str[0],
+                           "day": sr["day"], "statistic": "p_value", "reproduced": sr["p_value"], "n": sr["n_patients"]})
+        desc = pd.concat([desc, pv], ignore_index=True)
+    if p.published and len(desc):
+        pubd = published_descriptives(p.published).drop(columns="id")
+        desc = desc.merge(pubd, on=["estimand", "variable", "arm", "day", "statistic"], how="left")
+        desc["difference"] = desc["reproduced"] - desc["published"]
+    imputations = (
+        pd.concat([d.counts().assign(estimand=k) for k, d in adata.items()], ignore_index=True)[["estimand", "arm", "rule", "n"]]
+        if adata else pd.DataFrame(columns=["estimand", "arm", "rule", "n"])
+    )
+    prov = {
+        "longmod_version": longmod.__version__,
+        "python": platform.python_version(),
+        "data": dict(td.provenance),
+        "data_label": label,
+        "plan": str(p.path),
+        "published": published_citation(p.published) if p.published else None,
+    }
+    return Reanalysis(effects, desc, imputations, td, p, prov, timings, adata)

@@ -1,0 +1,182 @@
+"""Generic statistics over analysis sets, as used by targets files.
+
+Each statistic takes the columns of an analysis set (a mapping of column name
+to NumPy array, already restricted to the target's arm and ``where`` filter,
+except the between-arm statistics which see both arms) and returns one number.
+The between-arm ANCOVA and the rank tests are longmod's own engine functions
+(:func:`longmod.engines.ancova.fit_ancova`, :func:`~longmod.engines.ancova.signed_rank_test`,
+:func:`~longmod.engines.ancova.rank_sum_test`), so a fixture meets its targets
+with the package's rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from longmod.engines.ancova import fit_ancova, rank_sum_test, signed_rank_test
+from longmod.spec.model import Treatment
+
+Columns = Mapping[str, np.ndarray]
+
+
+def quantile_type7(x: Sequence[float], q: float) -> float:
+    """Sample quantile as R's default ``quantile(x, q, type = 7)``.
+
+    Parameters
+    ----------
+    x : array-like
+        Values; NaN are dropped.
+    q : float
+        Probability in [0, 1].
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> quantile_type7([1, 2, 3, 4], 0.25)
+    1.75
+    """
+    a = np.sort(np.asarray(x, float))
+    a = a[~np.isnan(a)]
+    if a.size == 0:
+        return float("nan")
+    h = (a.size - 1) * q
+    lo = int(np.floor(h))
+    hi = min(lo + 1, a.size - 1)
+    return float(a[lo] + (h - lo) * (a[hi] - a[lo]))
+
+
+def _one(cols: Columns, variable: str) -> np.ndarray:
+    x = np.asarray(cols[variable], float)
+    return x[~np.isnan(x)]
+
+
+def _pair(cols: Columns, variable: str) -> tuple[np.ndarray, np.ndarray]:
+    names = [v.strip() for v in variable.split(",")]
+    if len(names) != 2:
+        raise ValueError(f"a paired statistic needs variable = 'first,second', got {variable!r}")
+    a, b = (np.asarray(cols[n], float) for n in names)
+    ok = ~(np.isnan(a) | np.isnan(b))
+    return a[ok], b[ok]
+
+
+def ancova_fit(cols: Columns, variable: str, treatment: Treatment, covariates: Sequence[str], fast: bool = False):
+    """ANCOVA of ``variable`` on treatment + covariates.
+
+    With ``fast=False`` (the default, used to verify and report) this is
+    :func:`longmod.engines.ancova.fit_ancova`; ``fast=True`` is the same least
+    squares in plain NumPy for the calibration loop (the build checks both agree).
+
+    Returns
+    -------
+    tuple of float
+        ``(estimate, std_error, conf_low, conf_high, p_value)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cols = {"arm": np.array(["a", "a", "a", "b", "b", "b"]), "change": np.array([3., 5, 4, 1, 2, 0]),
+    ...         "baseline": np.array([1., 2, 3, 1, 2, 3])}
+    >>> est = ancova_fit(cols, "change", Treatment("arm", "b", "a"), ["baseline"])[0]
+    >>> round(est, 6)
+    3.0
+    """
+    if not fast:
+        frame = pd.DataFrame({k: cols[k] for k in (treatment.variable, variable, *covariates)})
+        f = fit_ancova(frame, treatment=treatment, outcome=variable, covariates=tuple(covariates))
+        return f.estimate, f.std_error, f.conf_low, f.conf_high, f.p_value
+    from scipy import stats
+
+    y = np.asarray(cols[variable], float)
+    trt = (np.asarray(cols[treatment.variable]).astype(str) == treatment.active).astype(float)
+    covs = [np.asarray(cols[c], float) for c in covariates]
+    covs = [c for c in covs if np.unique(c).size > 1]
+    X = np.column_stack([np.ones_like(y), trt, *covs])
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    n, p = X.shape
+    resid = y - X @ beta
+    s2 = resid @ resid / (n - p)
+    se = float(np.sqrt(s2 * np.linalg.inv(X.T @ X)[1, 1]))
+    q = stats.t.ppf(0.975, n - p)
+    est = float(beta[1])
+    return est, se, est - q * se, est + q * se, float(2 * stats.t.sf(abs(est / se), n - p))
+
+
+_ANCOVA_INDEX = {"ancova_estimate": 0, "ancova_std_error": 1, "ancova_conf_low": 2, "ancova_conf_high": 3, "ancova_p": 4}
+
+
+def _stat_count(cols, t, ctx):
+    return float(len(next(iter(cols.values())))) if cols else 0.0
+
+
+def _stat_proportion(cols, t, ctx):
+    return float(np.mean(ctx["where_mask"])) if len(ctx["where_mask"]) else float("nan")
+
+
+def _stat_mean(cols, t, ctx):
+    return float(np.mean(_one(cols, t.variable)))
+
+
+def _stat_sd(cols, t, ctx):
+    return float(np.std(_one(cols, t.variable), ddof=1))
+
+
+def _stat_median(cols, t, ctx):
+    return quantile_type7(_one(cols, t.variable), 0.5)
+
+
+def _stat_quantile(cols, t, ctx):
+    return quantile_type7(_one(cols, t.variable), float(t.q))
+
+
+def _stat_correlation(cols, t, ctx):
+    a, b = _pair(cols, t.variable)
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _stat_signed_rank_p(cols, t, ctx):
+    a, b = _pair(cols, t.variable)
+    return signed_rank_test(a, b).p_value
+
+
+def _stat_rank_sum_p(cols, t, ctx):
+    tr: Treatment = ctx["treatment"]
+    arm = np.asarray(cols[tr.variable]).astype(str)
+    x = np.asarray(cols[t.variable], float)
+    return rank_sum_test(x[arm == tr.active], x[arm == tr.reference]).p_value
+
+
+def _make_ancova(kind: str):
+    def stat(cols, t, ctx):
+        key = ("ancova", t.variable, tuple(ctx["covariates"]))
+        cache = ctx.setdefault("cache", {})
+        if key not in cache:
+            cache[key] = ancova_fit(cols, t.variable, ctx["treatment"], ctx["covariates"], fast=ctx.get("fast", False))
+        return float(cache[key][_ANCOVA_INDEX[kind]])
+
+    return stat
+
+
+#: Statistic kinds usable in targets files. Between-arm kinds (ANCOVA, rank
+#: sum) need ``arm = "all"``; paired kinds take ``variable = "first,second"``.
+STATISTICS: dict[str, Callable] = {
+    "count": _stat_count,
+    "proportion": _stat_proportion,
+    "mean": _stat_mean,
+    "sd": _stat_sd,
+    "median": _stat_median,
+    "quantile": _stat_quantile,
+    "correlation": _stat_correlation,
+    "signed_rank_p": _stat_signed_rank_p,
+    "rank_sum_p": _stat_rank_sum_p,
+    **{k: _make_ancova(k) for k in _ANCOVA_INDEX},
+}
+#: Kinds that compare the arms (evaluated on the whole set).
+BETWEEN_ARM = frozenset({"rank_sum_p", *_ANCOVA_INDEX})
+#: Kinds whose value only depends on counts (never optimised).
+STRUCTURAL = frozenset({"count", "proportion"})
