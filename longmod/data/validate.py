@@ -45,6 +45,11 @@ class TrialDataError(ValueError):
         super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
 
 
+def _show(v) -> str:
+    """repr of a cell value without NumPy's type wrapper (``4`` rather than ``np.int64(4)``)."""
+    return repr(v.item() if hasattr(v, "item") else v)
+
+
 def _row_label(frame: pd.DataFrame, idx, is_file: bool):
     # For a file the row label is the 0-based data-row position; the line is +2 (header = line 1).
     return int(idx) + 2 if is_file else idx
@@ -123,21 +128,21 @@ def validate_tables(
         problems.append(Problem(pw, lab(patients, i), "patient_id", f"duplicate patient id {pid[i]!r}; ids must be unique"))
     for i, arm in patients["arm"].items():
         if str(arm) not in meta.arms:
-            problems.append(Problem(pw, lab(patients, i), "arm", f"unknown arm {arm!r}; valid arms: {', '.join(meta.arms)}"))
+            problems.append(Problem(pw, lab(patients, i), "arm", f"unknown arm {_show(arm)}; valid arms: {', '.join(meta.arms)}"))
     for col in ("age_gt70", "sofa_gt11"):
         for i, v in patients[col].items():
             if pd.isna(v) or v not in (0, 1, True, False):
-                problems.append(Problem(pw, lab(patients, i), col, f"stratification flag must be 0 or 1, got {v!r}"))
+                problems.append(Problem(pw, lab(patients, i), col, f"stratification flag must be 0 or 1, got {_show(v)}"))
     for col in ("death_day", "icu_discharge_day"):
         vals = pd.to_numeric(patients[col], errors="coerce")
         for i in patients.index[(vals < 0) | (patients[col].notna() & vals.isna())]:
-            problems.append(Problem(pw, lab(patients, i), col, f"must be empty or a day >= 0, got {patients.at[i, col]!r}"))
+            problems.append(Problem(pw, lab(patients, i), col, f"must be empty or a day >= 0, got {_show(patients.at[i, col])}"))
     doses = pd.to_numeric(patients["doses_received"], errors="coerce")
     cap = meta.doses_planned
     for i, v in doses.items():
         if pd.isna(v) or v < 0 or v != int(v) or (cap is not None and v > cap):
             rng = f"an integer 0 to {cap}" if cap is not None else "an integer >= 0"
-            problems.append(Problem(pw, lab(patients, i), "doses_received", f"must be {rng}, got {patients.at[i, 'doses_received']!r}"))
+            problems.append(Problem(pw, lab(patients, i), "doses_received", f"must be {rng}, got {_show(patients.at[i, 'doses_received'])}"))
 
     # --- measurements -------------------------------------------------------
     m = measurements
@@ -154,14 +159,14 @@ def validate_tables(
     sched = set(meta.schedule)
     for i, d in day.items():
         if pd.isna(d) or d not in sched:
-            problems.append(Problem(mw, lab(m, i), "day", f"day {m.at[i, 'day']!r} is not in the schedule; valid days: {', '.join(map(str, meta.schedule))}"))
+            problems.append(Problem(mw, lab(m, i), "day", f"day {m.at[i, 'day']} is not in the schedule; valid days: {', '.join(map(str, meta.schedule))}"))
     if meta.variables:
         for i, v in m["variable"].items():
             if v not in meta.variables:
-                problems.append(Problem(mw, lab(m, i), "variable", f"unknown variable {v!r}; valid variables: {', '.join(meta.variables)}"))
+                problems.append(Problem(mw, lab(m, i), "variable", f"unknown variable {_show(v)}; valid variables: {', '.join(meta.variables)}"))
     value = pd.to_numeric(m["value"], errors="coerce")
     for i in m.index[m["value"].notna() & value.isna()]:
-        problems.append(Problem(mw, lab(m, i), "value", f"not a number: {m.at[i, 'value']!r}"))
+        problems.append(Problem(mw, lab(m, i), "value", f"not a number: {_show(m.at[i, 'value'])}"))
     for name, info in meta.variables.items():
         sel = (m["variable"] == name) & value.notna()
         lo = -np.inf if info.min is None else info.min

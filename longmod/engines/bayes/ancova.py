@@ -17,7 +17,7 @@ import pandas as pd
 from longmod.engines.bayes import runtime
 from longmod.engines.bayes.assemble import ENGINE_NAME, covariance_table, fit_result, params_table
 from longmod.engines.bayes.design import Prepared, prepare
-from longmod.engines.bayes.priors import centre_columns, priors_key, resolve_priors
+from longmod.engines.bayes.priors import centre_columns, resolve_priors
 from longmod.engines.bayes.summaries import count_divergences, summarise_draws
 from longmod.results.fit import FitResult
 from longmod.results.schema import effects_frame
@@ -29,10 +29,19 @@ def _build(Xc: np.ndarray, y: np.ndarray, columns: list[str], p: Mapping[str, An
     with pm.Model(coords={"term": columns}) as model:
         X = pm.Data("X", Xc)
         yd = pm.Data("y", y)
-        beta_c = pm.Normal("beta_c", mu=np.asarray(p["beta_mu"]), sigma=np.asarray(p["beta_sigma"]), dims="term")
-        sigma = pm.HalfNormal("sigma", sigma=p["sigma"])
+        # prior hyper-parameters are data too, so one compiled model serves any priors
+        bmu = pm.Data("beta_mu", np.asarray(p["beta_mu"], dtype=float))
+        bsd = pm.Data("beta_sigma", np.asarray(p["beta_sigma"], dtype=float))
+        ssd = pm.Data("sigma_scale", np.asarray(p["sigma"], dtype=float))
+        beta_c = pm.Normal("beta_c", mu=bmu, sigma=bsd, dims="term")
+        sigma = pm.HalfNormal("sigma", sigma=ssd)
         pm.Normal("obs", mu=pm.math.dot(X, beta_c), sigma=sigma, observed=yd, shape=X.shape[0])
     return model
+
+
+def _data(Xc: np.ndarray, y: np.ndarray, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    return {"X": Xc, "y": y, "beta_mu": np.asarray(p["beta_mu"], dtype=float),
+            "beta_sigma": np.asarray(p["beta_sigma"], dtype=float), "sigma_scale": np.asarray(p["sigma"], dtype=float)}
 
 
 def _setup(spec: Any, data: pd.DataFrame) -> tuple[Prepared, dict[str, Any], np.ndarray, np.ndarray]:
@@ -118,9 +127,9 @@ def fit_bayes_ancova(
     info_rt = runtime.configure_pytensor()
     settings = runtime.SamplerSettings.from_mapping(spec.sampler, **dict(sampler or {}))
     prep, p, Xc, means = _setup(spec, data)
-    key = ("ancova", tuple(prep.columns), Xc.shape, priors_key(p))
+    key = ("ancova", tuple(prep.columns))  # data, n and prior values enter through with_data
     idata, info = runtime.sample_model(
-        lambda: _build(Xc, prep.y, prep.columns, p), {"X": Xc, "y": prep.y}, settings, cache_key=key
+        lambda: _build(Xc, prep.y, prep.columns, p), _data(Xc, prep.y, p), settings, cache_key=key
     )
     beta_c = idata.posterior["beta_c"].values  # chains x draws x terms
     beta = _uncentre(beta_c, prep.columns, means)

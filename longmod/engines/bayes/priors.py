@@ -165,11 +165,6 @@ def resolve_priors(
     }
 
 
-def priors_key(p: Mapping[str, Any]) -> tuple:
-    """Hashable identity of resolved priors (part of compiled-model cache keys)."""
-    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(p.items()))
-
-
 def centre_columns(X: np.ndarray, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Centre every non-intercept column (returns the centred copy and the means).
 

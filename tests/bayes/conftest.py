@@ -1,0 +1,45 @@
+"""Shared fixtures for the Bayesian engine tests (expensive fits run once per session)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from longmod.spec.model import ModelSpec, Treatment
+
+FIXED = "arm + baseline + age_gt70 + sofa_gt11"
+
+
+def ancova_data(n: int, seed: int, effect: float = 20.0) -> pd.DataFrame:
+    """STROMA-like one-row-per-patient data (PaO2/FiO2 change to D7, mmHg)."""
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({
+        "patient_id": [f"p{i:04d}" for i in range(n)],
+        "arm": np.where(np.arange(n) % 2 == 0, "placebo", "uc_msc"),
+        "baseline": rng.normal(120.0, 40.0, n),
+        "age_gt70": rng.integers(0, 2, n),
+        "sofa_gt11": rng.integers(0, 2, n),
+    })
+    d["change"] = (60.0 + effect * (d.arm == "uc_msc") - 0.3 * (d.baseline - 120) + 15 * d.age_gt70
+                   - 20 * d.sofa_gt11 + rng.normal(0, 70.0, n))
+    return d
+
+
+@pytest.fixture(scope="session")
+def ancova_spec() -> ModelSpec:
+    return ModelSpec(name="bayes-ancova", outcome="change", fixed=FIXED, subject="patient_id", engine="pymc",
+                     treatment=Treatment(variable="arm", reference="placebo", active="uc_msc"), mcid=20.0,
+                     sampler={"chains": 2, "draws": 1000, "tune": 600, "seed": 7})
+
+
+@pytest.fixture(scope="session")
+def small_data() -> pd.DataFrame:
+    return ancova_data(60, seed=3)
+
+
+@pytest.fixture(scope="session")
+def small_fit(ancova_spec, small_data):
+    from longmod.engines.bayes.ancova import fit_bayes_ancova
+
+    return fit_bayes_ancova(ancova_spec, small_data, day=7, estimand="treatment policy")
