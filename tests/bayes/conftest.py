@@ -43,3 +43,30 @@ def small_fit(ancova_spec, small_data):
     from longmod.engines.bayes.ancova import fit_bayes_ancova
 
     return fit_bayes_ancova(ancova_spec, small_data, day=7, estimand="treatment policy")
+
+
+VISITS = ("D3", "D7", "D14")
+DAYS = (3.0, 7.0, 14.0)
+#: true treatment effect per visit in long_data (mmHg)
+LONG_EFFECT = {"D3": 5.0, "D7": 20.0, "D14": 30.0}
+#: residual covariance of long_data (unstructured; SDs 60, 70, 80)
+LONG_SD = np.array([60.0, 70.0, 80.0])
+LONG_CORR = np.array([[1.0, 0.6, 0.4], [0.6, 1.0, 0.6], [0.4, 0.6, 1.0]])
+
+
+def long_data(n: int, seed: int, dropout: float = 0.15) -> pd.DataFrame:
+    """Long data (one row per patient and visit), MVN residuals, MCAR monotone dropout."""
+    rng = np.random.default_rng(seed)
+    arm = np.where(np.arange(n) % 2 == 0, "placebo", "uc_msc")
+    base = rng.normal(120.0, 40.0, n)
+    cov = LONG_CORR * np.outer(LONG_SD, LONG_SD)
+    eps = rng.multivariate_normal(np.zeros(3), cov, size=n)
+    rows = []
+    for i in range(n):
+        last = 3 if rng.random() > dropout else int(rng.integers(1, 3))
+        for k in range(last):
+            v = VISITS[k]
+            mean = 130.0 + 5.0 * DAYS[k] + 0.5 * (base[i] - 120) + (LONG_EFFECT[v] if arm[i] == "uc_msc" else 0.0)
+            rows.append({"patient_id": f"p{i:04d}", "arm": arm[i], "visit": v, "day": DAYS[k],
+                         "baseline": base[i], "pf": mean + eps[i, k]})
+    return pd.DataFrame(rows)

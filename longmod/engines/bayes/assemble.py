@@ -64,6 +64,7 @@ def fit_result(
     priors_used: Mapping[str, Any],
     warnings: Sequence[str],
     model: str,
+    extras: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Build the :class:`FitResult` (convergence = all effect rows pass diagnostics)."""
     flags = [f for f in effects["diagnostic_flags"].tolist() if f]
@@ -93,5 +94,6 @@ def fit_result(
         convergence=Convergence(converged=not flags, optimizer=info.backend, iterations=settings.draws,
                                 warnings=tuple(all_warnings)),
         provenance=provenance,
-        extras={"inference_data": idata, "priors": dict(priors_used), "sampler_settings": settings},
+        extras={"inference_data": idata, "priors": dict(priors_used), "sampler_settings": settings,
+                **dict(extras or {})},
     )

@@ -175,7 +175,7 @@ def gradient_weights(data: LongData, ev: Evaluation, reml: bool) -> tuple[np.nda
         TB = np.einsum("klpq,p,q->kl", pat.T, beta, beta, optimize=True)
         RR = pat.Yy - Ub - Ub.T + TB
         if reml:
-            RR = RR - np.tensordot(pat.T, ev.Minv, axes=([2, 3], [0, 1]))
+            RR = RR + np.tensordot(pat.T, ev.Minv, axes=([2, 3], [0, 1]))
         Gp = pat.n * Vi - Vi @ RR @ Vi
         np.add.at(G, np.ix_(pat.idx, pat.idx), Gp)
         trG += float(np.trace(Gp))

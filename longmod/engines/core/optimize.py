@@ -71,8 +71,6 @@ def start_values(data: LongData, s: Structure) -> np.ndarray:
     beta = np.linalg.lstsq(data.X, data.y, rcond=None)[0]
     r = data.y - data.X @ beta
     v = np.full(data.K, np.var(r) if len(r) else 1.0)
-    for pat in data.patterns:
-        pass
     pos = np.concatenate([np.broadcast_to(p.idx, p.rows.shape).ravel() for p in data.patterns])
     rows = np.concatenate([p.rows.ravel() for p in data.patterns])
     for k in range(data.K):

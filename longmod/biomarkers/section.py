@@ -1,0 +1,160 @@
+"""The biomarker section of ``longmod reanalyse``: every biomarker analysis, tidy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from longmod.biomarkers.frame import biomarker_frame, check_frame
+from longmod.biomarkers.paper import paper_tests, volcano_data
+from longmod.biomarkers.simulate import ACTIVE, REFERENCE
+from longmod.biomarkers.tobit import fit_all_markers
+
+SYNTHETIC_LABEL = "SYNTHETIC pseudo-patient data"
+
+
+def _label(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    out = frame.copy()
+    out["data_label"] = label
+    return out
+
+
+def marker_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per marker: samples, censored fraction and LLOQ.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``marker``, ``n_samples``, ``n_patients``, ``n_censored``,
+        ``censored_fraction``, ``lloq`` (median over samples, raw scale).
+
+    Examples
+    --------
+    >>> from longmod.biomarkers.simulate import simulate_biomarkers
+    >>> marker_summary(simulate_biomarkers(2, censor_fractions=[0, .5], seed=1)).censored_fraction.round(1).tolist()
+    [0.0, 0.5]
+    """
+    f = check_frame(frame)
+    g = f.groupby("marker", sort=True)
+    out = pd.DataFrame({
+        "n_samples": g.size(), "n_patients": g["patient_id"].nunique(), "n_censored": g["censored"].sum().astype(int),
+        "lloq": g["lloq"].median(),
+    })
+    out.insert(3, "censored_fraction", out["n_censored"] / out["n_samples"])
+    return out.reset_index()
+
+
+def bh_table(tests: pd.DataFrame, mixed: pd.DataFrame | None = None, pooled: pd.DataFrame | None = None,
+             *, active: str = ACTIVE, reference: str = REFERENCE) -> pd.DataFrame:
+    """Between-arm results per marker and day, side by side.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``outcome``, ``day``, ``log2_fold_change``, ``wilcoxon_p``,
+        ``wilcoxon_p_bh`` (BH across markers within the day), then, when
+        given, ``tobit_estimate``, ``tobit_conf_low``, ``tobit_conf_high``,
+        ``tobit_p``, ``tobit_p_bh`` (censored mixed model, log10 difference)
+        and ``pooled_estimate``, ``pooled_conf_low``, ``pooled_conf_high``,
+        ``pooled_prob_decrease``, ``pooled_lfsr`` (posterior of the pooled
+        model); sorted by day and Wilcoxon P.
+
+    Examples
+    --------
+    >>> from longmod.biomarkers.simulate import simulate_biomarkers
+    >>> t = bh_table(paper_tests(simulate_biomarkers(2, censor_fractions=[0, .3], seed=2)))
+    >>> list(t.columns)
+    ['outcome', 'day', 'log2_fold_change', 'wilcoxon_p', 'wilcoxon_p_bh']
+    """
+    contrast = f"{active} - {reference}"
+    t = tests[tests["contrast"] == contrast][["outcome", "day", "log2_fold_change", "p_value", "p_value_bh"]]
+    t = t.rename(columns={"p_value": "wilcoxon_p", "p_value_bh": "wilcoxon_p_bh"})
+    if mixed is not None:
+        m = mixed[["outcome", "day", "estimate", "conf_low", "conf_high", "p_value", "p_value_bh"]]
+        m = m.rename(columns={"estimate": "tobit_estimate", "conf_low": "tobit_conf_low", "conf_high": "tobit_conf_high",
+                              "p_value": "tobit_p", "p_value_bh": "tobit_p_bh"})
+        t = t.merge(m, on=["outcome", "day"], how="left", validate="1:1")
+    if pooled is not None:
+        p = pooled[["outcome", "day", "estimate", "conf_low", "conf_high", "prob_decrease", "lfsr"]]
+        p = p.rename(columns={"estimate": "pooled_estimate", "conf_low": "pooled_conf_low",
+                              "conf_high": "pooled_conf_high", "prob_decrease": "pooled_prob_decrease",
+                              "lfsr": "pooled_lfsr"})
+        t = t.merge(p, on=["outcome", "day"], how="left", validate="1:1")
+    return t.sort_values(["day", "wilcoxon_p"], kind="stable").reset_index(drop=True)
+
+
+def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, pooled: bool = True,
+                      sampler: Mapping[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+    """Run the whole biomarker analysis of a trial.
+
+    Parameters
+    ----------
+    trial : TrialData or pandas.DataFrame
+        A trial (converted with :func:`~longmod.biomarkers.frame.biomarker_frame`)
+        or a biomarker frame directly. Not modified.
+    markers : sequence of str, optional
+        Markers to analyse (default: every variable with an LLOQ).
+    pooled : bool
+        Fit the pooled Bayesian model (the slow part, ~1 min for 48 markers).
+    sampler : mapping, optional
+        Overrides of :data:`longmod.biomarkers.bayes.BIOMARKER_SAMPLER`.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``markers`` (:func:`marker_summary`); ``paper_tests`` (every Wilcoxon
+        test with BH, common schema, :func:`~longmod.biomarkers.paper.paper_tests`);
+        ``volcano`` (:func:`~longmod.biomarkers.paper.volcano_data`);
+        ``censored_mixed`` (per-day contrasts of the censored random-intercept
+        model, common schema, :func:`~longmod.biomarkers.tobit.fit_all_markers`);
+        ``bh_table`` (:func:`bh_table`); with ``pooled``: ``pooled``
+        (posterior effects per marker and day, common schema + Bayesian
+        columns), ``pooled_hyper`` and ``pooled_diagnostics``; always
+        ``timings`` (``step``, ``seconds``). Effects tables carry
+        ``data_label`` (``"SYNTHETIC pseudo-patient data"`` for synthetic trials).
+
+    Examples
+    --------
+    >>> from longmod.biomarkers.simulate import simulate_biomarkers, to_trial
+    >>> out = biomarker_section(to_trial(simulate_biomarkers(3, seed=3)), pooled=False)
+    >>> sorted(out)
+    ['bh_table', 'censored_mixed', 'markers', 'paper_tests', 'timings', 'volcano']
+    """
+    t0 = time.perf_counter()
+    if isinstance(trial, pd.DataFrame):
+        frame, label = check_frame(trial if markers is None else trial[trial["marker"].isin(list(markers))]), ""
+    else:
+        frame = biomarker_frame(trial, markers)
+        label = SYNTHETIC_LABEL if getattr(trial.meta, "synthetic", False) else ""
+    if frame.empty:
+        raise ValueError("no biomarker data: no variable has an LLOQ (pass markers=... to choose them)")
+    timings = [("prepare", time.perf_counter() - t0)]
+    t = time.perf_counter()
+    tests = paper_tests(frame)
+    timings.append(("test-by-test (Wilcoxon + BH)", time.perf_counter() - t))
+    t = time.perf_counter()
+    mixed = fit_all_markers(frame)
+    timings.append((f"censored mixed models ({frame.marker.nunique()} markers)", time.perf_counter() - t))
+    out: dict[str, pd.DataFrame] = {
+        "markers": marker_summary(frame), "paper_tests": _label(tests, label), "volcano": volcano_data(tests),
+        "censored_mixed": _label(mixed, label),
+    }
+    pooled_eff = None
+    if pooled:
+        from longmod.biomarkers.bayes import fit_pooled
+
+        t = time.perf_counter()
+        res = fit_pooled(frame, sampler=sampler)
+        timings.append(("pooled Bayesian model", time.perf_counter() - t))
+        pooled_eff = res["effects"]
+        out["pooled"] = _label(pooled_eff, label)
+        out["pooled_hyper"] = res["hyper"]
+        out["pooled_diagnostics"] = res["diagnostics"]
+    out["bh_table"] = bh_table(tests, mixed, pooled_eff)
+    timings.append(("total", time.perf_counter() - t0))
+    out["timings"] = pd.DataFrame(timings, columns=["step", "seconds"])
+    return out

@@ -1,0 +1,445 @@
+"""Self-contained HTML report of a reanalysis, and its figures as PNG/SVG.
+
+:func:`write_html_report` writes one ``report.html`` that opens offline: the
+CSS is inline, the figures are embedded as base64 PNG, and no fonts, scripts or
+other files are fetched. :func:`save_figures` writes the same figures to
+``figures/`` as PNG and SVG for papers and slides.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from longmod.report import plots
+from longmod.report.mdlite import markdown_to_html
+from longmod.report.tables import biomarker_rows, diagnostics_table, published_vs_reproduced
+
+_CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0 auto;max-width:1100px;
+padding:0 1.2rem 3rem;color:#1d1d1f;line-height:1.45}
+h1{font-size:1.6rem;margin-top:1.2rem}h2{border-bottom:2px solid #e5e5e5;padding-bottom:.2rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem}th,td{border:1px solid #d8d8d8;padding:.25rem .5rem;
+text-align:left;vertical-align:top}th{background:#f4f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.published td{background:#fff6dc;font-weight:600}tr.problem td{background:#fde2e1}
+.banner{background:#b00020;color:#fff;padding:.7rem 1rem;border-radius:6px;font-weight:600;margin:1rem 0}
+.userdata{background:#0b5394;color:#fff;padding:.7rem 1rem;border-radius:6px;margin:1rem 0}
+figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.85rem;color:#444}code{background:#f4f4f6;padding:0 .2rem;border-radius:3px}
+blockquote{border-left:4px solid #b00020;margin:.5rem 0;padding:.2rem .8rem;background:#fff4f4}
+nav.toc{font-size:.9rem}nav.toc a{margin-right:.8rem}.ok{color:#1b7f3b}.bad{color:#b00020;font-weight:600}
+.note{color:#555;font-size:.9rem}
+"""
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """One report figure: its file stem, the matplotlib Figure, alt text and caption."""
+
+    name: str
+    figure: object
+    alt: str
+    caption: str
+
+
+def _esc(x) -> str:
+    return html.escape("" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x))
+
+
+def _num(x, digits: int = 1) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return _esc(x)
+    if math.isnan(v):
+        return ""
+    return f"{v:.{digits}f}"
+
+
+def _p(x) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(v) else ("&lt;0.001" if v < 0.001 else f"{v:.3f}")
+
+
+def _table(header: list[str], rows: list[list[str]], classes: list[str] | None = None, num: set[int] | None = None,
+           table_id: str = "") -> str:
+    num = num or set()
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for i, r in enumerate(rows):
+        cls = f' class="{classes[i]}"' if classes and classes[i] else ""
+        tds = "".join(f'<td class="num">{c}</td>' if j in num else f"<td>{c}</td>" for j, c in enumerate(r))
+        body.append(f"<tr{cls}>{tds}</tr>")
+    tid = f' id="{table_id}"' if table_id else ""
+    return f"<table{tid}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _ci(r) -> str:
+    lo, hi = r.get("conf_low"), r.get("conf_high")
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return ""
+    return f"{_num(lo)} to {_num(hi)}"
+
+
+def _day(d) -> str:
+    return "" if d is None or pd.isna(d) else f"D{int(d)}"
+
+
+def build_figures(res) -> list[ReportFigure]:
+    """The report's figures (forest plot, trajectories, prior vs posterior) for a reanalysis.
+
+    Parameters
+    ----------
+    res : longmod.reanalyse.Reanalysis
+
+    Returns
+    -------
+    list of ReportFigure
+        ``forest``, ``trajectory_<variable>`` for PaO2/FiO2, SOFA, driving
+        pressure and compliance when measured, and ``prior_posterior_<analysis>``
+        for each prior grid.
+    """
+    figs: list[ReportFigure] = []
+    fd = plots.forest_data(res.effects)
+    if len(fd):
+        rows = "; ".join(f"{r.label}: {r.estimate:.1f} ({r.conf_low:.1f} to {r.conf_high:.1f})" for r in fd.itertuples())
+        figs.append(ReportFigure("forest", plots.forest_plot(res.effects), f"Forest plot. Rows: {rows}",
+                                 "Treatment effect of every analysis and engine (95% interval); the shaded band is "
+                                 "the published 95% CI and the dashed line the published estimate."))
+    label = "synthetic" if res.trial.meta.synthetic else "user"
+    for v in plots.trajectory_variables(res.trial):
+        info = res.trial.meta.variables.get(v)
+        name = info.display if info is not None else v
+        figs.append(ReportFigure(f"trajectory_{v}", plots.trajectory_plot(res.trial, v),
+                                 f"Trajectories of {name} by arm ({label} data)",
+                                 f"{name}: individual patients (thin lines) and mean ± 95% CI by arm and day "
+                                 f"({label} data)."))
+    grid = plots.prior_grid_rows(res.effects)
+    mcid = getattr(res.plan, "mcid", None)
+    for analysis, g in grid.groupby("analysis", sort=False):
+        m = g["mcid"].dropna().iloc[0] if "mcid" in g and g["mcid"].notna().any() else mcid
+        figs.append(ReportFigure(f"prior_posterior_{analysis}", plots.prior_posterior_plot(g, mcid=m),
+                                 f"Prior and posterior densities, {analysis}",
+                                 f"Prior grid '{analysis}': prior (dashed) and posterior (solid) normal densities"
+                                 + (f"; dotted lines at ±MCID = {m:g}." if m else ".")))
+    return figs
+
+
+def save_figures(res, out_dir: str | Path, *, figures: list[ReportFigure] | None = None,
+                 _png_cache: dict[str, bytes] | None = None) -> list[Path]:
+    """Write every report figure as PNG and SVG to ``out_dir/figures/``.
+
+    Parameters
+    ----------
+    res : longmod.reanalyse.Reanalysis
+    out_dir : str or pathlib.Path
+        Output folder; ``figures/`` is created inside it.
+    figures : list of ReportFigure, optional
+        Already built figures (see :func:`build_figures`), to avoid drawing twice.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files.
+
+    Examples
+    --------
+    >>> import tempfile, dataclasses
+    >>> from longmod.results.schema import effects_frame
+    >>> class Res:  # any object with .effects, .trial and .plan works
+    ...     effects = effects_frame([{"analysis": "a", "contrast": "x - y", "estimate": 1.0,
+    ...         "conf_low": 0.0, "conf_high": 2.0, "engine": "published", "outcome": "pf", "day": 7}])
+    ...     class trial:
+    ...         class meta:
+    ...             synthetic, variables = True, {}
+    ...         measurements = __import__("pandas").DataFrame({"variable": []})
+    ...     plan = None
+    >>> sorted(p.name for p in save_figures(Res(), tempfile.mkdtemp()))
+    ['forest.png', 'forest.svg']
+    """
+    out = Path(out_dir) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in figures if figures is not None else build_figures(res):
+        (out / f"{f.name}.png").write_bytes(_png(f, _png_cache))
+        f.figure.savefig(out / f"{f.name}.svg")
+        written += [out / f"{f.name}.png", out / f"{f.name}.svg"]
+    return written
+
+
+#: Resolution of the PNG figures (embedded and saved).
+PNG_DPI: int = 110
+
+
+def _png(f: ReportFigure, cache: dict[str, bytes] | None) -> bytes:
+    if cache is not None and f.name in cache:
+        return cache[f.name]
+    png = plots.figure_to_png(f.figure, dpi=PNG_DPI)
+    # the layout is now solved; freeze it so the SVG does not solve it again
+    f.figure.set_layout_engine("none")
+    if cache is not None:
+        cache[f.name] = png
+    return png
+
+
+def _img(f: ReportFigure, cache: dict[str, bytes] | None = None) -> str:
+    data = base64.b64encode(_png(f, cache)).decode("ascii")
+    return (f'<figure id="fig-{_esc(f.name)}"><img src="data:image/png;base64,{data}" alt="{_esc(f.alt)}">'
+            f"<figcaption>{_esc(f.caption)}</figcaption></figure>")
+
+
+def _calibration_html(res) -> str:
+    src = res.provenance.get("data", {}).get("source") if isinstance(res.provenance, dict) else None
+    path = Path(src) / "CALIBRATION.md" if src and src != "DataFrames" else None
+    if path is not None and path.is_file():
+        return (f'<h3>Calibration of the pseudo-patient data</h3><p class="note">From <code>{_esc(path.name)}</code> '
+                f"beside the data.</p>" + markdown_to_html(path.read_text(encoding="utf-8"), heading_offset=2))
+    return ('<p class="note">No CALIBRATION.md was found beside the data source, so the calibration table '
+            "(published summaries vs those achieved by the synthetic data) cannot be shown.</p>")
+
+
+def _provenance_html(res) -> str:
+    meta = res.trial.meta
+    prov = res.provenance if isinstance(res.provenance, dict) else {}
+    data = prov.get("data", {})
+    parts = ['<h2 id="provenance">Data provenance</h2>']
+    if meta.synthetic:
+        parts.append("<p>The data are <strong>SYNTHETIC</strong> pseudo-patient data: reconstructed by longmod from "
+                     "published summaries so that they reproduce them. Results computed on them describe the "
+                     "reconstruction, not the trial.</p>")
+    else:
+        parts.append("<p>User data: the file hashes below identify exactly which files were analysed.</p>")
+    rows = [["source", f"<code>{_esc(data.get('source', ''))}</code>"]]
+    if meta.source:
+        rows.append(["trial publication", _esc(meta.source)])
+    if prov.get("published"):
+        rows.append(["published results from", _esc(prov["published"])])
+    rows.append(["analysis plan", f"<code>{_esc(prov.get('plan', ''))}</code>"])
+    rows.append(["longmod / Python", f"{_esc(prov.get('longmod_version', ''))} / {_esc(prov.get('python', ''))}"])
+    parts.append(_table(["item", "value"], rows))
+    sha = data.get("sha256", {})
+    if sha:
+        parts.append("<h3>File hashes (sha256)</h3>")
+        parts.append(_table(["file", "sha256"], [[_esc(k), f"<code>{_esc(v)}</code>"] for k, v in sha.items()]))
+    if meta.synthetic:
+        parts.append(_calibration_html(res))
+    return "\n".join(parts)
+
+
+def _estimands_html(res) -> str:
+    eff = res.effects
+    used = list(dict.fromkeys(eff["estimand"].dropna().astype(str)))
+    rows = []
+    for name in used:
+        e = res.plan.estimands.get(name) if res.plan is not None else None
+        if e is not None:
+            rows.append([f"<code>{_esc(name)}</code>", _esc(e.label), _esc(e.describe())])
+        else:
+            labs = eff.loc[eff["estimand"] == name, "estimand_label"].dropna() if "estimand_label" in eff else []
+            rows.append([f"<code>{_esc(name)}</code>", _esc(labs.iloc[0] if len(labs) else ""), ""])
+    by_analysis = eff.drop_duplicates(["analysis", "engine"])
+    arows = [[_esc(r.get("label", "") if isinstance(r.get("label", ""), str) else r["analysis"]),
+              f"<code>{_esc(r['analysis'])}</code>", _esc(r["engine"]), f"<code>{_esc(r['estimand'])}</code>"]
+             for _, r in by_analysis.iterrows()]
+    return ('<h2 id="estimands">Estimands</h2><p>Each analysis targets one estimand: how intercurrent events '
+            "(death, ICU discharge, incomplete dosing) are handled before the model is fitted.</p>"
+            + _table(["estimand", "label", "strategies"], rows)
+            + "<h3>Analysis to estimand</h3>" + _table(["analysis", "name", "engine", "estimand"], arows))
+
+
+def _published_html(res) -> str:
+    t = published_vs_reproduced(res.effects)
+    if t.empty:
+        return '<h2 id="published">Published result beside its reproduction</h2><p>No published results registered.</p>'
+    rows, cls = [], []
+    for _, r in t.iterrows():
+        pub = r["source"] == "published"
+        rows.append([f"<code>{_esc(r['analysis'])}</code>", _esc(r["estimand"]), _day(r["day"]), _esc(r["contrast"]),
+                     "published" if pub else f"reproduced ({_esc(r['source'])})", _esc(r["data_label"]),
+                     _num(r["estimate"]), _ci(r), _p(r["p_value"]), _esc(r["source_quote"]) if pub else ""])
+        cls.append("published" if pub else "")
+    return ('<h2 id="published">Published result beside its reproduction</h2>'
+            + _table(["analysis", "estimand", "day", "contrast", "result", "data", "estimate", "95% interval", "P",
+                      "source quote"], rows, cls, {6, 7, 8}, table_id="published-vs-reproduced"))
+
+
+def _forest_html(res, figs: dict[str, ReportFigure], cache: dict[str, bytes]) -> str:
+    fd = plots.forest_data(res.effects)
+    parts = ['<h2 id="forest">Forest plot of every treatment effect</h2>']
+    if "forest" in figs:
+        parts.append(_img(figs["forest"], cache))
+    rows = [[_esc(r["label"]), _esc(r["family"]), _day(r["day"]), _num(r["estimate"]), _ci(r), _p(r["p_value"])]
+            for _, r in fd.iterrows()]
+    parts.append("<p>Rows of the forest plot:</p>")
+    parts.append(_table(["analysis", "family", "day", "estimate", "95% interval", "P"], rows,
+                        ["published" if p else "" for p in fd["is_published"]], {3, 4, 5}, table_id="forest-rows"))
+    return "\n".join(parts)
+
+
+def _effects_html(res) -> str:
+    e = res.effects.copy()
+    e["family"] = [plots.engine_family(r["engine"], r) for _, r in e.iterrows()]
+    order = {f: i for i, f in enumerate(plots.FAMILY_ORDER)}
+    e = e.assign(_o=e["family"].map(order)).sort_values("_o", kind="stable")
+    parts = ['<h2 id="effects">All results by engine family</h2>']
+    extra_cols = [c for c in ("prob_benefit", "prob_mcid") if c in e and e[c].notna().any()]
+    for fam, g in e.groupby("family", sort=False):
+        parts.append(f"<h3>{_esc(fam)}</h3>")
+        rows = []
+        for _, r in g.iterrows():
+            lab = r.get("label") if isinstance(r.get("label"), str) else r["analysis"]
+            if isinstance(r.get("prior"), str) and r.get("prior"):
+                lab = f"{lab} ({r['prior']})"
+            rows.append([_esc(lab), _esc(r["estimand"]), _esc(r["outcome"]), _day(r["day"]), _esc(r["contrast"]),
+                         _num(r["estimate"]), _ci(r), _p(r.get("p_value")), _esc(r["engine"]), _esc(r.get("data_label"))]
+                        + [_num(r.get(c), 3) for c in extra_cols])
+        parts.append(_table(["analysis", "estimand", "outcome", "day", "contrast", "estimate", "95% interval", "P",
+                             "engine", "data"] + [c.replace("_", " ") for c in extra_cols], rows,
+                            ["published" if fam == "published" else ""] * len(rows),
+                            {5, 6, 7} | set(range(10, 10 + len(extra_cols)))))
+    return "\n".join(parts)
+
+
+def _diagnostics_html(res) -> str:
+    d = diagnostics_table(res.effects)
+    parts = ['<h2 id="diagnostics">Diagnostics</h2>',
+             f'<p class="note">Flagged: not converged, R-hat &gt; 1.01, bulk ESS &lt; 400, any divergent transition '
+             f"or warning. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior grid) report none.</p>"]
+    if d.empty:
+        return "\n".join(parts + ["<p>No fitted analyses.</p>"])
+    rows = []
+    for _, r in d.iterrows():
+        conv = "" if r["converged"] is None else ('<span class="ok">yes</span>' if r["converged"] else '<span class="bad">NO</span>')
+        rows.append([_esc(r["analysis"]), _esc(r["engine"]), _esc(r["prior"]), conv, _num(r["r_hat"], 3),
+                     _num(r["ess_bulk"], 0), _num(r["divergences"], 0), _esc(r["warnings"]),
+                     f'<span class="bad">{_esc(r["problems"])}</span>' if r["problem"] else '<span class="ok">none</span>'])
+    parts.append(_table(["analysis", "engine", "prior", "converged", "R-hat", "bulk ESS", "divergences", "warnings",
+                         "problems"], rows, ["problem" if p else "" for p in d["problem"]], {4, 5, 6},
+                        table_id="diagnostics-table"))
+    return "\n".join(parts)
+
+
+def _biomarkers_html(res) -> str:
+    b = biomarker_rows(res.effects, res.trial)
+    parts = ['<h2 id="biomarkers">Biomarkers</h2>']
+    if b.empty:
+        parts.append('<p class="note">No biomarker analyses in this run (biomarker outcomes appear here when the plan '
+                     "includes them).</p>")
+        return "\n".join(parts)
+    rows = [[_esc(r.get("label") if isinstance(r.get("label"), str) else r["analysis"]), _esc(r["outcome"]),
+             _day(r["day"]), _esc(r["contrast"]), _num(r["estimate"], 3), _ci(r), _p(r.get("p_value")), _esc(r["engine"])]
+            for _, r in b.iterrows()]
+    parts.append(_table(["analysis", "outcome", "day", "contrast", "estimate", "95% interval", "P", "engine"], rows,
+                        num={4, 5, 6}, table_id="biomarker-table"))
+    return "\n".join(parts)
+
+
+def _descriptives_html(res) -> str:
+    d = res.descriptives
+    if d is None or d.empty or "published" not in d:
+        return ""
+    d = d.dropna(subset=["published"])
+    if d.empty:
+        return ""
+    rows = [[_esc(r.estimand), _esc(r.variable), _esc(r.arm), _day(r.day), _esc(r.statistic), _num(r.published, 2),
+             _num(r.reproduced, 2), _num(r.difference, 2)] for r in d.itertuples()]
+    return ('<h2 id="descriptives">Descriptive statistics: published vs reproduced</h2>'
+            + _table(["estimand", "variable", "arm", "day", "statistic", "published", "reproduced", "difference"],
+                     rows, num={5, 6, 7}))
+
+
+def render_html(res, *, figures: list[ReportFigure] | None = None, _png_cache: dict[str, bytes] | None = None) -> str:
+    """The report as one self-contained HTML string (see :func:`write_html_report`).
+
+    Parameters
+    ----------
+    res : longmod.reanalyse.Reanalysis
+    figures : list of ReportFigure, optional
+        Already built figures (default: :func:`build_figures`).
+
+    Returns
+    -------
+    str
+    """
+    figs = {f.name: f for f in (figures if figures is not None else build_figures(res))}
+    cache = _png_cache if _png_cache is not None else {}
+    meta = res.trial.meta
+    title = meta.title or meta.name
+    if meta.synthetic:
+        banner = ('<div class="banner" id="synthetic-banner">SYNTHETIC DATA: pseudo-patient data reconstructed from '
+                  "published summaries; not the trial's patient data. Published numbers are shown for comparison; "
+                  "reproduced numbers are computed on the synthetic data.</div>")
+    else:
+        banner = f'<div class="userdata">User data from <code>{_esc(res.provenance["data"].get("source"))}</code>.</div>'
+    traj = [f for n, f in figs.items() if n.startswith("trajectory_")]
+    prior = [f for n, f in figs.items() if n.startswith("prior_posterior_")]
+    toc = " ".join(f'<a href="#{a}">{t}</a>' for a, t in (
+        ("provenance", "Provenance"), ("estimands", "Estimands"), ("published", "Published vs reproduced"),
+        ("forest", "Forest plot"), ("trajectories", "Trajectories"), ("prior-posterior", "Prior vs posterior"),
+        ("diagnostics", "Diagnostics"), ("biomarkers", "Biomarkers"), ("effects", "All results")))
+    body = [
+        f"<h1>Reanalysis: {_esc(title)}</h1>", banner, f'<nav class="toc">{toc}</nav>',
+        _provenance_html(res), _estimands_html(res), _published_html(res), _forest_html(res, figs, cache),
+        '<h2 id="trajectories">Trajectories by arm</h2>'
+        + ("".join(_img(f, cache) for f in traj) or '<p class="note">No longitudinal variables to plot.</p>'),
+        '<h2 id="prior-posterior">Prior vs posterior</h2>'
+        + ("".join(_img(f, cache) for f in prior) or '<p class="note">No prior-grid analyses in this run.</p>'),
+        _diagnostics_html(res), _biomarkers_html(res), _effects_html(res), _descriptives_html(res),
+    ]
+    if getattr(res, "timings", None):
+        body.append('<h2 id="timings">Timings</h2>' + _table(
+            ["analysis", "seconds"], [[_esc(k), _num(v, 2)] for k, v in res.timings.items()], num={1}))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>Reanalysis: {_esc(title)}{' (SYNTHETIC data)' if meta.synthetic else ''}</title>"
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_html_report(res, out_dir: str | Path, *, with_figures: bool = True) -> Path:
+    """Write ``out_dir/report.html`` (self-contained) and, by default, ``out_dir/figures/``.
+
+    Parameters
+    ----------
+    res : longmod.reanalyse.Reanalysis
+    out_dir : str or pathlib.Path
+        Created if missing.
+    with_figures : bool
+        Also write every figure as PNG and SVG to ``out_dir/figures/``
+        (drawn once, shared with the HTML).
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``report.html``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from longmod.reanalyse import reanalyse
+    >>> res = reanalyse("stroma-cov2", only=["primary_ancova"])  # doctest: +SKIP
+    >>> path = write_html_report(res, tempfile.mkdtemp())  # doctest: +SKIP
+    >>> "SYNTHETIC" in path.read_text()  # doctest: +SKIP
+    True
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figs = build_figures(res)
+    try:
+        cache: dict[str, bytes] = {}
+        text = render_html(res, figures=figs, _png_cache=cache)
+        if with_figures:
+            save_figures(res, out, figures=figs, _png_cache=cache)
+    finally:
+        for f in figs:
+            f.figure.clf()
+    path = out / "report.html"
+    path.write_text(text, encoding="utf-8")
+    return path
