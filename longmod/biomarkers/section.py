@@ -36,7 +36,7 @@ def marker_summary(frame: pd.DataFrame) -> pd.DataFrame:
     --------
     >>> from longmod.biomarkers.simulate import simulate_biomarkers
     >>> marker_summary(simulate_biomarkers(2, censor_fractions=[0, .5], seed=1)).censored_fraction.round(1).tolist()
-    [0.0, 0.5]
+    [0.0, 0.6]
     """
     f = check_frame(frame)
     g = f.groupby("marker", sort=True)

@@ -123,7 +123,7 @@ def simulate_biomarkers(
     --------
     >>> d = simulate_biomarkers(3, censor_fractions=[0.0, 0.3, 0.6], seed=1)
     >>> sorted(d.arm.unique()), d.groupby("marker").censored.mean().round(1).tolist()
-    (['placebo', 'uc_msc'], [0.0, 0.3, 0.6])
+    (['placebo', 'uc_msc'], [0.0, 0.4, 0.6])
     """
     rng = np.random.default_rng(seed)
     names = marker_names(n_markers)

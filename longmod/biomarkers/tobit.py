@@ -107,8 +107,8 @@ def fit_tobit(y, X, censored, *, max_iter: int = 100, tol: float = 1e-10) -> Tob
     >>> rng = np.random.default_rng(0); x = rng.normal(size=400); ystar = 1 + 2 * x + rng.normal(size=400)
     >>> cens = ystar < 0.5; y = np.where(cens, 0.5, ystar)
     >>> f = fit_tobit(y, np.column_stack([np.ones(400), x]), cens)
-    >>> np.round(f.coef, 1).tolist(), f.convergence.converged
-    ([1.0, 2.0], True)
+    >>> bool(np.all(np.abs(f.coef - [1, 2]) < 3 * f.std_error)), f.convergence.converged
+    (True, True)
     """
     y = np.asarray(y, float)
     X = np.asarray(X, float)
@@ -269,8 +269,8 @@ def fit_censored_mixed(marker_frame: pd.DataFrame, *, method: str = "censored", 
     >>> from longmod.biomarkers.simulate import simulate_biomarkers
     >>> d = simulate_biomarkers(1, censor_fractions=[0.4], seed=6)
     >>> f = fit_censored_mixed(d)
-    >>> f.convergence.converged, list(f.effects.day), round(f.sigma_b, 1)
-    (True, [0.0, 2.0, 4.0, 7.0, 14.0], 0.3)
+    >>> f.convergence.converged, list(f.effects.day), round(f.sigma, 2)
+    (True, [0.0, 2.0, 4.0, 7.0, 14.0], 0.24)
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")

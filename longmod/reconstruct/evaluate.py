@@ -72,14 +72,16 @@ def set_frames(spec: TargetSpec, trial: TrialData) -> dict[str, pd.DataFrame]:
 def target_value(
     t: Target, cols: Mapping[str, np.ndarray], *, treatment: Treatment, set_def: Mapping[str, Any],
     where_mask: np.ndarray | None = None, fast: bool = False, cache: dict | None = None,
-) -> float:
+) -> float | np.ndarray:
     """Value of one target on the columns of its whole analysis set.
 
     Parameters
     ----------
     t : Target
     cols : mapping of str to numpy.ndarray
-        Columns of the analysis set (both arms).
+        Columns of the analysis set (both arms). Calibrated columns may carry
+        a leading batch axis (one row per candidate anchor vector); the
+        result then has that shape.
     treatment : Treatment
     set_def : mapping
         The set's definition (``covariates`` for ANCOVA).
@@ -92,7 +94,7 @@ def target_value(
 
     Returns
     -------
-    float
+    float or numpy.ndarray
 
     Examples
     --------
@@ -103,18 +105,22 @@ def target_value(
     >>> target_value(t, cols, treatment=Treatment("arm", "b", "a"), set_def={})
     2.0
     """
-    arm = np.asarray(cols["arm"]).astype(str)
+    arm = np.asarray(cols[treatment.variable]).astype(str)
     n = len(arm)
     mask = np.ones(n, bool) if t.kind in BETWEEN_ARM or t.arm == "all" else (arm == t.arm)
     wm = np.ones(n, bool) if where_mask is None else np.asarray(where_mask, bool)
-    ctx = {"treatment": treatment, "covariates": tuple(set_def.get("covariates", ())), "fast": fast,
+    covariates = tuple(set_def.get("covariates", ()))
+    ctx = {"treatment": treatment, "covariates": covariates, "fast": fast,
            "cache": cache if cache is not None else {}}
+    needed = {treatment.variable, *covariates, *(v.strip() for v in t.variable.split(",") if v.strip() in cols)}
     if t.kind == "proportion":
         ctx["where_mask"] = wm[mask]
-        sub = {k: np.asarray(v)[mask] for k, v in cols.items()}
+        sub = {k: np.asarray(cols[k])[..., mask] for k in needed}
     else:
-        sub = {k: np.asarray(v)[mask & wm] for k, v in cols.items()}
-    return float(STATISTICS[t.kind](sub, t, ctx))
+        keep = mask & wm
+        sub = {k: np.asarray(cols[k])[..., keep] for k in needed}
+    out = STATISTICS[t.kind](sub, t, ctx)
+    return np.asarray(out, float) if np.ndim(out) else float(out)
 
 
 def evaluate_targets(spec: TargetSpec, trial: TrialData) -> pd.DataFrame:

@@ -51,9 +51,8 @@ def quantile_type7(x: Sequence[float], q: float) -> float:
     return float(a[lo] + (h - lo) * (a[hi] - a[lo]))
 
 
-def _one(cols: Columns, variable: str) -> np.ndarray:
-    x = np.asarray(cols[variable], float)
-    return x[~np.isnan(x)]
+def _col(cols: Columns, variable: str) -> np.ndarray:
+    return np.asarray(cols[variable], float)
 
 
 def _pair(cols: Columns, variable: str) -> tuple[np.ndarray, np.ndarray]:
@@ -61,8 +60,31 @@ def _pair(cols: Columns, variable: str) -> tuple[np.ndarray, np.ndarray]:
     if len(names) != 2:
         raise ValueError(f"a paired statistic needs variable = 'first,second', got {variable!r}")
     a, b = (np.asarray(cols[n], float) for n in names)
-    ok = ~(np.isnan(a) | np.isnan(b))
-    return a[ok], b[ok]
+    if a.ndim == 1:
+        ok = ~(np.isnan(a) | np.isnan(b))
+        return a[ok], b[ok]
+    return a, b
+
+
+def _ancova_batch(y: np.ndarray, trt: np.ndarray, covs: list[np.ndarray]):
+    """OLS treatment effect for a batch of outcome/covariate rows (last axis = patients)."""
+    from scipy import stats
+
+    batch = y.shape[:-1]
+    n = y.shape[-1]
+    parts = [np.ones(n), trt, *covs]
+    X = np.stack([np.broadcast_to(c, (*batch, n)) for c in parts], axis=-1)  # (..., n, p)
+    p = X.shape[-1]
+    XtX = np.einsum("...ij,...ik->...jk", X, X)
+    Xty = np.einsum("...ij,...i->...j", X, y)
+    beta = np.linalg.solve(XtX, Xty[..., None])[..., 0]
+    resid = y - np.einsum("...ij,...j->...i", X, beta)
+    dfree = n - p
+    s2 = np.einsum("...i,...i->...", resid, resid) / dfree
+    se = np.sqrt(s2 * np.linalg.inv(XtX)[..., 1, 1])
+    q = stats.t.ppf(0.975, dfree)
+    est = beta[..., 1]
+    return est, se, est - q * se, est + q * se, 2 * stats.t.sf(np.abs(est / se), dfree)
 
 
 def ancova_fit(cols: Columns, variable: str, treatment: Treatment, covariates: Sequence[str], fast: bool = False):
@@ -70,11 +92,12 @@ def ancova_fit(cols: Columns, variable: str, treatment: Treatment, covariates: S
 
     With ``fast=False`` (the default, used to verify and report) this is
     :func:`longmod.engines.ancova.fit_ancova`; ``fast=True`` is the same least
-    squares in plain NumPy for the calibration loop (the build checks both agree).
+    squares in plain NumPy, vectorised over a leading batch axis, for the
+    calibration loop (the build checks both agree).
 
     Returns
     -------
-    tuple of float
+    tuple
         ``(estimate, std_error, conf_low, conf_high, p_value)``.
 
     Examples
@@ -90,21 +113,17 @@ def ancova_fit(cols: Columns, variable: str, treatment: Treatment, covariates: S
         frame = pd.DataFrame({k: cols[k] for k in (treatment.variable, variable, *covariates)})
         f = fit_ancova(frame, treatment=treatment, outcome=variable, covariates=tuple(covariates))
         return f.estimate, f.std_error, f.conf_low, f.conf_high, f.p_value
-    from scipy import stats
-
     y = np.asarray(cols[variable], float)
     trt = (np.asarray(cols[treatment.variable]).astype(str) == treatment.active).astype(float)
-    covs = [np.asarray(cols[c], float) for c in covariates]
-    covs = [c for c in covs if np.unique(c).size > 1]
-    X = np.column_stack([np.ones_like(y), trt, *covs])
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    n, p = X.shape
-    resid = y - X @ beta
-    s2 = resid @ resid / (n - p)
-    se = float(np.sqrt(s2 * np.linalg.inv(X.T @ X)[1, 1]))
-    q = stats.t.ppf(0.975, n - p)
-    est = float(beta[1])
-    return est, se, est - q * se, est + q * se, float(2 * stats.t.sf(abs(est / se), n - p))
+    covs = []
+    for c in covariates:
+        v = np.asarray(cols[c], float)
+        varies = np.ptp(v, axis=-1) > 0
+        if np.all(varies):
+            covs.append(v)
+        elif np.any(varies):
+            raise ValueError(f"covariate {c!r} is constant in part of the batch")
+    return _ancova_batch(y, trt, covs)
 
 
 _ANCOVA_INDEX = {"ancova_estimate": 0, "ancova_std_error": 1, "ancova_conf_low": 2, "ancova_conf_high": 3, "ancova_p": 4}
@@ -119,24 +138,38 @@ def _stat_proportion(cols, t, ctx):
 
 
 def _stat_mean(cols, t, ctx):
-    return float(np.mean(_one(cols, t.variable)))
+    return np.nanmean(_col(cols, t.variable), axis=-1)
 
 
 def _stat_sd(cols, t, ctx):
-    return float(np.std(_one(cols, t.variable), ddof=1))
+    return np.nanstd(_col(cols, t.variable), axis=-1, ddof=1)
+
+
+def _quantile7(x: np.ndarray, q: float):
+    if x.ndim == 1:
+        return quantile_type7(x, q)
+    if np.isnan(x).any():
+        return np.nanquantile(x, q, axis=-1, method="linear")  # numpy "linear" = R type 7
+    a = np.sort(x, axis=-1)
+    h = (a.shape[-1] - 1) * q
+    lo = int(np.floor(h))
+    hi = min(lo + 1, a.shape[-1] - 1)
+    return a[..., lo] + (h - lo) * (a[..., hi] - a[..., lo])
 
 
 def _stat_median(cols, t, ctx):
-    return quantile_type7(_one(cols, t.variable), 0.5)
+    return _quantile7(_col(cols, t.variable), 0.5)
 
 
 def _stat_quantile(cols, t, ctx):
-    return quantile_type7(_one(cols, t.variable), float(t.q))
+    return _quantile7(_col(cols, t.variable), float(t.q))
 
 
 def _stat_correlation(cols, t, ctx):
     a, b = _pair(cols, t.variable)
-    return float(np.corrcoef(a, b)[0, 1])
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    return (a * b).sum(axis=-1) / np.sqrt((a * a).sum(axis=-1) * (b * b).sum(axis=-1))
 
 
 def _stat_signed_rank_p(cols, t, ctx):
@@ -157,7 +190,7 @@ def _make_ancova(kind: str):
         cache = ctx.setdefault("cache", {})
         if key not in cache:
             cache[key] = ancova_fit(cols, t.variable, ctx["treatment"], ctx["covariates"], fast=ctx.get("fast", False))
-        return float(cache[key][_ANCOVA_INDEX[kind]])
+        return cache[key][_ANCOVA_INDEX[kind]]
 
     return stat
 

@@ -103,17 +103,24 @@ def build_figures(res) -> list[ReportFigure]:
     Returns
     -------
     list of ReportFigure
-        ``forest``, ``trajectory_<variable>`` for PaO2/FiO2, SOFA, driving
+        ``forest`` (the published outcome), ``forest_<outcome>`` for each other
+        non-biomarker outcome with between-arm effects, ``trajectory_<variable>`` for PaO2/FiO2, SOFA, driving
         pressure and compliance when measured, and ``prior_posterior_<analysis>``
         for each prior grid.
     """
     figs: list[ReportFigure] = []
-    fd = plots.forest_data(res.effects)
-    if len(fd):
+    biomarkers = set(biomarker_rows(res.effects, res.trial)["outcome"].map(plots.base_variable)) if len(res.effects) else set()
+    for i, outcome in enumerate(o for o in plots.forest_outcomes(res.effects) if o not in biomarkers):
+        fd = plots.forest_data(res.effects, outcome=outcome)
+        if fd.empty:
+            continue
         rows = "; ".join(f"{r.label}: {r.estimate:.1f} ({r.conf_low:.1f} to {r.conf_high:.1f})" for r in fd.itertuples())
-        figs.append(ReportFigure("forest", plots.forest_plot(res.effects), f"Forest plot. Rows: {rows}",
-                                 "Treatment effect of every analysis and engine (95% interval); the shaded band is "
-                                 "the published 95% CI and the dashed line the published estimate."))
+        name = "forest" if i == 0 else f"forest_{outcome}"
+        band = (" The shaded band is the published 95% CI and the dashed line the published estimate."
+                if fd["is_published"].any() else "")
+        figs.append(ReportFigure(name, plots.forest_plot(res.effects, outcome=outcome),
+                                 f"Forest plot of {outcome}. Rows: {rows}",
+                                 f"{outcome}: treatment effect of every analysis and engine (95% interval).{band}"))
     label = "synthetic" if res.trial.meta.synthetic else "user"
     for v in plots.trajectory_variables(res.trial):
         info = res.trial.meta.variables.get(v)
@@ -276,11 +283,14 @@ def _forest_html(res, figs: dict[str, ReportFigure], cache: dict[str, bytes]) ->
     parts = ['<h2 id="forest">Forest plot of every treatment effect</h2>']
     if "forest" in figs:
         parts.append(_img(figs["forest"], cache))
+    others = [f for n, f in figs.items() if n.startswith("forest_")]
     rows = [[_esc(r["label"]), _esc(r["family"]), _day(r["day"]), _num(r["estimate"]), _ci(r), _p(r["p_value"])]
             for _, r in fd.iterrows()]
     parts.append("<p>Rows of the forest plot:</p>")
     parts.append(_table(["analysis", "family", "day", "estimate", "95% interval", "P"], rows,
                         ["published" if p else "" for p in fd["is_published"]], {3, 4, 5}, table_id="forest-rows"))
+    if others:
+        parts.append("<h3>Other outcomes</h3>" + "".join(_img(f, cache) for f in others))
     return "\n".join(parts)
 
 
@@ -327,6 +337,10 @@ def _diagnostics_html(res) -> str:
     return "\n".join(parts)
 
 
+#: Most biomarker rows listed in the report (the full table is effects.csv).
+BIOMARKER_ROWS_SHOWN: int = 30
+
+
 def _biomarkers_html(res) -> str:
     b = biomarker_rows(res.effects, res.trial)
     parts = ['<h2 id="biomarkers">Biomarkers</h2>']
@@ -334,11 +348,25 @@ def _biomarkers_html(res) -> str:
         parts.append('<p class="note">No biomarker analyses in this run (biomarker outcomes appear here when the plan '
                      "includes them).</p>")
         return "\n".join(parts)
+    p_col = "p_value_bh" if "p_value_bh" in b and b["p_value_bh"].notna().any() else "p_value"
+    summary = []
+    for (analysis, engine), g in b.groupby(["analysis", "engine"], sort=False):
+        p = pd.to_numeric(g.get(p_col), errors="coerce") if p_col in g else pd.Series(dtype=float)
+        summary.append([f"<code>{_esc(analysis)}</code>", _esc(engine), str(g["outcome"].nunique()), str(len(g)),
+                        str(int((p < 0.05).sum())) if p.notna().any() else ""])
+    parts.append(_table(["analysis", "engine", "outcomes", "rows", f"{p_col.replace('_', ' ')} &lt; 0.05"], summary,
+                        num={2, 3, 4}, table_id="biomarker-summary"))
+    shown = b.assign(_p=pd.to_numeric(b[p_col], errors="coerce")).sort_values("_p", kind="stable", na_position="last")
+    shown = shown.head(BIOMARKER_ROWS_SHOWN)
+    if len(b) > len(shown):
+        parts.append(f'<p class="note">The {len(shown)} rows with the smallest {_esc(p_col)} of {len(b)}; every row is '
+                     "in effects.csv.</p>")
     rows = [[_esc(r.get("label") if isinstance(r.get("label"), str) else r["analysis"]), _esc(r["outcome"]),
-             _day(r["day"]), _esc(r["contrast"]), _num(r["estimate"], 3), _ci(r), _p(r.get("p_value")), _esc(r["engine"])]
-            for _, r in b.iterrows()]
-    parts.append(_table(["analysis", "outcome", "day", "contrast", "estimate", "95% interval", "P", "engine"], rows,
-                        num={4, 5, 6}, table_id="biomarker-table"))
+             _day(r["day"]), _esc(r["contrast"]), _num(r["estimate"], 3), _ci(r), _p(r.get("p_value")),
+             _p(r.get("p_value_bh")), _esc(r["engine"])]
+            for _, r in shown.iterrows()]
+    parts.append(_table(["analysis", "outcome", "day", "contrast", "estimate", "95% interval", "P", "P (BH)", "engine"],
+                        rows, num={4, 5, 6, 7}, table_id="biomarker-table"))
     return "\n".join(parts)
 
 
@@ -399,6 +427,7 @@ def render_html(res, *, figures: list[ReportFigure] | None = None, _png_cache: d
             ["analysis", "seconds"], [[_esc(k), _num(v, 2)] for k, v in res.timings.items()], num={1}))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<link rel=\"icon\" href=\"data:,\">"
             f"<title>Reanalysis: {_esc(title)}{' (SYNTHETIC data)' if meta.synthetic else ''}</title>"
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 

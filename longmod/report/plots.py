@@ -76,12 +76,20 @@ def engine_family(engine: str, row: pd.Series | None = None) -> str:
         return "ANCOVA"
     if "wilcoxon" in e or "rank" in e or "hodges" in e:
         return "rank-based"
-    if any(k in e for k in ("mmrm", "lmm", "mixed", "lme4", "core", "gls", "reml", "statsmodels", "glmm")):
+    if any(k in e for k in ("mmrm", "lmm", "mixed", "lme4", "pymer", "nlme", "core", "native", "gls", "reml",
+                            "statsmodels", "glmm")):
         return "LMM/MMRM"
     return "other"
 
 
-def _base_variable(outcome: str) -> str:
+def base_variable(outcome: str) -> str:
+    """The measured variable an outcome is derived from (``pao2_fio2_change`` -> ``pao2_fio2``).
+
+    Examples
+    --------
+    >>> base_variable("pao2_fio2_change"), base_variable("il6_log"), base_variable("sofa")
+    ('pao2_fio2', 'il6', 'sofa')
+    """
     return re.sub(r"_(change|log|log10|ratio_to_baseline|pct_change)$", "", str(outcome))
 
 
@@ -92,18 +100,19 @@ def _is_between_arm(contrast) -> bool:
     return ":" not in contrast and (" - " in contrast or " vs " in contrast)
 
 
-def _row_label(r: pd.Series) -> str:
+def _row_label(r: pd.Series, max_len: int = 60) -> str:
     base = r.get("label")
     base = str(base) if isinstance(base, str) and base else str(r["analysis"])
     if base.startswith("Published: "):
         base = base[len("Published: "):]
-    parts = [base]
     prior = r.get("prior")
     if isinstance(prior, str) and prior:
-        parts.append(f"prior: {prior}")
-    if str(r["engine"]) != "published":
-        parts.append(f"[{r['engine']}]")
-    return " ".join(parts)
+        base = f"{str(r['analysis'])}: {prior} prior"
+    if len(base) > max_len:
+        base = base[: max_len - 1].rstrip() + "…"
+    if str(r["engine"]) == "published":
+        return f"Published: {base}"
+    return f"{base} [{r['engine']}]"
 
 
 def forest_data(effects: pd.DataFrame, *, outcome: str | None = None, day: float | None = None) -> pd.DataFrame:
@@ -160,11 +169,11 @@ def forest_data(effects: pd.DataFrame, *, outcome: str | None = None, day: float
     e = e[ok].copy()
     if e.empty:
         return pd.DataFrame(columns=cols)
-    e["base"] = e["outcome"].map(_base_variable)
+    e["base"] = e["outcome"].map(base_variable)
     pub = e[e["engine"] == "published"]
     if outcome is None:
-        outcome = _base_variable(pub["outcome"].iloc[0]) if len(pub) else e["base"].value_counts().index[0]
-    e = e[e["base"] == _base_variable(outcome)]
+        outcome = base_variable(pub["outcome"].iloc[0]) if len(pub) else e["base"].value_counts().index[0]
+    e = e[e["base"] == base_variable(outcome)]
     if e.empty:
         return pd.DataFrame(columns=cols)
     if day is None:
@@ -220,11 +229,11 @@ def forest_plot(effects: pd.DataFrame, *, outcome: str | None = None, day: float
     ...      "estimate": 6.0, "conf_low": -40.0, "conf_high": 52.0, "engine": "ancova-ols"}])
     >>> fig = forest_plot(eff)
     >>> [t.get_text() for t in fig.axes[0].get_yticklabels()][:1]
-    ['primary']
+    ['Published: primary']
     """
     d = forest_data(effects, outcome=outcome, day=day)
     if ax is None:
-        fig, axes = _new_figure((8.5, 1.2 + 0.32 * max(len(d), 2)))
+        fig, axes = _new_figure((11.0, 1.4 + 0.3 * max(len(d), 2)))
         ax = axes[0, 0]
     else:
         fig = ax.figure
@@ -253,9 +262,9 @@ def forest_plot(effects: pd.DataFrame, *, outcome: str | None = None, day: float
     outc = str(d["outcome"].iloc[0])
     shown_days = d["day"].dropna().unique()
     dtxt = f", day {int(shown_days[0])}" if len(shown_days) == 1 else ""
-    ax.set_xlabel(f"Treatment effect ({contrast}) on {_base_variable(outc)}{dtxt}, estimate and 95% interval")
+    ax.set_xlabel(f"{contrast}, {base_variable(outc)}{dtxt}: estimate and 95% interval", fontsize=9)
     ax.grid(axis="x", color="#dddddd", lw=0.6)
-    ax.legend(loc="lower right", fontsize=7, frameon=True)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return fig
 
 
@@ -354,9 +363,13 @@ def trajectory_plot(trial, variable: str, *, ax=None, individual: bool = True):
     arms = list(trial.meta.arms)
     colours = {a: _ARM_COLOURS[i % len(_ARM_COLOURS)] for i, a in enumerate(arms)}
     if individual:
-        v = _with_arm(trial, variable)
-        for (arm, _pid), g in v.dropna(subset=["value"]).groupby(["arm", "patient_id"], sort=False):
-            ax.plot(g["day"], g["value"], color=colours.get(arm, "#999999"), alpha=0.18, lw=0.7)
+        from matplotlib.collections import LineCollection
+
+        v = _with_arm(trial, variable).dropna(subset=["value"]).sort_values(["patient_id", "day"])
+        for arm, ga in v.groupby("arm", sort=False):
+            lines = [g[["day", "value"]].to_numpy(dtype=float) for _, g in ga.groupby("patient_id", sort=False)]
+            ax.add_collection(LineCollection(lines, colors=colours.get(arm, "#999999"), alpha=0.18, lw=0.7,
+                                             label=f"_{arm} patients", gid=f"patients-{arm}"))
     offset = {a: (i - (len(arms) - 1) / 2) * 0.12 for i, a in enumerate(arms)}
     for arm, g in summ.groupby("arm", sort=False):
         x = g["day"].to_numpy(dtype=float) + offset.get(arm, 0.0)
@@ -466,7 +479,7 @@ def prior_posterior_plot(prior_grid_rows_: pd.DataFrame, *, ax=None, mcid: float
     ...     "prior_mean": [0.0, 0.0], "prior_sd": [38.0, 12.0], "estimate": [6.0, 1.5], "std_error": [26.0, 11.0]})
     >>> fig = prior_posterior_plot(rows)
     >>> sorted(ln.get_label() for ln in fig.axes[0].lines if not ln.get_label().startswith("_"))[:2]
-    ['sceptical-strong (posterior)', 'sceptical-strong (prior)']
+    ['sceptical-strong', 'sceptical-weak']
     """
     d = prior_posterior_data(prior_grid_rows_)
     fams = list(dict.fromkeys(d["prior_family"])) if len(d) else []
@@ -474,7 +487,7 @@ def prior_posterior_plot(prior_grid_rows_: pd.DataFrame, *, ax=None, mcid: float
         n = max(len(fams), 1)
         ncols = min(n, 2)
         nrows = math.ceil(n / ncols)
-        fig, axes = _new_figure((4.4 * ncols, 2.9 * nrows), nrows, ncols, sharex=True)
+        fig, axes = _new_figure((5.6 * ncols, 2.6 * nrows), nrows, ncols, sharex=True)
         panel = {f: axes.flat[i] for i, f in enumerate(fams)}
         for extra in list(axes.flat)[len(fams):]:
             extra.set_axis_off()
@@ -491,14 +504,15 @@ def prior_posterior_plot(prior_grid_rows_: pd.DataFrame, *, ax=None, mcid: float
             col = palette[j % len(palette)]
             for kind, ls in (("prior", "--"), ("posterior", "-")):
                 s = sub[(sub["prior"] == pr) & (sub["kind"] == kind)]
-                a.plot(s["x"], s["density"], ls=ls, color=col, lw=1.4, label=f"{pr} ({kind})")
+                a.plot(s["x"], s["density"], ls=ls, color=col, lw=1.4,
+                       label=f"{pr} ({kind})" if ax is not None else (pr if kind == "posterior" else f"_{pr} (prior)"))
         if mcid:
             for v in (-mcid, mcid):
                 a.axvline(v, color="#999999", ls=":", lw=0.8)
         a.axvline(0, color="#555555", lw=0.6)
         if ax is None:
-            a.set_title(fam, fontsize=9)
-        a.legend(fontsize=6.5, loc="upper left")
+            a.set_title(f"{fam} (dashed: prior, solid: posterior)", fontsize=9)
+        a.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         a.set_ylabel("density", fontsize=8)
         a.set_xlabel("treatment effect", fontsize=8)
     return fig
@@ -534,6 +548,29 @@ def figure_to_svg(fig) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg")
     return buf.getvalue()
+
+
+def forest_outcomes(effects: pd.DataFrame) -> list[str]:
+    """Base outcomes with between-arm effects, the published one first (one forest plot each).
+
+    Examples
+    --------
+    >>> from longmod.results.schema import effects_frame
+    >>> eff = effects_frame([
+    ...     {"analysis": "m", "outcome": "sofa", "day": 7, "contrast": "a - b", "estimate": -1.0,
+    ...      "conf_low": -2.0, "conf_high": 0.0, "engine": "native"},
+    ...     {"analysis": "p", "outcome": "pf_change", "day": 7, "contrast": "a - b", "estimate": 7.4,
+    ...      "conf_low": -44.7, "conf_high": 59.7, "engine": "published"}])
+    >>> forest_outcomes(eff)
+    ['pf', 'sofa']
+    """
+    if effects is None or len(effects) == 0:
+        return []
+    ok = effects["contrast"].map(_is_between_arm) & effects["estimate"].notna() & effects["conf_low"].notna()
+    e = effects[ok]
+    bases = list(dict.fromkeys(e["outcome"].map(base_variable)))
+    pub = list(dict.fromkeys(e.loc[e["engine"] == "published", "outcome"].map(base_variable)))
+    return pub + [b for b in bases if b not in pub]
 
 
 def trajectory_variables(trial, preferred: Sequence[str] = ("pao2_fio2", "sofa", "driving", "compliance")) -> list[str]:

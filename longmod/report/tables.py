@@ -31,11 +31,13 @@ def _col(frame: pd.DataFrame, name: str, default=np.nan) -> pd.Series:
 
 
 def _text(x) -> str:
+    """A cell as text; empty containers and missing values (also as strings, e.g. "[]") are ""."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return ""
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, (list, tuple, np.ndarray)):
         return "; ".join(str(v) for v in x if str(v))
-    return str(x)
+    t = str(x).strip()
+    return "" if t.lower() in {"", "[]", "()", "nan", "none", "null"} else t
 
 
 def _is_false(x) -> bool:

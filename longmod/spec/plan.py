@@ -25,7 +25,7 @@ ANALYSIS_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "ancova": ("covariates", "published", "label"),
         "rank_sum": ("published", "label"),
         "signed_rank": ("label",),
-        "model": ("spec", "outcomes", "label"),
+        "model": ("spec", "outcomes", "days", "engines", "label"),
         "bayes_ancova": ("covariates", "spec", "label"),
         "prior_grid": ("published", "mcid", "label"),
     }

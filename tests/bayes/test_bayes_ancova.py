@@ -121,6 +121,16 @@ def test_bad_priors_and_sampler_options_fail_before_sampling(ancova_spec, small_
         fit_bayes_ancova(ancova_spec, small_data, sampler={"backend": "stan"})
     with pytest.raises(ValueError, match="not in the data"):
         fit_bayes_ancova(ancova_spec.replace(fixed="arm + weight"), small_data)
+    with pytest.raises(ValueError, match="one row per patient_id"):
+        fit_bayes_ancova(ancova_spec, pd.concat([small_data, small_data.iloc[:2]]))
+
+
+def test_dispatch_without_visit_runs_the_ancova(ancova_spec, small_data, small_fit):
+    from longmod.engines.bayes import fit_bayes
+
+    r = fit_bayes(ancova_spec, small_data, day=7, estimand="treatment policy")
+    assert r.fit_stats["method"] == "bayes-ancova"
+    pd.testing.assert_frame_equal(r.effects, small_fit.effects)
 
 
 def test_prior_predictive_is_on_clinical_scale(ancova_spec, small_data):

@@ -74,7 +74,8 @@ def test_mixed_gradient_is_the_derivative_of_the_likelihood():
     from longmod.biomarkers.tobit import _design as design
 
     g = log10_frame(d, "loq")
-    X, _ = design(g, sorted(g.day.unique()), "uc_msc")
+    X, _, rows, dropped = design(g, sorted(g.day.unique()), "uc_msc", "placebo", g.censored.to_numpy())
+    assert rows.all() and not dropped
     pid, inv = np.unique(g.patient_id, return_inverse=True)
     P = sparse.csr_matrix((np.ones(len(g)), (inv, np.arange(len(g)))))
     nodes, w = np.polynomial.hermite.hermgauss(20)
@@ -112,6 +113,22 @@ def test_censored_mixed_recovers_known_parameters():
     # LOQ/2 substitution on the same data is visibly biased towards zero at day 14
     naive = fit_censored_mixed(d, method="loq/2")
     assert abs(naive.effects["estimate"].iloc[4] + 0.35) > abs(f.effects["estimate"].iloc[4] + 0.35)
+
+
+def test_all_censored_cell_is_reported_not_estimable():
+    d = simulate_biomarkers(1, censor_fractions=[0.3], seed=15)
+    before = d.copy()
+    cell = (d.arm == "uc_msc") & (d.day == 14)
+    d.loc[cell, "censored"] = True
+    d.loc[cell, "value"] = np.nan
+    before = d.copy()
+    f = fit_censored_mixed(d)
+    pd.testing.assert_frame_equal(d, before)
+    assert f.convergence.converged
+    assert any("not estimable" in w for w in f.convergence.warnings)
+    e = f.effects.set_index("day")
+    assert not e.loc[14.0, "estimable"] and np.isnan(e.loc[14.0, "estimate"])
+    assert e.loc[[0.0, 2.0, 4.0, 7.0], "estimable"].all() and np.isfinite(e.loc[7.0, "std_error"])
 
 
 def test_fit_all_markers_schema_and_bh_per_day():

@@ -58,7 +58,7 @@ def test_forest_plot_embedded_and_lists_published_row(report):
     forest = _section(text, "forest")
     assert 'id="fig-forest"' in forest
     alt = re.search(r'<img src="data:image/png;base64,[^"]+" alt="([^"]+)"', forest).group(1)
-    assert "ANCOVA of D0-&gt;D7 change (primary): 7.4 (-44.7 to 59.7)" in alt
+    assert "Published: ANCOVA of D0-&gt;D7 change (primary): 7.4 (-44.7 to 59.7)" in alt
     table = re.search(r'<table id="forest-rows">.*?</table>', forest, re.S).group(0)
     first = re.search(r"<tbody><tr( class=\"published\")?>(.*?)</tr>", table).groups()
     assert first[0] == ' class="published"' and "published" in first[1] and "7.4" in first[1]
@@ -72,7 +72,9 @@ def test_images_are_png_and_no_external_resources(report):
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
-    assert "<script" not in text and "<link" not in text and "@import" not in text and "url(" not in text
+    assert "<script" not in text and "@import" not in text and "url(" not in text
+    # the only <link> is the inline (empty) favicon, so browsers do not request /favicon.ico
+    assert re.findall(r"<link[^>]*>", text) == ['<link rel="icon" href="data:,">']
 
 
 def test_trajectories_and_prior_posterior_sections(report):
@@ -148,3 +150,81 @@ def test_build_figures_without_optional_parts(toy_res):
     eff = toy_res.effects[toy_res.effects["engine"].isin(["published", "ancova-ols"])]
     figs = build_figures(dataclasses.replace(toy_res, effects=eff))
     assert [f.name for f in figs] == ["forest", "trajectory_pao2_fio2", "trajectory_sofa"]
+
+
+def test_diagnostics_tolerate_missing_columns_and_empty_warnings():
+    from longmod.results.schema import effects_frame
+
+    eff = effects_frame([
+        {"analysis": "a", "engine": "native", "estimate": 1.0, "converged": True, "warnings": "[]"},
+        {"analysis": "b", "engine": "native", "estimate": 1.0, "converged": "False", "warnings": ("singular fit",)},
+        {"analysis": "c", "engine": "ancova-ols", "estimate": 1.0},
+    ])
+    d = diagnostics_table(eff).set_index("analysis")
+    assert not d.loc["a", "problem"] and d.loc["a", "warnings"] == ""
+    assert d.loc["b", "problem"] and d.loc["b", "problems"] == "did not converge; 1 warning(s)"
+    assert d.loc["b", "warnings"] == "singular fit"
+    assert d.loc["c", "converged"] is None and not d.loc["c", "problem"]
+
+
+def test_report_of_empty_effects_still_builds(toy_res, tmp_path):
+    import dataclasses
+
+    from longmod.results.schema import effects_frame
+
+    res = dataclasses.replace(toy_res, effects=effects_frame([]))
+    text = write_html_report(res, tmp_path).read_text(encoding="utf-8")
+    assert "SYNTHETIC DATA" in text and "No published results registered" in text
+    assert 'id="fig-forest"' not in text and 'id="fig-trajectory_pao2_fio2"' in text
+
+
+@pytest.fixture(scope="module")
+def model_res(toy_folder):
+    """The plan's first longitudinal ``model`` analysis, really fitted, on the toy trial."""
+    from longmod.reanalyse import reanalyse
+    from longmod.resources import models_dir
+    from longmod.spec.plan import load_plan
+
+    plan = load_plan(models_dir() / "stroma_cov2" / "plan.toml")
+    models = [a.name for a in plan.analyses if a.kind == "model"]
+    if not models:
+        pytest.skip("the bundled plan declares no longitudinal model analyses yet")
+    return reanalyse("stroma-cov2", data=toy_folder, only=["primary_ancova", models[0]]), models[0]
+
+
+def test_report_with_real_longitudinal_engine_rows(model_res, tmp_path):
+    res, name = model_res
+    rows = res.effects[res.effects["analysis"] == name]
+    assert len(rows) and rows["day"].nunique() > 1
+    text = write_html_report(res, tmp_path).read_text(encoding="utf-8")
+    forest = _section(text, "forest")
+    table = re.search(r'<table id="forest-rows">.*?</table>', forest, re.S).group(0)
+    # one row of the model at the published day (7), beside the published row
+    assert table.count(f"[{rows['engine'].iloc[0]}]") == rows.loc[rows["outcome"] == "pao2_fio2", "engine"].nunique()
+    assert "<td>D7</td>" in table and table.count('class="published"') == 1
+    # SOFA is fitted by the same analysis: it gets its own forest plot
+    if (rows["outcome"] == "sofa").any():
+        assert 'id="fig-forest_sofa"' in forest
+    diag = _section(text, "diagnostics")
+    assert f"<td>{name}</td>" in diag
+
+
+def test_biomarker_section_caps_long_tables(toy_res, tmp_path):
+    import dataclasses
+
+    from longmod.report.html import BIOMARKER_ROWS_SHOWN
+    from longmod.results.schema import concat_effects, effects_frame
+
+    many = effects_frame([{"analysis": "markers_wilcoxon", "outcome": "il6", "day": d, "contrast": "uc_msc - placebo",
+                           "estimate": 0.1 * i, "p_value": (i + 1) / 100, "p_value_bh": min(1.0, (i + 1) / 50),
+                           "engine": "wilcoxon-rank-sum"} for i, d in enumerate([0, 7] * 25)])
+    res = dataclasses.replace(toy_res, effects=concat_effects([toy_res.effects, many]))
+    bm = _section(write_html_report(res, tmp_path, with_figures=False).read_text(encoding="utf-8"), "biomarkers")
+    table = re.search(r'<table id="biomarker-table">.*?</table>', bm, re.S).group(0)
+    assert table.count("<tr>") == BIOMARKER_ROWS_SHOWN + 1  # header + shown rows
+    assert f"of {len(many) + 1}; every row is in effects.csv" in bm
+    # smallest BH-adjusted P first; the summary counts BH P < 0.05 per analysis
+    assert "<td>0.020</td>" in table.split("</tr>")[1]
+    summary = re.search(r'<table id="biomarker-summary">.*?</table>', bm, re.S).group(0)
+    assert re.search(r"markers_wilcoxon</code></td><td>wilcoxon-rank-sum</td><td class=\"num\">1</td>"
+                     r"<td class=\"num\">50</td><td class=\"num\">2</td>", summary)

@@ -98,7 +98,9 @@ def test_trajectory_plot_has_one_line_per_patient_plus_means(toy_res):
     fig = plots.trajectory_plot(trial, "pao2_fio2")
     ax = fig.axes[0]
     n_pat = trial.variable("pao2_fio2")["patient_id"].nunique()
-    assert len(ax.lines) >= n_pat + len(trial.meta.arms)
+    # one line per patient (a LineCollection per arm) beneath the arm means
+    per_arm = {c.get_gid(): len(c.get_segments()) for c in ax.collections if (c.get_gid() or "").startswith("patients-")}
+    assert sum(per_arm.values()) == n_pat and set(per_arm) == {f"patients-{a}" for a in trial.meta.arms}
     assert ax.get_ylabel() == "PaO2/FiO2 (mmHg)"
     assert "synthetic" in ax.get_title()
     assert plots.trajectory_variables(trial) == ["pao2_fio2", "sofa"]
@@ -121,8 +123,12 @@ def test_prior_posterior_plot_panels_and_empty():
 
     g = prior_grid_reanalysis(7.4, -44.7, 59.7, mcid=20.0, outcome="pf", day=7)
     fig = plots.prior_posterior_plot(g, mcid=20.0)
-    titles = [a.get_title() for a in fig.axes if a.get_title()]
+    titles = [a.get_title().split(" (")[0] for a in fig.axes if a.get_title()]
     assert titles == list(dict.fromkeys(g["prior_family"]))
+    # one dashed prior and one solid posterior per prior, in the panel of its family
+    sceptical = fig.axes[titles.index("sceptical")]
+    styles = [ln.get_linestyle() for ln in sceptical.lines if ln.get_label().lstrip("_").startswith("sceptical")]
+    assert sorted(styles) == ["-"] * 3 + ["--"] * 3
     assert plots.prior_posterior_data(effects_frame([{"analysis": "x", "estimate": 1.0}])).empty
 
 
@@ -137,3 +143,4 @@ def test_engine_family_is_data_driven():
     assert plots.engine_family("published") == "published"
     assert plots.engine_family("some-new-engine") == "other"
     assert plots.engine_family("lme4") == "LMM/MMRM"
+    assert plots.engine_family("native") == "LMM/MMRM"

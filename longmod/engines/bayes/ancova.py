@@ -45,7 +45,10 @@ def _data(Xc: np.ndarray, y: np.ndarray, p: Mapping[str, Any]) -> dict[str, np.n
 
 
 def _setup(spec: Any, data: pd.DataFrame) -> tuple[Prepared, dict[str, Any], np.ndarray, np.ndarray]:
-    prep = prepare(spec, data)
+    has_id = spec.subject in data.columns
+    prep = prepare(spec, data, extra=[spec.subject] if has_id else [])
+    if has_id and prep.frame[spec.subject].duplicated().any():
+        raise ValueError(f"model {spec.name!r}: ANCOVA needs one row per {spec.subject}; found repeated ids")
     p = resolve_priors(spec.priors, prep.columns, prep.treatment_columns, mcid=spec.mcid)
     Xc, means = centre_columns(prep.X, prep.columns)
     return prep, p, Xc, means

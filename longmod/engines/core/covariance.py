@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 
 import numpy as np
@@ -60,6 +61,8 @@ class Structure:
     start: Callable[[np.ndarray], np.ndarray]
     to_phi: Callable[[np.ndarray, int], np.ndarray]
     sigma: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, object]]
+    #: optional analytic ``d sigma / d theta`` (q, K, K) and d nugget (q,); else complex step
+    dsigma_theta: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 def _expit(z):
@@ -120,25 +123,50 @@ def _ante_corr(rho, K):
     return out
 
 
+@lru_cache(maxsize=64)
 def _tril_idx(K):
-    return [(i, j) for i in range(K) for j in range(i + 1)]
+    return tuple((i, j) for i in range(K) for j in range(i + 1))
 
 
 # --- us -----------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _tril_arrays(K):
+    ij = np.array(_tril_idx(K)).reshape(-1, 2)
+    r, c = ij[:, 0].copy(), ij[:, 1].copy()
+    r.flags.writeable = False
+    c.flags.writeable = False
+    return r, c
+
+
 def _us_to_phi(theta, K):
-    L = np.zeros((K, K), dtype=theta.dtype)
-    for m, (i, j) in enumerate(_tril_idx(K)):
-        L[i, j] = np.exp(theta[m]) if i == j else theta[m]
+    r, c = _tril_arrays(K)
+    vals = np.where(r == c, np.exp(theta), theta)
+    L = np.zeros((K, K), dtype=vals.dtype)
+    L[r, c] = vals
     S = L @ L.T
-    return np.array([S[i, j] for i, j in _tril_idx(K)])
+    return S[r, c]
+
+
+def _us_dsigma_theta(theta, t):
+    K = len(t)
+    r, c = _tril_arrays(K)
+    theta = np.asarray(theta, float)
+    vals = np.where(r == c, np.exp(theta), theta)
+    L = np.zeros((K, K))
+    L[r, c] = vals
+    q = len(theta)
+    dL = np.zeros((q, K, K))
+    dL[np.arange(q), r, c] = np.where(r == c, vals, 1.0)
+    dLLt = dL @ L.T
+    return dLLt + np.swapaxes(dLLt, 1, 2), np.zeros(q)
 
 
 def _us_sigma(phi, t):
     K = len(t)
+    r, c = _tril_arrays(K)
     S = np.zeros((K, K), dtype=phi.dtype)
-    for m, (i, j) in enumerate(_tril_idx(K)):
-        S[i, j] = phi[m]
-        S[j, i] = phi[m]
+    S[r, c] = phi
+    S[c, r] = phi
     return S, 0.0
 
 
@@ -168,7 +196,7 @@ def _register(s: Structure) -> None:
 
 _register(Structure(
     "us", "unstructured: one variance per visit and one covariance per visit pair", "mmrm",
-    lambda K: K * (K + 1) // 2, _us_names, _us_start, _us_to_phi, _us_sigma))
+    lambda K: K * (K + 1) // 2, _us_names, _us_start, _us_to_phi, _us_sigma, _us_dsigma_theta))
 
 _register(Structure(
     "ind", "independent, homogeneous variance", "mmrm",
@@ -334,6 +362,10 @@ def hessian_sigma(fn, x: np.ndarray):
     K = np.asarray(S0).shape[0]
     d2S = np.zeros((q, q, K, K))
     d2n = np.zeros((q, q))
+    j0, n0 = jacobian(fn, x)
+    j1, n1 = jacobian(fn, x * 1.01 + 1e-3)
+    if np.array_equal(j0, j1) and np.array_equal(n0, n1):  # linear in x (us, cs, toep, ri, ris, ind)
+        return d2S, d2n
     for b in range(q):
         h = 1e-5 * max(abs(x[b]), 1e-3)
         xp, xm = x.copy(), x.copy()

@@ -6,7 +6,7 @@ All derivatives are taken with respect to the structure's natural parameters
 * ``P_a = X'V^-1 (dV/dphi_a) V^-1 X``,
 * ``W = 2 H^-1`` with H the observed Hessian of -2 log L in ``phi`` (numerical
   differentiation of the analytic gradient), the asymptotic covariance of
-  ``phi``, as in mmrm and SAS.
+  ``phi``, as in mmrm and SAS; or twice the expected information (pbkrtest).
 
 Kenward-Roger follows Kenward & Roger (1997): adjusted vcov
 ``Phi_A = Phi + 2 Phi {sum_ab W_ab (Q_ab - P_a Phi P_b - R_ab / 4)} Phi``
@@ -39,13 +39,18 @@ class InferenceState:
     warnings: list[str] = field(default_factory=list)
 
 
-def _phi_funcs(s: Structure, data: LongData):
+def _phi_funcs(s: Structure, data: LongData, at: np.ndarray | None = None):
     def sig(phi):
         return s.sigma(phi, data.t)
 
     def jac(phi):
         return jacobian(sig, phi)
 
+    if at is not None:  # V linear in phi (us, cs, toep, ind, ri, ris): the Jacobian is constant
+        j0 = jac(at)
+        j1 = jac(np.asarray(at, float) * 1.01 + 1e-3)
+        if all(np.array_equal(a, b) for a, b in zip(j0, j1)):
+            return sig, lambda phi: j0
     return sig, jac
 
 
@@ -57,24 +62,41 @@ def _pattern_dV(pat, dS, dn):
     return dV
 
 
-def prepare(data: LongData, s: Structure, phi: np.ndarray, ev: Evaluation, reml: bool) -> InferenceState:
-    """Compute P_a, the observed information in ``phi`` and W at the optimum."""
-    sig, jac = _phi_funcs(s, data)
+def prepare(data: LongData, s: Structure, phi: np.ndarray, ev: Evaluation, reml: bool,
+            information: str = "observed") -> InferenceState:
+    """Compute P_a and W (from the ``"observed"`` or ``"expected"`` information) at the optimum.
+
+    The observed information (numerical derivative of the analytic gradient) is what
+    SAS and mmrm use; the expected REML information
+    ``I_ab = tr(P V_a P V_b) / 2`` (P = V^-1 - V^-1 X Phi X' V^-1) is pbkrtest's choice.
+    """
+    sig, jac = _phi_funcs(s, data, phi)
     dS, dn = jac(phi)
     q, p = len(phi), data.p
     P = np.zeros((q, p, p))
+    E1 = np.zeros((q, q))
+    E2 = np.zeros((q, q))
     for pat, Vi in zip(data.patterns, ev.Vinv):
         dV = _pattern_dV(pat, dS, dn)
         A = np.einsum("kl,alm,mn->akn", Vi, dV, Vi, optimize=True)
         P += np.tensordot(A, pat.T, axes=([1, 2], [0, 1]))
-    H = np.zeros((q, q))
-    for a in range(q):
-        h = 1e-5 * max(abs(phi[a]), 1e-2)
-        e = np.zeros(q)
-        e[a] = h
-        gp = objective(data, sig, jac, phi + e, reml)[1]
-        gm = objective(data, sig, jac, phi - e, reml)[1]
-        H[:, a] = (gp - gm) / (2 * h)
+        if information == "expected":
+            B = np.einsum("kl,alm->akm", Vi, dV, optimize=True)
+            E1 += pat.n * np.einsum("akl,blk->ab", B, B, optimize=True)
+            Sx = np.tensordot(pat.T, ev.Minv, axes=([2, 3], [0, 1]))
+            E2 += np.einsum("akl,blm,mn,nk->ab", B, B, Vi, Sx, optimize=True)
+    if information == "expected":
+        E3 = np.einsum("pq,aqr,rs,bsp->ab", ev.Minv, P, ev.Minv, P, optimize=True)
+        H = E1 - 2 * E2 + E3 if reml else E1  # tr(P V_a P V_b) = 2 x expected information of -l
+    else:
+        H = np.zeros((q, q))
+        for a in range(q):
+            h = 1e-5 * max(abs(phi[a]), 1e-2)
+            e = np.zeros(q)
+            e[a] = h
+            gp = objective(data, sig, jac, phi + e, reml)[1]
+            gm = objective(data, sig, jac, phi - e, reml)[1]
+            H[:, a] = (gp - gm) / (2 * h)
     H = 0.5 * (H + H.T)
     warnings = []
     try:

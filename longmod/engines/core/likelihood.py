@@ -55,6 +55,12 @@ class LongData:
     n_obs, n_subjects, p : int
     subject_of_row : numpy.ndarray
         Integer subject code per fitted row.
+    Tt, Ut, Yyt, npat : numpy.ndarray
+        Sufficient statistics embedded in the full K x K position grid, stacked
+        over patterns: (P, K*K, p*p), (P, K, K, p), (P, K, K), (P,).
+    by_size : tuple
+        ``(pattern numbers, position matrix)`` per pattern size, for batched
+        Cholesky factorisations.
     """
 
     patterns: tuple[Pattern, ...]
@@ -66,6 +72,11 @@ class LongData:
     X: np.ndarray
     y: np.ndarray
     subject_of_row: np.ndarray
+    Tt: np.ndarray
+    Ut: np.ndarray
+    Yyt: np.ndarray
+    npat: np.ndarray
+    by_size: tuple
 
 
 def build_long_data(y, X, subject_codes, positions, t) -> LongData:
@@ -77,7 +88,7 @@ def build_long_data(y, X, subject_codes, positions, t) -> LongData:
         Outcome, no missing values.
     X : array (n, p)
     subject_codes : array (n,) of int
-    positions : array (n,) of int in ``0..K-1``
+    positions : array (n,) of int in ``0..K-1``, distinct within a subject
     t : array (K,)
         Numeric value of each position.
     """
@@ -85,6 +96,7 @@ def build_long_data(y, X, subject_codes, positions, t) -> LongData:
     X = np.asarray(X, float)
     subject_codes = np.asarray(subject_codes)
     positions = np.asarray(positions, int)
+    K, p = len(t), X.shape[1]
     order = np.lexsort((positions, subject_codes))
     s_sorted = subject_codes[order]
     starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
@@ -92,19 +104,38 @@ def build_long_data(y, X, subject_codes, positions, t) -> LongData:
     groups: dict[tuple, list[np.ndarray]] = {}
     for a, b in zip(starts, ends):
         r = order[a:b]
-        groups.setdefault(tuple(positions[r].tolist()), []).append(r)
+        key = tuple(positions[r].tolist())
+        if len(set(key)) != len(key):
+            raise ValueError("a patient has two rows at the same position (visit/time); positions must be distinct")
+        groups.setdefault(key, []).append(r)
     pats = []
-    for key, lst in groups.items():
+    P = len(groups)
+    Tt = np.zeros((P, K, K, p, p))
+    Ut = np.zeros((P, K, K, p))
+    Yyt = np.zeros((P, K, K))
+    npat = np.zeros(P)
+    sizes: dict[int, list[int]] = {}
+    for i, (key, lst) in enumerate(groups.items()):
         rows = np.stack(lst)
         Xp = X[rows]
         yp = y[rows]
-        pats.append(Pattern(
-            idx=np.array(key, int), rows=rows, X=Xp, y=yp,
+        idx = np.array(key, int)
+        pat = Pattern(
+            idx=idx, rows=rows, X=Xp, y=yp,
             T=np.einsum("nkp,nlq->klpq", Xp, Xp, optimize=True),
             U=np.einsum("nkp,nl->klp", Xp, yp, optimize=True),
             Yy=yp.T @ yp,
-        ))
-    return LongData(tuple(pats), len(t), np.asarray(t, float), len(y), len(starts), X.shape[1], X, y, subject_codes)
+        )
+        pats.append(pat)
+        ix = np.ix_(idx, idx)
+        Tt[i][ix] = pat.T
+        Ut[i][ix] = pat.U
+        Yyt[i][ix] = pat.Yy
+        npat[i] = pat.n
+        sizes.setdefault(len(idx), []).append(i)
+    by_size = tuple((np.array(v), np.stack([pats[j].idx for j in v])) for v in sizes.values())
+    return LongData(tuple(pats), K, np.asarray(t, float), len(y), len(starts), p, X, y, subject_codes,
+                    Tt.reshape(P, K * K, p * p), Ut, Yyt, npat, by_size)
 
 
 @dataclass
@@ -115,44 +146,49 @@ class Evaluation:
     beta: np.ndarray
     M: np.ndarray  # X'V^-1X
     Minv: np.ndarray
-    Vinv: list  # per pattern
+    Vemb: np.ndarray  # (P, K, K): each pattern's V^-1 embedded in the position grid
+    patterns: tuple = ()
     ok: bool = True
 
-
-def _pattern_V(pat: Pattern, S: np.ndarray, nugget: float) -> np.ndarray:
-    V = S[np.ix_(pat.idx, pat.idx)]
-    if nugget:
-        V = V + nugget * np.eye(len(pat.idx))
-    return V
+    @property
+    def Vinv(self) -> list:
+        """Per-pattern V^-1 (k x k), in pattern order."""
+        return [self.Vemb[i][np.ix_(pat.idx, pat.idx)] for i, pat in enumerate(self.patterns)]
 
 
 def evaluate(data: LongData, S: np.ndarray, nugget: float, reml: bool) -> Evaluation:
     """-2 (restricted) log-likelihood at covariance ``S`` (K x K) plus ``nugget``."""
-    p = data.p
-    M = np.zeros((p, p))
-    b = np.zeros(p)
-    yVy = 0.0
+    p, K = data.p, data.K
+    P = len(data.patterns)
+    Vemb = np.zeros((P, K, K))
     logdet = 0.0
-    Vinvs = []
-    for pat in data.patterns:
-        V = _pattern_V(pat, S, nugget)
+    bad = Evaluation(np.inf, np.full(p, np.nan), np.zeros((p, p)), np.zeros((p, p)), Vemb, data.patterns, ok=False)
+    for pids, IDX in data.by_size:
+        k = IDX.shape[1]
+        V = S[IDX[:, :, None], IDX[:, None, :]]
+        if nugget:
+            V = V + nugget * np.eye(k)
         try:
-            c = linalg.cho_factor(V, lower=True, check_finite=False)
-        except linalg.LinAlgError:
-            return Evaluation(np.inf, np.full(p, np.nan), M, M, [], ok=False)
-        d = np.diag(c[0])
-        if np.any(d <= 0) or not np.all(np.isfinite(d)):
-            return Evaluation(np.inf, np.full(p, np.nan), M, M, [], ok=False)
-        Vi = linalg.cho_solve(c, np.eye(len(d)), check_finite=False)
-        Vinvs.append(Vi)
-        logdet += pat.n * 2.0 * np.sum(np.log(d))
-        M += np.tensordot(Vi, pat.T, axes=([0, 1], [0, 1]))
-        b += np.tensordot(Vi, pat.U, axes=([0, 1], [0, 1]))
-        yVy += float(np.sum(Vi * pat.Yy))
+            L = np.linalg.cholesky(V)
+        except np.linalg.LinAlgError:
+            return bad
+        d = np.diagonal(L, axis1=1, axis2=2)
+        if not np.all(np.isfinite(d)) or np.any(d <= 0):
+            return bad
+        logdet += float(np.sum(data.npat[pids] * 2.0 * np.sum(np.log(d), axis=1)))
+        Li = np.linalg.inv(L)
+        Vemb[pids[:, None, None], IDX[:, :, None], IDX[:, None, :]] = np.swapaxes(Li, 1, 2) @ Li
+    flat = Vemb.reshape(-1)
+    M = (flat @ data.Tt.reshape(-1, p * p)).reshape(p, p)
+    M = 0.5 * (M + M.T)
+    b = flat @ data.Ut.reshape(-1, p)
+    yVy = float(flat @ data.Yyt.reshape(-1))
     try:
         cm = linalg.cho_factor(M, lower=True, check_finite=False)
-    except linalg.LinAlgError:
-        return Evaluation(np.inf, np.full(p, np.nan), M, M, Vinvs, ok=False)
+    except (linalg.LinAlgError, ValueError):
+        return bad
+    if not np.all(np.isfinite(cm[0])):
+        return bad
     beta = linalg.cho_solve(cm, b, check_finite=False)
     Minv = linalg.cho_solve(cm, np.eye(p), check_finite=False)
     rVr = yVy - float(b @ beta)
@@ -161,25 +197,22 @@ def evaluate(data: LongData, S: np.ndarray, nugget: float, reml: bool) -> Evalua
         val = (n - p) * LOG2PI + logdet + 2.0 * np.sum(np.log(np.diag(cm[0]))) + rVr
     else:
         val = n * LOG2PI + logdet + rVr
-    return Evaluation(float(val), beta, M, Minv, Vinvs)
+    return Evaluation(float(val), beta, M, Minv, Vemb, data.patterns)
 
 
 def gradient_weights(data: LongData, ev: Evaluation, reml: bool) -> tuple[np.ndarray, float]:
     """G (K x K) and tr-sum such that d(-2l)/dpsi_a = sum(G * dS_a) + dnugget_a * trG."""
-    K = data.K
-    G = np.zeros((K, K))
-    trG = 0.0
+    P, K, p = len(data.patterns), data.K, data.p
     beta = ev.beta
-    for pat, Vi in zip(data.patterns, ev.Vinv):
-        Ub = np.tensordot(pat.U, beta, axes=([2], [0]))
-        TB = np.einsum("klpq,p,q->kl", pat.T, beta, beta, optimize=True)
-        RR = pat.Yy - Ub - Ub.T + TB
-        if reml:
-            RR = RR + np.tensordot(pat.T, ev.Minv, axes=([2, 3], [0, 1]))
-        Gp = pat.n * Vi - Vi @ RR @ Vi
-        np.add.at(G, np.ix_(pat.idx, pat.idx), Gp)
-        trG += float(np.trace(Gp))
-    return G, trG
+    Ub = data.Ut @ beta  # (P, K, K): sum_i (X_ik beta) y_il
+    TB = (data.Tt @ np.outer(beta, beta).reshape(-1)).reshape(P, K, K)
+    RR = data.Yyt - Ub - np.swapaxes(Ub, 1, 2) + TB
+    if reml:
+        RR = RR + (data.Tt @ ev.Minv.reshape(-1)).reshape(P, K, K)
+    Vi = ev.Vemb
+    Gp = data.npat[:, None, None] * Vi - Vi @ RR @ Vi
+    G = Gp.sum(axis=0)
+    return G, float(np.trace(G))
 
 
 def objective(data: LongData, sigma_fn, jac_fn, x: np.ndarray, reml: bool):

@@ -45,6 +45,8 @@ def _funcs(data: LongData, s: Structure, reml: bool):
         return s.sigma(s.to_phi(th, K), t)
 
     def jac(th):
+        if s.dsigma_theta is not None:
+            return s.dsigma_theta(np.real(th), t)
         return jacobian(sig, th)
 
     def f(th):

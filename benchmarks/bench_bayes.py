@@ -1,0 +1,140 @@
+"""Benchmark of the Bayesian engine: ESS/s and compile time, nutpie vs PyMC NUTS.
+
+Model: hierarchical LMM with correlated random intercept + slope (``ris``),
+``pf ~ arm * visit + baseline``, visits D3/D7/D14, on synthetic long data with
+50 and 500 patients; 4 chains x 1000 draws (1000 tuning), 2 worker cores.
+
+Samplers:
+
+* ``nutpie``        longmod's default (numba-compiled model);
+* ``pymc-longmod``  longmod's fallback: PyMC NUTS, ``init="jitter+adapt_diag_grad"``;
+* ``pymc-default``  PyMC NUTS with PyMC's default ``init="auto"``.
+
+Each (sampler, size) runs twice in fresh processes: *cold* (empty PyTensor
+compile cache, a new ``LONGMOD_CACHE``) then *warm* (same cache). Reported:
+wall time of the whole fit (incl. compilation), compile time (nutpie only;
+PyMC compiles inside ``pm.sample``), sampling time, bulk ESS of the D7
+contrast and of the slowest random-effect SD, and ESS per second of sampling.
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/bench_bayes.py --sizes 50 500 --out /tmp/bench_bayes.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLERS = ("nutpie", "pymc-longmod", "pymc-default")
+
+
+def long_data(n: int, seed: int = 1):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    days = (3.0, 7.0, 14.0)
+    rows = []
+    for i in range(n):
+        arm = "uc_msc" if i % 2 else "placebo"
+        base = rng.normal(120, 40)
+        b0, b1 = rng.normal(0, 50), rng.normal(0, 3)
+        last = 3 if rng.random() > 0.15 else int(rng.integers(1, 3))
+        for k in range(last):
+            eff = {0: 5.0, 1: 20.0, 2: 30.0}[k] if arm == "uc_msc" else 0.0
+            y = 130 + 5 * days[k] + 0.5 * (base - 120) + eff + b0 + b1 * days[k] + rng.normal(0, 40)
+            rows.append({"patient_id": f"p{i:04d}", "arm": arm, "visit": f"D{int(days[k])}", "day": days[k],
+                         "baseline": base, "pf": y})
+    return pd.DataFrame(rows)
+
+
+def worker(sampler: str, n: int) -> dict:
+    import arviz as az
+
+    from longmod.engines.bayes import runtime
+    from longmod.engines.bayes.longitudinal import fit_bayes_longitudinal
+    from longmod.spec.model import ModelSpec
+
+    if sampler == "pymc-default":
+        runtime.PYMC_INIT = "auto"  # PyMC's own default initialisation, for comparison only
+    spec = ModelSpec(name="bench", outcome="pf", fixed="arm * visit + baseline", subject="patient_id",
+                     visit="visit", time="day", covariance="ris", levels={"visit": ["D3", "D7", "D14"]},
+                     engine="pymc", sampler={"chains": 4, "draws": 1000, "tune": 1000, "seed": 1, "cores": 2,
+                                             "backend": "nutpie" if sampler == "nutpie" else "pymc"})
+    d = long_data(n)
+    t0 = time.perf_counter()
+    res = fit_bayes_longitudinal(spec, d)
+    wall = time.perf_counter() - t0
+    idata = res.extras["inference_data"]
+    d7 = res.effects.set_index("visit").loc["D7"]
+    ess_sd = float(az.ess(idata, var_names=["re_sd"])["re_sd"].min())
+    sample_s = res.fit_stats["sample_seconds"]
+    return {
+        "sampler": sampler, "n_patients": n, "wall_s": wall, "compile_s": res.fit_stats["compile_seconds"],
+        "sample_s": sample_s, "ess_bulk_d7": float(d7["ess_bulk"]), "ess_bulk_min_re_sd": ess_sd,
+        "ess_per_s_d7": float(d7["ess_bulk"]) / sample_s, "ess_per_s_re_sd": ess_sd / sample_s,
+        "divergences": float(d7["divergences"]), "r_hat_d7": float(d7["r_hat"]),
+        "blas": res.provenance.get("pytensor_blas", ""), "diagnostics_ok": bool(res.convergence.converged),
+    }
+
+
+def run(sampler: str, n: int, cache: str, timeout: float) -> dict:
+    env = {**os.environ, "LONGMOD_CACHE": cache, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTENSOR_FLAGS", None)
+    cmd = [sys.executable, __file__, "--worker", sampler, str(n)]
+    t0 = time.perf_counter()
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"sampler": sampler, "n_patients": n, "error": f"timeout after {timeout:.0f} s"}
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode or not lines:
+        return {"sampler": sampler, "n_patients": n, "error": out.stderr[-500:]}
+    r = json.loads(lines[-1])
+    r["process_s"] = time.perf_counter() - t0
+    return r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[50, 500])
+    ap.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
+    ap.add_argument("--timeout", type=float, default=900.0)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--worker", nargs=2, metavar=("SAMPLER", "N"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        print(json.dumps(worker(a.worker[0], int(a.worker[1]))), flush=True)
+        return
+    results = []
+    for n in a.sizes:
+        for s in a.samplers:
+            with tempfile.TemporaryDirectory(prefix="longmod-bench-") as cache:
+                for phase in ("cold", "warm"):
+                    r = run(s, n, cache, a.timeout)
+                    r["cache"] = phase
+                    results.append(r)
+                    print(json.dumps(r), flush=True)
+    if a.out:
+        a.out.write_text(json.dumps(results, indent=2) + "\n")
+    print("\n| n | sampler | cache | wall s | compile s | sample s | ESS D7 | ESS/s D7 | ESS/s re_sd | div |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        if "error" in r:
+            print(f"| {r['n_patients']} | {r['sampler']} | {r['cache']} | error: {r['error'][:60]} |")
+            continue
+        print(f"| {r['n_patients']} | {r['sampler']} | {r['cache']} | {r['wall_s']:.1f} | {r['compile_s']:.1f} | "
+              f"{r['sample_s']:.1f} | {r['ess_bulk_d7']:.0f} | {r['ess_per_s_d7']:.0f} | {r['ess_per_s_re_sd']:.0f} | "
+              f"{r['divergences']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Session-scoped biomarker fits (sampling runs once per test session)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from longmod.biomarkers.simulate import default_effects, simulate_biomarkers
+
+SMALL_SAMPLER = {"chains": 2, "draws": 300, "tune": 300, "seed": 11}
+
+
+@pytest.fixture(scope="session")
+def eight_markers():
+    """8 markers, 0-60% censored; M01 and M02 decrease by 0.3 (day 7) and 0.6 log10 (day 14)."""
+    eff = default_effects(8, n_affected=2, size=-0.6)
+    return simulate_biomarkers(8, censor_fractions=np.linspace(0.0, 0.6, 8), effects=eff, seed=31)
+
+
+@pytest.fixture(scope="session")
+def pooled_fit(eight_markers):
+    from longmod.biomarkers.bayes import fit_pooled
+
+    return fit_pooled(eight_markers, sampler=SMALL_SAMPLER)

@@ -1,0 +1,67 @@
+"""PyMC censored models: real (small) sampling with fixed seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from longmod.biomarkers.tobit import fit_censored_mixed
+from longmod.results.schema import BAYES_COLUMNS, EFFECT_COLUMNS
+from tests.biomarkers.conftest import SMALL_SAMPLER
+
+
+def test_per_marker_posterior_agrees_with_censored_mle(eight_markers):
+    from longmod.biomarkers.bayes import fit_bayes_marker
+
+    one = eight_markers[eight_markers.marker == "M05"]  # ~34% censored
+    before = one.copy()
+    out = fit_bayes_marker(one, sampler=SMALL_SAMPLER)
+    pd.testing.assert_frame_equal(one, before)
+    eb = out["effects"].set_index("day")
+    ml = fit_censored_mixed(one).effects.set_index("day")
+    # weak priors: posterior median ~ MLE (well within a posterior SD), posterior SD ~ Wald SE
+    assert (np.abs(eb["estimate"] - ml["estimate"]) < 0.35 * ml["std_error"]).all()
+    ratio = eb["std_error"] / ml["std_error"]
+    assert ratio.between(0.8, 1.3).all(), ratio
+    assert (eb["r_hat"] < 1.05).all() and (eb["divergences"] == 0).all()
+    assert set(BAYES_COLUMNS) <= set(out["effects"].columns)
+    with pytest.raises(ValueError, match="one marker"):
+        fit_bayes_marker(eight_markers, sampler=SMALL_SAMPLER)
+
+
+def test_pooled_model_diagnostics_are_data_and_clean(pooled_fit):
+    diag = pooled_fit["diagnostics"].iloc[0]
+    assert diag["divergences"] == 0
+    assert diag["max_r_hat"] < 1.05
+    assert diag["min_ess_bulk"] > 50
+    assert diag["chains"] == 2 and diag["draws"] == 300 and diag["seed"] == 11
+    hyper = pooled_fit["hyper"]
+    assert len(hyper) == 10 and set(hyper.parameter) == {"mu", "tau"}
+    assert (hyper.loc[hyper.parameter == "tau", "mean"] > 0).all()
+
+
+def test_pooled_model_finds_the_true_decreases(pooled_fit):
+    e = pooled_fit["effects"]
+    assert list(e.columns[: len(EFFECT_COLUMNS)]) == list(EFFECT_COLUMNS)
+    assert set(BAYES_COLUMNS) | {"prob_decrease", "lfsr"} <= set(e.columns)
+    assert len(e) == 8 * 5
+    d14 = e[e.day == 14].set_index("outcome")
+    assert (d14.loc[["M01", "M02"], "prob_decrease"] > 0.95).all()
+    assert (d14.loc[["M01", "M02"], "lfsr"] < 0.05).all()
+    # no false sign claims among the null marker-days at lfsr < 0.05
+    null = e[~(e.outcome.isin(["M01", "M02"]) & e.day.isin([7, 14]))]
+    assert (null["lfsr"] >= 0.05).mean() > 0.9
+    np.testing.assert_allclose(e["prob_benefit"], e["prob_decrease"])
+    np.testing.assert_allclose(e["lfsr"], np.minimum(e["prob_decrease"], 1 - e["prob_decrease"]), atol=1e-12)
+    assert (e["conf_low"] <= e["estimate"]).all() and (e["estimate"] <= e["conf_high"]).all()
+
+
+def test_pooled_shrinks_null_effects_towards_the_day_mean(pooled_fit, eight_markers):
+    from longmod.biomarkers.tobit import fit_all_markers
+
+    ml = fit_all_markers(eight_markers).set_index(["outcome", "day"])
+    po = pooled_fit["effects"].set_index(["outcome", "day"])
+    null = [k for k in po.index if not (k[0] in ("M01", "M02") and k[1] in (7, 14))]
+    assert po.loc[null, "std_error"].mean() < ml.loc[null, "std_error"].mean()
+    assert po.loc[null, "estimate"].abs().mean() < ml.loc[null, "estimate"].abs().mean()
