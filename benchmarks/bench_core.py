@@ -12,7 +12,7 @@ same run:
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_core.py --sizes 50 500 5000 --out benchmarks/results_core.json
+    .venv/bin/python benchmarks/bench_core.py --sizes 50 500 5000 50000 --out benchmarks/results_core.json
 
 Then paste the printed Markdown into benchmarks/README.md ("## Frequentist core").
 """
@@ -137,6 +137,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[50, 500, 5000])
     ap.add_argument("--gls-max", type=int, default=500)
     ap.add_argument("--statsmodels-max", type=int, default=5000)
+    ap.add_argument("--glmmtmb-max", type=int, default=5000)
     ap.add_argument("--r-timeout", type=float, default=600)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -162,7 +163,8 @@ def main() -> None:
             if have_r:
                 if n <= args.gls_max:
                     row["gls_s"], row["gls_neg2ll"] = r_time(csv, "gls", args.r_timeout)
-                row["glmmtmb_s"], row["glmmtmb_neg2ll"] = r_time(csv, "glmmtmb", args.r_timeout)
+                if n <= args.glmmtmb_max:
+                    row["glmmtmb_s"], row["glmmtmb_neg2ll"] = r_time(csv, "glmmtmb", args.r_timeout)
                 row["lmer_s"], row["lmer_neg2ll"] = r_time(csv, "lmer", args.r_timeout)
             if n <= args.statsmodels_max:
                 row["statsmodels_s"], row["statsmodels_neg2ll"] = statsmodels_time(d)

@@ -14,6 +14,6 @@ Submodules (imported lazily by the caller; nothing heavy at import):
 """
 
 from longmod.biomarkers.frame import biomarker_frame, check_frame, log10_frame
-from longmod.biomarkers.section import biomarker_section
+from longmod.biomarkers.section import biomarker_section, has_biomarkers
 
-__all__ = ["biomarker_frame", "biomarker_section", "check_frame", "log10_frame"]
+__all__ = ["biomarker_frame", "biomarker_section", "check_frame", "has_biomarkers", "log10_frame"]

@@ -60,8 +60,9 @@ def _prepare(frame: pd.DataFrame, active: str, reference: str) -> dict[str, Any]
     ybar = pd.Series(ys).groupby(mi).mean().reindex(range(len(markers))).to_numpy()
     return {"frame": d, "y": d["y"].to_numpy(float), "cens": d["censored"].to_numpy(bool), "marker": mi,
             "day": di, "cell": mi * len(days) + di, "active": (d["arm"] == active).to_numpy(float) - 0.5,
-            "pm": pmi, "n_pm": int(pmi.max()) + 1, 
-            "pm_marker": (np.bincount(pmi, weights=mi) / np.bincount(pmi)).round().astype(int), "markers": markers, "days": days, "ybar": ybar}
+            "pm": pmi, "n_pm": int(pmi.max()) + 1,
+            "pm_marker": (np.bincount(pmi, weights=mi) / np.bincount(pmi)).round().astype(int),
+            "markers": markers, "days": days, "ybar": ybar}
 
 
 def _build(p: dict[str, Any], pooled: bool):

@@ -81,8 +81,12 @@ def paper_tests(frame: pd.DataFrame, *, active: str = ACTIVE, reference: str = R
         of log10 values, ``conf_*`` its exact CI or NaN with ties) or
         ``"<arm>: day k - day 0"`` (signed-rank on patients with both samples;
         ``estimate`` = median log10 change, no CI). ``std_error`` and ``df``
-        are NaN. Extra columns: ``family`` (the BH family), ``statistic`` (R's
-        W or V), ``exact`` (bool), ``p_value_bh`` (BH-adjusted within the
+        are NaN. Extra columns: ``family`` (the BH family), ``statistic`` (W of
+        the rank-sum test, as R; V of the signed-rank test as returned by
+        :func:`~longmod.engines.ancova.signed_rank_test`, which ranks zero
+        differences too, so it differs from R's V when a patient has equal
+        day-0 and day-k values, e.g. censored on both days; the P values agree
+        with R in every case), ``exact`` (bool), ``p_value_bh`` (BH-adjusted within the
         family), ``log2_fold_change`` (difference of mean log10 values x
         log2(10), i.e. log2 of the ratio of geometric means), ``n_censored``.
 

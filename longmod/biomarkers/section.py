@@ -6,7 +6,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from longmod.biomarkers.frame import biomarker_frame, check_frame
@@ -21,6 +20,19 @@ def _label(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     out = frame.copy()
     out["data_label"] = label
     return out
+
+
+def _provenance(trial: Any, frame: pd.DataFrame, pooled: bool, sampler: Mapping[str, Any] | None) -> pd.DataFrame:
+    from longmod import __version__
+    from longmod.data.trial import frame_sha256
+
+    rows = [("longmod", __version__), ("biomarker_frame_sha256", frame_sha256(frame)),
+            ("data_source", str(getattr(trial, "provenance", {}).get("source", "DataFrame")))]
+    if pooled:
+        from longmod.biomarkers.bayes import BIOMARKER_SAMPLER
+
+        rows += [(f"sampler_{k}", str(v)) for k, v in {**BIOMARKER_SAMPLER, **dict(sampler or {})}.items()]
+    return pd.DataFrame(rows, columns=["key", "value"])
 
 
 def marker_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -87,6 +99,21 @@ def bh_table(tests: pd.DataFrame, mixed: pd.DataFrame | None = None, pooled: pd.
     return t.sort_values(["day", "wilcoxon_p"], kind="stable").reset_index(drop=True)
 
 
+def has_biomarkers(trial: Any) -> bool:
+    """True when the trial has at least one variable with an LLOQ (a biomarker).
+
+    Lets ``longmod reanalyse`` skip the section for trials without biomarkers
+    (:func:`biomarker_section` raises ``ValueError`` then).
+
+    Examples
+    --------
+    >>> from longmod.biomarkers.simulate import simulate_biomarkers, to_trial
+    >>> has_biomarkers(to_trial(simulate_biomarkers(1, censor_fractions=[0.2], seed=1)))
+    True
+    """
+    return bool(trial.measurements["lloq"].notna().any())
+
+
 def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, pooled: bool = True,
                       sampler: Mapping[str, Any] | None = None) -> dict[str, pd.DataFrame]:
     """Run the whole biomarker analysis of a trial.
@@ -114,7 +141,9 @@ def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, poole
         ``bh_table`` (:func:`bh_table`); with ``pooled``: ``pooled``
         (posterior effects per marker and day, common schema + Bayesian
         columns), ``pooled_hyper`` and ``pooled_diagnostics``; always
-        ``timings`` (``step``, ``seconds``). Effects tables carry
+        ``timings`` (``step``, ``seconds``) and ``provenance`` (``key``,
+        ``value``: longmod version, sha256 of the biomarker frame, data
+        source, sampler settings when pooled). Effects tables carry
         ``data_label`` (``"SYNTHETIC pseudo-patient data"`` for synthetic trials).
 
     Examples
@@ -122,7 +151,7 @@ def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, poole
     >>> from longmod.biomarkers.simulate import simulate_biomarkers, to_trial
     >>> out = biomarker_section(to_trial(simulate_biomarkers(3, seed=3)), pooled=False)
     >>> sorted(out)
-    ['bh_table', 'censored_mixed', 'markers', 'paper_tests', 'timings', 'volcano']
+    ['bh_table', 'censored_mixed', 'markers', 'paper_tests', 'provenance', 'timings', 'volcano']
     """
     t0 = time.perf_counter()
     if isinstance(trial, pd.DataFrame):
@@ -155,6 +184,7 @@ def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, poole
         out["pooled_hyper"] = res["hyper"]
         out["pooled_diagnostics"] = res["diagnostics"]
     out["bh_table"] = bh_table(tests, mixed, pooled_eff)
+    out["provenance"] = _provenance(trial, frame, pooled, sampler)
     timings.append(("total", time.perf_counter() - t0))
     out["timings"] = pd.DataFrame(timings, columns=["step", "seconds"])
     return out

@@ -2,7 +2,7 @@
 
 Run (writes the Markdown tables printed in docs/biomarkers_simulation.md)::
 
-    .venv/bin/python -m longmod.biomarkers.study --reps 200 --fdr-reps 20 --pooled-reps 2
+    .venv/bin/python -m longmod.biomarkers.study --reps 100 --fdr-reps 30 --pooled-reps 2
 
 Part A (:func:`bias_coverage`): one marker, 20 + 21 patients, days 0/2/4/7/14,
 15% dropout, true treatment effect -0.35 log10 at day 14; LLOQ set to censor
@@ -14,7 +14,8 @@ Part B (:func:`false_discoveries`): 48 markers (0-60% censored), 6 of them
 decreasing at days 7 and 14; discoveries among the 4 x 48 post-baseline
 between-arm comparisons by BH (q < 0.05) on Wilcoxon P values (the paper), BH
 on the censored-model P values, and partial pooling (local false sign rate <
-0.05) - by the normal-normal two-stage pooling of :func:`pool_estimates`
+0.05, and the s-value rule of :func:`svalue_select`: mean lfsr of the
+selected set <= 0.05) - by the normal-normal two-stage pooling of :func:`pool_estimates`
 in every replicate, and by the full PyMC pooled model in ``pooled_reps``
 replicates.
 """
@@ -63,6 +64,7 @@ def pool_estimates(estimate, std_error, *, tau_scale: float = 0.2, n_grid: int =
     logp = (stats.halfnorm.logpdf(tau[:, 0], scale=tau_scale) + 0.5 * np.log(v_mu[:, 0])
             - 0.5 * np.log(v).sum(axis=1) - 0.5 * ((est[None, :] - mu_hat) ** 2 / v).sum(axis=1))
     wt = np.exp(logp - logp.max())
+    wt[[0, -1]] *= 0.5  # trapezoid rule over the tau grid
     wt /= wt.sum()
     shrink = tau**2 / v  # weight of the marker's own estimate
     mean = shrink * est[None, :] + (1 - shrink) * mu_hat
@@ -72,6 +74,26 @@ def pool_estimates(estimate, std_error, *, tau_scale: float = 0.2, n_grid: int =
     p_dec = (wt[:, None] * stats.norm.cdf(-mean / np.sqrt(np.maximum(var, 1e-300)))).sum(axis=0)
     return pd.DataFrame({"posterior_mean": pm, "posterior_sd": np.sqrt(np.maximum(second - pm**2, 0)),
                          "prob_decrease": p_dec, "lfsr": np.minimum(p_dec, 1 - p_dec)})
+
+
+def svalue_select(lfsr, level: float = 0.05) -> np.ndarray:
+    """Largest set of smallest-lfsr decisions whose mean lfsr is <= ``level``.
+
+    The mean lfsr of the selected set estimates its false sign rate (the
+    Bayesian analogue of BH's FDR; Stephens 2017, s-values).
+
+    Examples
+    --------
+    >>> svalue_select([0.001, 0.2, 0.04, 0.09]).tolist()
+    [True, False, True, True]
+    """
+    x = np.asarray(lfsr, float)
+    order = np.argsort(x, kind="stable")
+    cm = np.cumsum(x[order]) / np.arange(1, x.size + 1)
+    k = int(np.max(np.nonzero(cm <= level)[0]) + 1) if np.any(cm <= level) else 0
+    out = np.zeros(x.size, bool)
+    out[order[:k]] = True
+    return out
 
 
 def bias_coverage(fractions=(0.1, 0.3, 0.6), reps: int = 200, seed: int = 2024) -> pd.DataFrame:
@@ -143,10 +165,14 @@ def _decisions(d: pd.DataFrame, truth: pd.DataFrame, pooled_reps_left: int, samp
     pooled2 = pd.concat(pooled2)
     tr = truth.rename(columns={"marker": "outcome"}).assign(day=lambda x: x.day.astype(float))
     out = []
+    def sv(t):
+        return t.groupby("day", group_keys=False)["lfsr"].transform(lambda x: pd.Series(svalue_select(x), x.index))
+
     calls = {
         "BH on Wilcoxon P (paper)": tests.assign(call=tests.p_value_bh < 0.05, sign=np.sign(tests.estimate)),
         "BH on censored-model P": mixed.assign(call=mixed.p_value_bh < 0.05, sign=np.sign(mixed.estimate)),
         "two-stage pooling, lfsr < 0.05": pooled2.assign(call=pooled2.lfsr < 0.05),
+        "two-stage pooling, s-value < 0.05": pooled2.assign(call=sv(pooled2).astype(bool)),
     }
     if pooled_reps_left > 0:
         from longmod.biomarkers.bayes import fit_pooled
@@ -154,6 +180,7 @@ def _decisions(d: pd.DataFrame, truth: pd.DataFrame, pooled_reps_left: int, samp
         pe = fit_pooled(d, sampler=sampler)["effects"]
         pe = pe[pe.day > 0]
         calls["PyMC pooled model, lfsr < 0.05"] = pe.assign(call=pe.lfsr < 0.05, sign=np.sign(pe.estimate))
+        calls["PyMC pooled model, s-value < 0.05"] = pe.assign(call=sv(pe).astype(bool), sign=np.sign(pe.estimate))
     for name, c in calls.items():
         m = c[["outcome", "day", "call", "sign"]].merge(tr, on=["outcome", "day"], validate="1:1")
         nonnull = m.effect != 0
@@ -219,19 +246,20 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
 def main(argv=None) -> None:
     """Command line: run both parts and print Markdown tables."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=200)
-    ap.add_argument("--fdr-reps", type=int, default=20)
+    ap.add_argument("--reps", type=int, default=100)
+    ap.add_argument("--fdr-reps", type=int, default=30)
     ap.add_argument("--pooled-reps", type=int, default=2)
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--parts", default="AB", help="A (bias/coverage), B (false discoveries) or AB")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
-    bc = bias_coverage(reps=a.reps, seed=a.seed)
+    if "A" in a.parts:
+        print(markdown_table(bias_coverage(reps=a.reps, seed=a.seed)))
+        print()
     t1 = time.perf_counter()
-    fd = false_discoveries(reps=a.fdr_reps, pooled_reps=a.pooled_reps, seed=a.seed + 1)
+    if "B" in a.parts:
+        print(markdown_table(false_discoveries(reps=a.fdr_reps, pooled_reps=a.pooled_reps, seed=a.seed + 1)))
     t2 = time.perf_counter()
-    print(markdown_table(bc))
-    print()
-    print(markdown_table(fd))
     print(f"\npart A {t1 - t0:.0f} s, part B {t2 - t1:.0f} s")
 
 

@@ -13,7 +13,10 @@ each sample's own log10 LLOQ:
 
 Supported covariance structures: **random intercept only** (compound
 symmetry of the latent log10 values). Unstructured, AR(1) or random slopes
-are not supported for censored data.
+are not supported for censored data. Inference is Wald z (``df`` = inf) on
+ML estimates, with no small-sample correction: slightly liberal with ~40
+patients (docs/biomarkers_simulation.md). A cell (arm x day) whose samples are
+all censored has no finite MLE; its contrast is reported as not estimable.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 import longmod
 from longmod.engines.core import inference as inf
@@ -97,19 +98,6 @@ def _positions(spec, prep, s):
 
 
 def fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitResult:
-    """Fit ``spec`` with the native Gaussian core (see :func:`_fit_native`).
-
-    BLAS is limited to one thread during the fit: the work is many small
-    matrix products, where OpenBLAS threads only add contention (measured 20x
-    slower on 2 shared cores).
-    """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _fit_native(spec, data, level)
-
-
-def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitResult:
     """Fit ``spec`` with the native Gaussian core.
 
     Parameters
@@ -131,6 +119,18 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
         ``fit_stats``, ``convergence``, ``provenance`` and ``extras``
         (``lsmeans``, ``type3``, ``vcov``, ``covariance_matrix``).
 
+    Notes
+    -----
+    LS means and the visit contrasts follow emmeans/SAS LSMEANS: equal
+    weights over the levels of every other factor in the formula, numeric
+    covariates at their mean over the fitted rows (a numeric ``time`` in the
+    formula takes each visit's mean time). Type III tests follow SAS (numeric
+    covariates at 0; see :func:`longmod.engines.core.lsmeans.type3_matrices`).
+
+    BLAS is limited to one thread during the fit: the work is many small
+    matrix products, where OpenBLAS threads only add contention (measured 20x
+    slower on 2 shared cores).
+
     Examples
     --------
     >>> import numpy as np, pandas as pd
@@ -145,6 +145,14 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
     >>> fit.convergence.converged, len(fit.effects), list(fit.effects["visit"])
     (True, 3, ['V1', 'V2', 'V3'])
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_native(spec, data, level)
+
+
+def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitResult:
+    """Implementation of :func:`fit_native` (BLAS threads already limited)."""
     check_spec(spec)
     s = get_structure(spec.covariance)
     prep = prepare(spec, data)
@@ -216,8 +224,6 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
         else:
             F = float(Lb @ np.linalg.solve(Lt @ vcov @ Lt.T, Lb) / Lt.shape[0])
             ddf = min(df_of(r) for r in Lt)
-        from scipy import stats
-
         pF = float(stats.f.sf(F, Lt.shape[0], ddf)) if np.isfinite(ddf) else float(stats.chi2.sf(F * Lt.shape[0], Lt.shape[0]))
         t3.append({"term": term, "num_df": Lt.shape[0], "den_df": ddf, "F": F, "p_value": pF})
 

@@ -127,9 +127,6 @@ def fit_statsmodels(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) ->
     fit_stats = {"method": spec.method, "log_likelihood": llf, "neg2_log_likelihood": -2 * llf,
                  "aic": -2 * llf + 2 * k_ic, "bic": -2 * llf + np.log(n_subj) * k_ic, "n_obs": n,
                  "n_patients": n_subj, "covariance": spec.covariance, "df_method": "asymptotic (z)"}
-    grad = getattr(res, "hessian", None)
-    conv = Convergence(bool(res.converged), "statsmodels " + " -> ".join(used),
-                       None, None, msgs)
-    del grad
+    conv = Convergence(bool(res.converged), "statsmodels " + " -> ".join(used), None, None, msgs)
     return FitResult("statsmodels", ver, effects, params, covariance, fit_stats, conv,
                      provenance(spec, prep, ver), {"vcov": pd.DataFrame(vcov, index=kept, columns=kept)})

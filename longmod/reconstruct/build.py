@@ -9,6 +9,7 @@ independently of, the calibrated part, so adding them never changes it.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import tomllib
@@ -97,7 +98,15 @@ def reconstruct(spec: TargetSpec, meta: TrialMeta, seed: int) -> tuple[pd.DataFr
 
     Examples
     --------
-    >>> from longmod.reconstruct.build import build_fixture  # doctest: +SKIP
+    >>> import tomllib
+    >>> from longmod.data.trial import TrialMeta
+    >>> from longmod.resources import fixtures_dir
+    >>> from longmod.reconstruct.targets import load_targets
+    >>> folder = fixtures_dir() / "stroma_cov2"
+    >>> meta = TrialMeta.from_mapping(tomllib.loads((folder / "trial.toml").read_text()))
+    >>> pts, meas, report, attempts = reconstruct(load_targets(folder / "targets.toml"), meta, seed=1)
+    >>> len(pts), bool(report.loc[~report["soft"], "passed"].all())
+    (45, True)
     """
     gen = spec.generator
     cal = dict(gen.get("calibration", {}))
@@ -105,6 +114,7 @@ def reconstruct(spec: TargetSpec, meta: TrialMeta, seed: int) -> tuple[pd.DataFr
     max_attempts = int(cal.get("max_attempts", 10))
     aims = _aims(spec)
     best = None
+    last_error = ""
     for attempt, ss in enumerate(streams[0].spawn(max_attempts), start=1):
         draw = draw_patients(gen, baseline_day=spec.baseline_day, endpoint_day=spec.endpoint_day,
                              rng=np.random.default_rng(ss))
@@ -112,8 +122,12 @@ def reconstruct(spec: TargetSpec, meta: TrialMeta, seed: int) -> tuple[pd.DataFr
         tpl_meas = _measurements(anchors, draw, spec, np.random.default_rng(0), spec.outcome)
         template = from_frames(_patients_table(draw.patients), tpl_meas, meta)
         model = FastModel(spec, template, anchors, aims)
-        x = calibrate_anchors(model, anchors["value"].to_numpy(), anchors["lower"].to_numpy(),
-                              anchors["upper"].to_numpy(), settings=cal)
+        try:
+            x = calibrate_anchors(model, anchors["value"].to_numpy(), anchors["lower"].to_numpy(),
+                                  anchors["upper"].to_numpy(), roles=anchors["role"].to_numpy(), settings=cal)
+        except CalibrationError as exc:  # this draw cannot be calibrated: draw again
+            last_error = str(exc)
+            continue
         calibrated = anchors.assign(value=x)
         meas = _measurements(calibrated, draw, spec, np.random.default_rng(streams[1]), spec.outcome)
         pts = _patients_table(draw.patients)
@@ -128,6 +142,8 @@ def reconstruct(spec: TargetSpec, meta: TrialMeta, seed: int) -> tuple[pd.DataFr
             best = (score, report)
         if hard["passed"].all():
             return pts, meas, report, attempt
+    if best is None:
+        raise CalibrationError(f"{spec.name}: no draw could be calibrated in {max_attempts} attempt(s) (seed {seed}); last error: {last_error}")
     failing = best[1][~best[1]["soft"] & ~best[1]["passed"]]
     lines = [f"  - {r.id} ({r.description}): published {r.published:g}, achieved {r.achieved:.4g}, tolerance {r.tolerance:g}"
              for r in failing.itertuples()]
@@ -177,9 +193,9 @@ def build_fixture(name_or_folder: str | Path, *, seed: int | None = None, out: s
     Examples
     --------
     >>> import tempfile
-    >>> res = build_fixture("stroma_cov2", out=tempfile.mkdtemp())  # doctest: +SKIP
-    >>> bool(res.report.loc[~res.report["soft"], "passed"].all())  # doctest: +SKIP
-    True
+    >>> res = build_fixture("stroma_cov2", out=tempfile.mkdtemp())
+    >>> bool(res.report.loc[~res.report["soft"], "passed"].all()), res.trial.meta.synthetic
+    (True, True)
     """
     folder = Path(name_or_folder)
     if not folder.is_dir():
@@ -202,6 +218,17 @@ def build_fixture(name_or_folder: str | Path, *, seed: int | None = None, out: s
             shutil.copyfile(folder / f, tmp / f)
         trial = load_trial(tmp)
         final = evaluate_targets(spec, trial)
+        if spec.extension:
+            from longmod.reconstruct.extension import extension_report
+
+            final = pd.concat([final, extension_report(spec, trial)], ignore_index=True)
+        if spec.biomarkers:
+            from longmod.reconstruct.biomarkers import biomarker_report
+
+            final = pd.concat([final, biomarker_report(spec, trial)], ignore_index=True)
+        if _aims(spec):  # the generator's calibration aims, reported with the soft targets
+            final = pd.concat([final, evaluate_targets(dataclasses.replace(spec, targets=tuple(_aims(spec))), trial)],
+                              ignore_index=True)
         if not final.loc[~final["soft"], "passed"].all():
             raise CalibrationError("the written files do not meet the targets (rounding?)\n" + final.to_string())
         write_calibration(tmp / "CALIBRATION.md", spec, final, seed=seed, attempts=attempts, trial=trial)

@@ -110,34 +110,6 @@ class FastModel:
                       for t in [*spec.targets, *aims]}
         self.active = [t for t in [*spec.targets, *aims]
                        if t.weight > 0 and t.kind not in STRUCTURAL and t.kind not in NON_SMOOTH]
-        #: quantile targets pinned to order statistics: id -> (row indices in the set, lo, hi, frac)
-        self.pins: dict[str, tuple[np.ndarray, int, int, float]] = {}
-
-    def _rows(self, t: Target) -> np.ndarray:
-        cols = self.maps[t.set].fixed
-        arm = cols[self.treatment.variable]
-        mask = np.ones(len(arm), bool) if t.arm == "all" else (arm == t.arm)
-        if self.where[t.id] is not None:
-            mask &= self.where[t.id]
-        return np.flatnonzero(mask)
-
-    def pin(self, x: np.ndarray) -> None:
-        """Pin every quantile/median target to the patients at its order statistics for anchors ``x``.
-
-        A pinned quantile is a smooth function of one or two patients' values
-        (R type 7: ``a[lo] + frac (a[hi] - a[lo])``), which the optimiser can
-        move; :func:`calibrate_anchors` re-pins until the exact quantiles hold.
-        """
-        self.pins = {}
-        for t in self.active:
-            if t.kind not in ("median", "quantile"):
-                continue
-            rows = self._rows(t)
-            v = self.columns(np.asarray(x, float), t.set)[t.variable][rows]
-            order = rows[np.argsort(v, kind="stable")]
-            h = (len(rows) - 1) * (0.5 if t.kind == "median" else float(t.q))
-            lo = int(np.floor(h))
-            self.pins[t.id] = (order, lo, min(lo + 1, len(rows) - 1), h - lo)
 
     @staticmethod
     def _anchor(key, pid, day, set_name) -> int:
@@ -148,18 +120,13 @@ class FastModel:
             )
         return key[(pid, int(day))]
 
-    def order_penalty(self, x: np.ndarray, margin: float = 0.2) -> np.ndarray:
-        """Hinge residuals keeping each pinned quantile's patients at their ranks."""
-        out = []
-        for tid, (order, lo, hi, _) in self.pins.items():
-            t = next(t for t in self.active if t.id == tid)
-            v = self.columns(x, t.set)[t.variable]
-            below, above = order[:lo], order[hi + 1 :]
-            out.append(np.maximum(0.0, v[..., below] - v[..., order[lo], None] + margin))
-            out.append(np.maximum(0.0, v[..., order[hi], None] - v[..., above] + margin))
-        if not out:
-            return np.zeros((*np.shape(x)[:-1], 0))
-        return np.concatenate(out, axis=-1)
+    def _rows(self, t: Target) -> np.ndarray:
+        cols = self.maps[t.set].fixed
+        arm = cols[self.treatment.variable]
+        mask = np.ones(len(arm), bool) if t.arm == "all" else (arm == t.arm)
+        if self.where[t.id] is not None:
+            mask &= self.where[t.id]
+        return np.flatnonzero(mask)
 
     def columns(self, x: np.ndarray, name: str) -> dict[str, np.ndarray]:
         """Columns of analysis set ``name`` for anchor values ``x``."""
@@ -186,11 +153,6 @@ class FastModel:
         for i, t in enumerate(targets):
             if t.set not in colcache:
                 colcache[t.set] = self.columns(x, t.set)
-            if t.id in self.pins and fast:
-                order, lo, hi, frac = self.pins[t.id]
-                v = colcache[t.set][t.variable]
-                out[..., i] = v[..., order[lo]] + frac * (v[..., order[hi]] - v[..., order[lo]])
-                continue
             out[..., i] = target_value(t, colcache[t.set], treatment=self.treatment,
                                        set_def=self.spec.analysis_sets[t.set], where_mask=self.where[t.id],
                                        fast=fast, cache=caches.setdefault(t.set, {}))
@@ -202,25 +164,150 @@ class _Done(Exception):
         self.x = x
 
 
-def calibrate_anchors(
-    model: FastModel, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray, *, settings: Mapping | None = None,
-) -> np.ndarray:
-    """Least-squares calibration of the anchor vector.
+def quantile_slots(model: FastModel, x: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                   margin: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Quantile-matched bounds: fix the order statistics, box the other values between them.
 
-    Minimises ``sum_k (w_k (stat_k(x) - published_k) / tol_k)^2 +
-    lam^2 sum_i ((x_i - x0_i) / scale)^2`` within the bounds (finite-difference
-    Jacobian evaluated as one batch), stops as soon as every hard target is
-    within ``stop`` x its tolerance, then rounds to the fixture's decimals
-    (the written values are the evaluated ones).
+    For each (set, arm, variable) with quantile/median targets, the patients
+    are assigned to ranks (values computed from fixed quantities keep the rank
+    their value gives; adjustable ones fill the other ranks in their current
+    order). The patients at the order statistics R type 7 reads get the
+    published quantile exactly (two neighbours 1 unit apart when it
+    interpolates); the others are bounded between the neighbouring published
+    quantiles. Bounds on ``change`` translate into bounds on the anchor the
+    value is computed from, with the baseline held fixed.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(x, lower, upper)``: start vector and bounds (new arrays); a fixed
+        anchor has ``lower == upper``.
+    """
+    x, lower, upper = np.array(x, float), np.array(lower, float), np.array(upper, float)
+    groups: dict[tuple, list[Target]] = {}
+    for t in model.active:
+        if t.kind in ("median", "quantile") and t.variable in ("value", "change"):
+            groups.setdefault((t.set, t.arm, t.variable, t.where), []).append(t)
+    for (set_name, _, variable, _), ts in groups.items():
+        m = model.maps[set_name]
+        rows = model._rows(ts[0])
+        n = len(rows)
+        cols = model.columns(x, set_name)
+        cur, base = cols[variable][rows], cols["baseline"][rows]
+        # published order statistics: rank -> value
+        fixed_rank: dict[int, float] = {}
+        for t in sorted(ts, key=lambda t: 0.5 if t.kind == "median" else float(t.q)):
+            h = (n - 1) * (0.5 if t.kind == "median" else float(t.q))
+            lo = int(np.floor(h))
+            frac = h - lo
+            if frac == 0:
+                fixed_rank[lo] = t.value
+            else:
+                fixed_rank[lo], fixed_rank[lo + 1] = t.value - frac, t.value + (1 - frac)
+        adjustable = np.array([m.val_idx[r] >= 0 and m.mult[r] > 0 for r in rows])
+        pinned = sorted(fixed_rank)
+        edges = [-np.inf, *[fixed_rank[k] for k in pinned], np.inf]
+        # slots: ranks between pinned ones form intervals
+        intervals = [(pinned[j - 1] + 1 if j else 0, pinned[j] if j < len(pinned) else n) for j in range(len(pinned) + 1)]
+        capacity = [hi - lo for lo, hi in intervals]
+        for i in np.flatnonzero(~adjustable):
+            j = int(np.searchsorted(edges[1:-1], cur[i]))
+            capacity[j] -= 1
+            if capacity[j] < 0:
+                raise CalibrationError(f"{ts[0].id}: too many non-adjustable values between the same quantiles")
+        slots: list[tuple[float, float]] = []
+        for j in range(len(pinned) + 1):
+            slots += [(edges[j] + margin, edges[j + 1] - margin)] * capacity[j]
+            if j < len(pinned):
+                slots.append((fixed_rank[pinned[j]], fixed_rank[pinned[j]]))
+        adj_rows = [i for i in np.argsort(cur, kind="stable") if adjustable[i]]
+        for i, (c_lo, c_hi) in zip(adj_rows, slots):
+            r = rows[i]
+            k = m.val_idx[r]
+            b = base[i]
+            off = b if variable == "change" else 0.0
+            a_lo = (c_lo + off - m.add_base[r] * b) / m.mult[r]
+            a_hi = (c_hi + off - m.add_base[r] * b) / m.mult[r]
+            lo_k, hi_k = max(lower[k], a_lo), min(upper[k], a_hi)
+            if lo_k > hi_k:
+                raise CalibrationError(f"{ts[0].id}: a value cannot reach its quantile slot within the anchor bounds")
+            lower[k], upper[k] = lo_k, hi_k
+            x[k] = np.clip(x[k], lo_k, hi_k)
+    return x, lower, upper
+
+
+def _least_squares(model, x, lower, upper, free, targets, x0, s):
+    """Optimise the ``free`` anchors for ``targets`` (the others held fixed)."""
+    lam = float(s.get("regularisation", 0.02))
+    scale = float(s.get("scale", 30.0))
+    stop = float(s.get("stop", 0.25))
+    if not targets or not free.any():
+        return x
+    tgt = np.array([t.value for t in targets])
+    tol = np.array([max(t.tolerance, 1e-3) for t in targets])
+    w = np.array([t.weight for t in targets])
+    hard = np.array([not t.soft for t in targets])
+    h = 1e-4 * scale
+
+    def full(z):
+        out = np.array(np.broadcast_to(x, (*np.shape(z)[:-1], len(x))))
+        out[..., free] = z
+        return out
+
+    def resid(z):
+        r = w * (model.values(full(z), targets) - tgt) / tol
+        r = np.where(np.isfinite(r), r, 1e3)
+        return np.concatenate([r, lam * (z - x0[free]) / scale], axis=-1)
+
+    def fun(z):
+        r = resid(z)
+        if np.all(np.abs(r[: len(tgt)][hard]) <= stop * w[hard]):
+            raise _Done(z.copy())
+        return r
+
+    lo, hi = lower[free], upper[free]
+
+    def jac(z):
+        step = np.where(z + h <= hi, h, -h)
+        return (resid(z[None, :] + np.diag(step)) - resid(z)[None, :]).T / step[None, :]
+
+    z = np.clip(x[free], lo, hi)
+    try:
+        z = least_squares(fun, z, jac=jac, bounds=(lo, hi), method="trf", x_scale=scale,
+                          max_nfev=int(s.get("max_nfev", 200))).x
+    except _Done as done:
+        z = done.x
+    return full(z)
+
+
+def calibrate_anchors(
+    model: FastModel, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray, *, roles: np.ndarray,
+    settings: Mapping | None = None,
+) -> np.ndarray:
+    """Calibrate the anchor vector in two smooth, box-bounded stages.
+
+    1. All anchors, for every target except quantiles/medians (smooth:
+       means, SDs, ANCOVA, aims), to twice the final accuracy (a start).
+    2. With baselines fixed: quantile-matched bounds (:func:`quantile_slots`)
+       make every quantile/median target exact, and the other anchors are
+       optimised for the remaining targets (means, SDs, ANCOVA, aims).
+
+    Each stage minimises ``sum_k (w_k (stat_k - published_k) / tol_k)^2 +
+    lam^2 sum_i ((x_i - x0_i) / scale)^2`` with :func:`scipy.optimize.least_squares`
+    (Jacobian by finite differences evaluated as one batch) and stops once
+    every hard target is within ``stop`` x its tolerance. The result is
+    rounded to the fixture's decimals (the written values are the evaluated ones).
 
     Parameters
     ----------
     model : FastModel
     x0, lower, upper : numpy.ndarray
         Drawn anchors and their bounds (not modified).
+    roles : numpy.ndarray of str
+        ``baseline``/``endpoint``/``last`` per anchor.
     settings : mapping, optional
         ``regularisation`` (lam, default 0.02), ``scale`` (default 30),
-        ``max_nfev`` (default 400), ``stop`` (default 0.25).
+        ``max_nfev`` (default 200), ``stop`` (default 0.25).
 
     Returns
     -------
@@ -233,46 +320,15 @@ def calibrate_anchors(
     verifies.
     """
     s = dict(settings or {})
-    lam = float(s.get("regularisation", 0.02))
-    scale = float(s.get("scale", 30.0))
-    stop = float(s.get("stop", 0.25))
-    tgt = np.array([t.value for t in model.active])
-    tol = np.array([max(t.tolerance, 1e-3) for t in model.active])
-    w = np.array([t.weight for t in model.active])
-    hard = np.array([not t.soft for t in model.active])
     x0 = np.clip(np.asarray(x0, float), lower, upper)
-    h = 1e-4 * scale
-
-    def resid(x):
-        r = w * (model.values(x) - tgt) / tol
-        r = np.where(np.isfinite(r), r, 1e3)
-        return np.concatenate([r, lam * (x - x0) / scale, model.order_penalty(x)], axis=-1)
-
-    def fun(x):
-        r = resid(x)
-        if np.all(np.abs(r[: len(tgt)][hard]) <= stop * w[hard]) and not np.any(r[len(tgt) + len(x0):] > 0):
-            raise _Done(x.copy())
-        return r
-
-    def jac(x):
-        step = np.where(x + h <= upper, h, -h)
-        xs = x[None, :] + np.diag(step)
-        return (resid(xs) - resid(x)[None, :]).T / step[None, :]
-
-    x = x0.copy()
-    exact_ok = False
-    for _ in range(int(s.get("pin_rounds", 6))):
-        model.pin(x)
-        try:
-            res = least_squares(fun, x, jac=jac, bounds=(lower, upper), method="trf", x_scale=scale,
-                                max_nfev=int(s.get("max_nfev", 200)))
-            x = res.x
-        except _Done as done:
-            x = done.x
-        pins, model.pins = model.pins, {}
-        r = w * (model.values(x) - tgt) / tol
-        exact_ok = bool(np.all(np.abs(r[hard]) <= stop * 2 * w[hard]))
-        if exact_ok:
-            break
+    is_base = np.asarray(roles) == "baseline"
+    quant = {"median", "quantile"}
+    smooth = [t for t in model.active if t.kind not in quant]
+    s1 = {**s, "stop": 2 * float(s.get("stop", 0.25)), "max_nfev": int(s.get("max_nfev", 200)) // 2}
+    x = _least_squares(model, x0.copy(), lower, upper, np.ones(len(x0), bool), smooth, x0, s1)
+    x, lo2, hi2 = quantile_slots(model, x, lower, upper)
+    stage2 = [t for t in smooth if t.variable != "baseline"]
+    free = ~is_base & (hi2 > lo2)
+    x = _least_squares(model, x, lo2, hi2, free, stage2, x, s)
     dec = int(model.spec.decimals)
-    return np.clip(np.round(x, dec), np.round(lower, dec), np.round(upper, dec))
+    return np.clip(np.round(x, dec), np.round(lo2, dec), np.round(hi2, dec))

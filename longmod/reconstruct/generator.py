@@ -199,7 +199,7 @@ def draw_patients(gen: Mapping[str, Any], *, baseline_day: int, endpoint_day: in
             ld = int(disch[i]) - 1
             last_day[ids[i]] = ld
             if ld > baseline_day:
-                v = rng.normal(float(_per_arm(dis, "last_mean", arm)), float(dis.get("last_sd", 30.0)))
+                v = rng.normal(float(_per_arm(dis, "last_mean", arm)), float(_per_arm(dis, "last_sd", arm, 30.0)))
                 lo, hi = float(dis.get("lower", 20.0)), float(dis.get("upper", 700.0))
                 rows.append((ids[i], ld, "last", float(np.clip(v, lo + 1, hi - 1)), lo, hi))
         else:

@@ -48,6 +48,32 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+def _written_data(spec: TargetSpec, trial: TrialData) -> list[str]:
+    pts, meas = trial.patients, trial.measurements
+    lines = ["", "## Written data", ""]
+    lines += [f"- Patients: {len(pts)} (" + ", ".join(f"{a}: {int((pts['arm'] == a).sum())}" for a in trial.meta.arms) + ")"]
+    lines.append("- Columns of `patients.csv`: " + ", ".join(f"`{c}`" for c in pts.columns))
+    lines.append("- Each patient is measured daily from the baseline up to the day before death or ICU discharge "
+                 "(then on the later scheduled days while still in the ICU); nothing on or after death or discharge.")
+    censored = meas.groupby("variable")["lloq"].apply(lambda s: s.notna().any())
+    for v, g in meas[meas["variable"].isin(censored.index[~censored])].groupby("variable", sort=True):
+        lines.append(f"- `{v}`: {len(g)} values on days {', '.join(map(str, sorted(g['day'].unique())))}")
+    bm = meas[meas["variable"].isin(censored.index[censored])]
+    if len(bm):
+        effect = set(spec.biomarkers.get("effect_markers", ())) if spec.biomarkers else set()
+        lines += ["", f"### Biomarkers ({bm['variable'].nunique()} markers, days "
+                  f"{', '.join(map(str, sorted(bm['day'].unique())))})", "",
+                  "Censoring convention: every biomarker row carries the marker's `lloq`; `value` empty = below the "
+                  "LLOQ (left-censored; the paper imputed LLOQ/2 or modelled it); no row = sample not taken. "
+                  "Quantified values are >= `lloq`.", ""]
+        rows = []
+        for v, g in bm.groupby("variable", sort=True):
+            rows.append([f"`{v}`", _num(float(g["lloq"].iloc[0])), str(g["patient_id"].nunique()), str(len(g)),
+                         f"{100 * g['value'].isna().mean():.1f}%", "late decrease in UC-MSC" if v in effect else "none"])
+        lines += _table(["marker", "LLOQ (pg/mL)", "patients", "samples", "censored", "simulated effect"], rows)
+    return lines
+
+
 def render_calibration(spec: TargetSpec, report: pd.DataFrame, *, seed: int, attempts: int,
                        trial: TrialData | None = None) -> str:
     """The text of CALIBRATION.md (deterministic: no dates, no timings).
@@ -123,12 +149,7 @@ def render_calibration(spec: TargetSpec, report: pd.DataFrame, *, seed: int, att
             rows += [[f"`{n}`", v, note] for n, v, note in _assumption_rows(tab, key) if not n.endswith(".markers")]
     lines += _table(["parameter", "value", "assumption / source"], rows)
     if trial is not None:
-        pts, meas = trial.patients, trial.measurements
-        lines += ["", "## Written data", ""]
-        lines += [f"- Patients: {len(pts)} (" + ", ".join(f"{a}: {int((pts['arm'] == a).sum())}" for a in trial.meta.arms) + ")"]
-        for v, g in meas.groupby("variable", sort=True):
-            lines.append(f"- `{v}`: {len(g)} values on days {', '.join(map(str, sorted(g['day'].unique())))}")
-        lines.append("- Columns of `patients.csv`: " + ", ".join(f"`{c}`" for c in pts.columns))
+        lines += _written_data(spec, trial)
     return "\n".join(lines) + "\n"
 
 

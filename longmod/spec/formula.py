@@ -26,7 +26,7 @@ from itertools import combinations, product
 import numpy as np
 import pandas as pd
 
-__all__ = ["FormulaError", "Formula", "parse_formula", "design_matrix"]
+__all__ = ["FormulaError", "Formula", "parse_formula", "design_matrix", "level_label"]
 
 
 class FormulaError(ValueError):
@@ -130,7 +130,14 @@ def _is_categorical(series: pd.Series, col: str, levels: Mapping) -> bool:
     )
 
 
-def _level_label(v: object) -> str:
+def level_label(v: object) -> str:
+    """Text label of a factor level as R prints it: ``True -> "TRUE"``, ``7.0 -> "7"``.
+
+    Examples
+    --------
+    >>> level_label(7.0), level_label(True), level_label("VIS1")
+    ('7', 'TRUE', 'VIS1')
+    """
     if isinstance(v, (bool, np.bool_)):
         return "TRUE" if v else "FALSE"
     if isinstance(v, float) and v.is_integer():
@@ -226,12 +233,12 @@ class Formula:
             s = data[v]
             if _is_categorical(s, v, levels):
                 if v in levels:
-                    lv = tuple(_level_label(x) for x in levels[v])
+                    lv = tuple(level_label(x) for x in levels[v])
                 elif isinstance(s.dtype, pd.CategoricalDtype):
-                    lv = tuple(_level_label(x) for x in s.cat.categories)
+                    lv = tuple(level_label(x) for x in s.cat.categories)
                 else:
-                    lv = tuple(_level_label(x) for x in sorted(pd.unique(s.dropna())))
-                obs = {_level_label(x) for x in pd.unique(s.dropna())}
+                    lv = tuple(level_label(x) for x in sorted(pd.unique(s.dropna())))
+                obs = {level_label(x) for x in pd.unique(s.dropna())}
                 extra = sorted(obs - set(lv))
                 if extra:
                     raise FormulaError(f"column {v!r} has value(s) {extra} not among its levels {list(lv)}")
@@ -282,7 +289,7 @@ class Formula:
             if s.isna().any():
                 raise FormulaError(f"column {v!r} has {int(s.isna().sum())} missing value(s); drop those rows first")
             if v in self.factor_levels:
-                lab = np.array([_level_label(x) for x in s.to_numpy()], dtype=object)
+                lab = np.array([level_label(x) for x in s.to_numpy()], dtype=object)
                 lv = self.factor_levels[v]
                 bad = sorted(set(lab) - set(lv))
                 if bad:

@@ -91,6 +91,9 @@ def test_short_run_is_flagged_not_hidden(ancova_spec, small_data):
     assert not row["diagnostics_ok"] and "ess_bulk" in row["diagnostic_flags"]
     assert not r.convergence.converged
     assert any("ess_bulk" in w for w in r.convergence.warnings)
+    # variance parameters are checked too, not only the treatment contrast
+    assert any(f.startswith("sigma: min ess_bulk") for f in r.extras["parameter_flags"])
+    assert any(w.startswith("sigma: ") for w in r.convergence.warnings)
 
 
 def test_informative_treatment_prior_is_used(ancova_spec, small_data):

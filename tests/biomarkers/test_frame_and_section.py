@@ -73,6 +73,12 @@ def test_adapter_skips_variables_without_lloq():
     extra = trial.measurements.iloc[:5].assign(variable="pao2_fio2", value=150.0, lloq=np.nan)
     t2 = from_frames(trial.patients, pd.concat([trial.measurements, extra], ignore_index=True), trial.meta)
     assert set(biomarker_frame(t2).marker) == {"M01"}
+    from longmod.biomarkers import has_biomarkers
+
+    no_markers = from_frames(trial.patients, extra, trial.meta)
+    assert has_biomarkers(t2) and not has_biomarkers(no_markers)
+    with pytest.raises(ValueError, match="no biomarker data"):
+        biomarker_section(no_markers, pooled=False)
 
 
 def test_check_frame_collects_problems_and_log10_rules():
@@ -93,7 +99,9 @@ def test_check_frame_collects_problems_and_log10_rules():
 def test_section_without_pooling_on_a_trial():
     sim = simulate_biomarkers(4, censor_fractions=[0.0, 0.2, 0.4, 0.6], seed=25)
     out = biomarker_section(to_trial(sim), pooled=False)
-    assert set(out) == {"markers", "paper_tests", "volcano", "censored_mixed", "bh_table", "timings"}
+    assert set(out) == {"markers", "paper_tests", "volcano", "censored_mixed", "bh_table", "timings", "provenance"}
+    prov = dict(zip(out["provenance"].key, out["provenance"].value))
+    assert len(prov["biomarker_frame_sha256"]) == 64 and prov["data_source"] == "DataFrames"
     assert (out["paper_tests"]["data_label"] == "SYNTHETIC pseudo-patient data").all()
     bh = out["bh_table"]
     assert len(bh) == 4 * 5 and {"wilcoxon_p_bh", "tobit_p_bh", "tobit_estimate"} <= set(bh.columns)
@@ -117,3 +125,21 @@ def test_docstring_examples_run(module):
     mod = importlib.import_module(f"longmod.biomarkers.{module}")
     res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert res.failed == 0
+
+
+def test_adapter_on_the_stroma_fixture():
+    """fixtures/stroma_cov2 (SYNTHETIC): convention 'value empty + lloq set = censored' (CALIBRATION.md)."""
+    from longmod.data import load_trial
+    from longmod.resources import fixtures_dir
+
+    folder = fixtures_dir() / "stroma_cov2"
+    raw = pd.read_csv(folder / "measurements.csv", dtype={"patient_id": str})
+    if raw["lloq"].notna().sum() == 0:
+        pytest.skip("the fixture has no biomarkers yet")
+    f = biomarker_frame(load_trial(folder))
+    bio = raw[raw["lloq"].notna()]
+    assert len(f) == len(bio) and f["marker"].nunique() == bio["variable"].nunique() == 48
+    assert int(f["censored"].sum()) == int(bio["value"].isna().sum()) > 0
+    assert (f.loc[~f.censored, "value"] >= f.loc[~f.censored, "lloq"]).all()
+    assert set(f["day"]) == {0, 2, 4, 7, 14} and "pao2_fio2" not in set(f["marker"])
+    assert f.groupby("arm")["patient_id"].nunique().to_dict() == {"placebo": 21, "uc_msc": 20}

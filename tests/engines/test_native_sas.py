@@ -177,3 +177,53 @@ def test_residual_df_case(fev_data, sas_cases):
     assert row["p_value"] == pytest.approx(0.01458, rel=1e-3)
     race = fit.extras["type3"].set_index("term").loc["RACE"]
     assert race["F"] == pytest.approx(36.9114, rel=1e-3) and race["den_df"] == 526
+
+
+@pytest.mark.parametrize("case,fixed", [
+    ("ar1_anova_model1_reml_satterthwaite", "ARMCD * FEV1_BL"),
+    ("ar1_anova_model2_reml_satterthwaite", "ARMCD * SEX + ARMCD * FEV1_BL - FEV1_BL"),
+])
+def test_type3_with_numeric_covariates(case, fixed, fev_data, sas_cases):
+    # SAS ODS Tests3 (full precision): F and den df with mmrm's tolerance 1e-4 on F; den df 1e-3
+    fit = fit_native(fev_spec(fixed, "ar1", "reml"), fev_data)
+    t3 = fit.extras["type3"].set_index("term")
+    names = {"FEV1_BL*ARMCD": "ARMCD:FEV1_BL", "SEX*ARMCD": "ARMCD:SEX"}
+    refs = sas_cases[case]["reference"]["type3_tests"]
+    assert len(t3) == len(refs)
+    for row in refs:
+        ours = t3.loc[names.get(row["effect"], row["effect"])]
+        assert int(ours["num_df"]) == int(row["num_df"]), row["effect"]
+        assert ours["F"] == pytest.approx(float(row["F"]), rel=1e-4), row["effect"]
+        assert ours["den_df"] == pytest.approx(float(row["den_df"]), rel=1e-3), row["effect"]
+
+
+def test_type3_cell_means_parameterisation(fev_data, sas_cases):
+    # SAS MODEL FEV1 = RACE SEX AVISIT*ARMCD (cell means + intercept, 14 columns, BW df):
+    # F printed with 2 decimals; the AVISIT*ARMCD hypothesis has 7 df (8 cells minus the
+    # intercept); RACE and SEX are between-patient effects: df = 197 - rank 4 = 193
+    fit = fit_native(fev_spec("RACE + SEX + AVISIT:ARMCD", "us", "reml", df="between-within"), fev_data)
+    ref = sas_cases["us_full_reml_bw_cellmeans_residuals"]["reference"]
+    assert fit.fit_stats["neg2_log_likelihood"] == pytest.approx(float(ref["neg2_loglik"]["value"]), rel=1e-8)
+    t3 = fit.extras["type3"].set_index("term")
+    for row in ref["type3_tests_between_within"]:
+        ours = t3.loc["AVISIT:ARMCD" if row["effect"] == "AVISIT*ARMCD" else row["effect"]]
+        assert int(ours["num_df"]) == int(row["num_df"])
+        assert abs(ours["F"] - float(row["F"])) <= half_ulp(row["F"]) + 1e-3 * float(row["F"])
+        if row["effect"] != "AVISIT*ARMCD":  # SAS gives the within effect 193 too; our rule gives 333
+            assert ours["den_df"] == float(row["den_df"])
+
+
+@pytest.mark.parametrize("case", [f"{s}_armcd_sex_{m}_satterthwaite_ci" for s in ("us", "ar1") for m in ("ml", "reml")])
+def test_coefficient_confidence_limits(case, fev_data, sas_cases):
+    # SAS "cl": t limits with each coefficient's Satterthwaite df, printed with 4 decimals
+    c = sas_cases[case]
+    fit = fit_native(fev_spec("ARMCD + SEX", c["covariance"], c["method"].lower()), fev_data)
+    ref = c["reference"]
+    assert fit.fit_stats["neg2_log_likelihood"] == pytest.approx(float(ref["neg2_loglik"]["value"]), rel=1e-8)
+    p = fit.params.set_index("term")
+    for row in ref["fixed_effects"]:
+        ours = p.loc[row["r_term"]]
+        se = float(row["se"])
+        for col, key in (("conf_low", "lower"), ("conf_high", "upper"), ("estimate", "estimate")):
+            assert _close_printed(ours[col], row[key], se), (row["r_term"], col, ours[col], row[key])
+        assert abs(ours["df"] - float(row["df"])) < 0.6

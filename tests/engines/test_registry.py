@@ -50,6 +50,12 @@ def test_unsupported_combinations_fail_before_fitting(engine, kw, match):
         fit_model(_spec(**kw), Boom(), engine=engine)
 
 
+def test_valid_pairs_pass_the_check():
+    check_model(_spec(), "native")
+    check_model(_spec(covariance="ris", df="asymptotic"), "statsmodels")
+    check_model(_spec(covariance="ri", df="kenward-roger"), "lme4")  # no R needed to validate
+
+
 def test_missing_column_lists_available():
     with pytest.raises(Exception, match="available columns"):
         fit_model(_spec(fixed="arm * visit + age"), _sim())
@@ -94,3 +100,36 @@ def test_random_slope_lmm_with_time_effect():
     est = fit.effects["estimate"].to_numpy()
     p = fit.params.set_index("term")["estimate"]
     np.testing.assert_allclose(est, p["armact"] + np.array([0, 3, 7, 14]) * p["armact:day"], rtol=1e-10)
+
+
+def test_numeric_visit_column_sorts_numerically():
+    # visit given as numbers (0, 3, 7, 14) without levels: positions sort as numbers, not text
+    spec = _spec(visit="day", fixed="arm", covariance="ar1", df="residual", levels={"arm": ["ctl", "act"]})
+    fit = fit_model(spec, _sim())
+    assert list(fit.effects["visit"]) == ["0", "3", "7", "14"]
+    assert list(fit.effects["day"]) == [0.0, 3.0, 7.0, 14.0]
+    S = fit.extras["covariance_matrix"].to_numpy()
+    assert S[0, 1] > S[0, 3] > 0  # AR(1) over visit order: correlation decays with lag
+
+
+def test_random_intercept_without_visit_gives_one_overall_contrast():
+    spec = _spec(fixed="arm + day", visit=None, covariance="ri", df="satterthwaite")
+    fit = fit_model(spec, _sim())
+    assert len(fit.effects) == 1 and np.isnan(fit.effects["day"].iloc[0])
+    assert fit.effects["estimate"].iloc[0] == pytest.approx(fit.params.set_index("term").loc["armact", "estimate"])
+
+
+def test_result_writes_the_four_files(tmp_path):
+    import json
+
+    fit = fit_model(_spec(covariance="cs", df="kenward-roger"), _sim())
+    out = fit.write(tmp_path / "out")
+    doc = json.loads((out / "fit.json").read_text())
+    assert doc["engine"] == "native" and doc["converged"] is True and doc["method"] == "reml"
+    assert doc["neg2_log_likelihood"] == pytest.approx(fit.fit_stats["neg2_log_likelihood"])
+    params = pd.read_csv(out / "params.csv")
+    assert list(params.columns) == ["term", "estimate", "std_error", "df", "statistic", "p_value", "conf_low", "conf_high"]
+    assert list(params["term"]) == ["(Intercept)", "armact", "visitD3", "visitD7", "visitD14",
+                                    "armact:visitD3", "armact:visitD7", "armact:visitD14"]
+    assert list(pd.read_csv(out / "covariance.csv")["parameter"]) == ["cs_covariance", "residual"]
+    assert len(pd.read_csv(out / "effects.csv")) == 4

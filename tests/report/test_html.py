@@ -224,7 +224,7 @@ def test_biomarker_section_caps_long_tables(toy_res, tmp_path):
     assert table.count("<tr>") == BIOMARKER_ROWS_SHOWN + 1  # header + shown rows
     assert f"of {len(many) + 1}; every row is in effects.csv" in bm
     # smallest BH-adjusted P first; the summary counts BH P < 0.05 per analysis
-    assert "<td>0.020</td>" in table.split("</tr>")[1]
+    assert table.split("</tr>")[1].endswith('<td class="num">0.010</td><td class="num">0.020</td><td>wilcoxon-rank-sum</td>')
     summary = re.search(r'<table id="biomarker-summary">.*?</table>', bm, re.S).group(0)
     assert re.search(r"markers_wilcoxon</code></td><td>wilcoxon-rank-sum</td><td class=\"num\">1</td>"
                      r"<td class=\"num\">50</td><td class=\"num\">2</td>", summary)

@@ -155,6 +155,7 @@ def fit_bayes_ancova(
         covariance=covariance_table(idata, ["sigma"]), idata=idata, info=info, settings=settings,
         runtime=info_rt, versions=versions, data_sha256=prep.data_sha256, n_obs=len(prep.y),
         n_patients=int(row["n_patients"]), priors_used=p, warnings=prep.warnings, model="ancova",
+        covariance_names=["sigma"],
     )
 
 

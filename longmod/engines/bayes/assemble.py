@@ -65,11 +65,22 @@ def fit_result(
     warnings: Sequence[str],
     model: str,
     extras: Mapping[str, Any] | None = None,
+    covariance_names: Sequence[str] = (),
 ) -> FitResult:
-    """Build the :class:`FitResult` (convergence = all effect rows pass diagnostics)."""
-    flags = [f for f in effects["diagnostic_flags"].tolist() if f]
+    """Build the :class:`FitResult`.
+
+    ``convergence.converged`` is False when any effect row or any
+    (co)variance parameter in ``covariance_names`` fails the diagnostic
+    thresholds; every flag is listed in ``convergence.warnings`` and in
+    ``extras["parameter_flags"]``.
+    """
+    from longmod.engines.bayes.summaries import parameter_flags
+
+    pflags = parameter_flags(idata, list(covariance_names))
+    flags = [f for f in effects["diagnostic_flags"].tolist() if f] + pflags
     all_warnings = list(dict.fromkeys([*warnings, *info.warnings, *runtime.get("warnings", []),
-                                       *(f"day {d}: {f}" for d, f in zip(effects["day"], effects["diagnostic_flags"]) if f)]))
+                                       *(f"day {d}: {f}" for d, f in zip(effects["day"], effects["diagnostic_flags"]) if f),
+                                       *pflags]))
     provenance = {
         **{f"{k}_version": v for k, v in versions.items()},
         "spec_hash": spec.spec_hash(),
@@ -95,5 +106,6 @@ def fit_result(
                                 warnings=tuple(all_warnings)),
         provenance=provenance,
         extras={"inference_data": idata, "priors": dict(priors_used), "sampler_settings": settings,
+                "parameter_flags": pflags,
                 **dict(extras or {})},
     )

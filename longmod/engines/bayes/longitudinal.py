@@ -27,7 +27,7 @@ import pandas as pd
 from longmod.engines.bayes import runtime
 from longmod.engines.bayes.assemble import ENGINE_NAME, covariance_table, fit_result, params_table
 from longmod.engines.bayes.design import Prepared, prepare
-from longmod.engines.bayes.lkj import corr_from_cholesky, lkj_corr_cholesky, mvn_chol_logp, sub_cholesky
+from longmod.engines.bayes.lkj import lkj_corr_cholesky, mvn_chol_logp, pattern_cholesky
 from longmod.engines.bayes.priors import centre_columns, resolve_priors
 from longmod.engines.bayes.summaries import count_divergences, summarise_draws
 from longmod.results.fit import FitResult
@@ -88,10 +88,10 @@ def _build_lmm(Xc, y, subj, t, n_subj, columns, p, slope: bool):
         if slope:
             sd = pm.HalfNormal("re_sd", sigma=np.array([p["random_intercept_sd"], p["random_slope_sd"]]), shape=2)
             Lc = lkj_corr_cholesky("re_corr", 2, p["lkj_eta"])  # rho = 2 Beta(eta, eta) - 1
-            pm.Deterministic("re_corr", Lc[1][0])
+            rho = pm.Deterministic("re_corr", Lc[1, 0])
             z1 = pm.Normal("z1", 0.0, 1.0, shape=n_subj)
             b0 = sd[0] * z0  # non-centred: b = diag(sd) L_corr z
-            b1 = sd[1] * (Lc[1][0] * z0 + Lc[1][1] * z1)
+            b1 = sd[1] * (rho * z0 + Lc[1, 1] * z1)
             mu = pm.math.dot(X, beta_c) + b0[idx] + b1[idx] * tt
         else:
             sd0 = pm.HalfNormal("re_sd", sigma=p["random_intercept_sd"])
@@ -116,14 +116,14 @@ def _build_mmrm(Xc_by_pat, y_by_pat, patterns, n_visits, columns, p):
         beta_c = pm.Normal("beta_c", mu=np.asarray(p["beta_mu"]), sigma=np.asarray(p["beta_sigma"]), dims="term")
         sd = pm.HalfNormal("visit_sd", sigma=p["sigma"], shape=n_visits)
         Lc = lkj_corr_cholesky("visit_corr", n_visits, p["lkj_eta"])
-        pm.Deterministic("visit_corr", corr_from_cholesky(Lc))
-        Lfull = [[sd[i] * Lc[i][j] for j in range(n_visits)] for i in range(n_visits)]
+        pm.Deterministic("visit_corr", Lc @ Lc.T)
+        Lfull = sd[:, None] * Lc
         for k, (vis, _) in enumerate(patterns):
             m = len(vis)
             X = pm.Data(f"X_{k}", Xc_by_pat[k])
             yk = pm.Data(f"y_{k}", y_by_pat[k])
             resid = yk - pt.dot(X, beta_c).reshape((-1, m))
-            pm.Potential(f"loglik_{k}", mvn_chol_logp(resid, sub_cholesky(Lfull, vis)))
+            pm.Potential(f"loglik_{k}", mvn_chol_logp(resid, pattern_cholesky(Lfull, vis), m))
     return model
 
 
@@ -209,6 +209,7 @@ def fit_bayes_longitudinal(
                repr(sorted(p.items(), key=str)))
         build = lambda: _build_mmrm(Xp, yp, patterns, len(visits), prep.columns, p)  # noqa: E731
         cov_names = ["visit_sd"]
+        diag_names = ["visit_sd", "visit_corr"]
     else:
         slope = spec.covariance == "ris"
         t = frame[spec.time].to_numpy(dtype=float) if spec.time else np.zeros(len(frame))
@@ -216,6 +217,7 @@ def fit_bayes_longitudinal(
         key = ("lmm", slope, tuple(prep.columns), len(subjects), repr(sorted(p.items(), key=str)))
         build = lambda: _build_lmm(Xc, prep.y, subj_idx, t, len(subjects), prep.columns, p, slope)  # noqa: E731
         cov_names = ["sigma", "re_sd", "re_corr"]
+        diag_names = cov_names
     idata, info = runtime.sample_model(build, data_map, settings, cache_key=key)
     beta_c = idata.posterior["beta_c"].values
     beta = beta_c.copy()
@@ -244,6 +246,7 @@ def fit_bayes_longitudinal(
         versions=versions, data_sha256=prep.data_sha256, n_obs=len(frame), n_patients=len(subjects), priors_used=p,
         warnings=prep.warnings, model="mmrm" if spec.covariance == "us" else "lmm",
         extras={"contrast_vectors": pd.DataFrame(L, index=[str(v) for v in visits], columns=prep.columns)},
+        covariance_names=diag_names,
     )
 
 

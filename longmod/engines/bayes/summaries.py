@@ -125,6 +125,37 @@ def summarise_draws(
     }
 
 
+def parameter_flags(idata: Any, names: list[str]) -> list[str]:
+    """Diagnostic flags for (co)variance parameters, e.g. random-effect SDs.
+
+    Every element of each named posterior variable is checked against the
+    same thresholds as the effect rows (R-hat, bulk and tail ESS); the
+    divergence count is reported once with the effects.
+
+    Returns
+    -------
+    list of str
+        E.g. ``["re_sd: min ess_bulk 192 < 400"]``; empty when all pass.
+    """
+    import arviz as az
+
+    out = []
+    for name in names:
+        if name not in idata.posterior:
+            continue
+        v = np.asarray(idata.posterior[name].values, dtype=float)
+        v = v.reshape(v.shape[0], v.shape[1], -1)
+        keep = [k for k in range(v.shape[2]) if np.ptp(v[:, :, k]) > 0]  # skip constants (e.g. corr diagonal)
+        if not keep:
+            continue
+        rhat = max(float(az.rhat(v[:, :, k])) for k in keep) if v.shape[0] > 1 else float("nan")
+        bulk = min(float(az.ess(v[:, :, k], method="bulk")) for k in keep)
+        tail = min(float(az.ess(v[:, :, k], method="tail")) for k in keep)
+        flags = diagnostic_flags(rhat, bulk, tail, 0)
+        out.extend(f"{name}: {f.replace('r_hat', 'max r_hat').replace('ess_', 'min ess_')}" for f in flags)
+    return out
+
+
 def save_inference_data(idata: Any, path: str | Path, provenance: Mapping[str, Any]) -> Path:
     """Write InferenceData to netCDF with provenance attributes (input not changed).
 

@@ -6,17 +6,15 @@ level of each other factor** in the formula, with **numeric covariates at their
 mean over the rows used in the fit** (unless a numeric variable is itself in
 ``by``, then it takes the cell's value).
 
-Type III hypotheses for a term made only of factors are the interaction
-contrasts (level minus first level, Kronecker products) of the LS means over that
-term's factors, which reproduces SAS's Type III F tests for full-rank designs
-with treatment or any other coding. Terms containing a numeric variable are
-tested through their own coefficients.
+Type III hypotheses follow SAS (see :func:`type3_matrices`): contrasts of
+cell means over the term's factors, with the other factors averaged equally
+and numeric covariates at 0 (SAS's convention for Type III, unlike LS means).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import product
+from itertools import combinations, product
 
 import numpy as np
 import pandas as pd
@@ -29,6 +27,7 @@ def lsmeans_matrix(
     data: pd.DataFrame,
     by: Sequence[str],
     values: Mapping[str, Sequence] | None = None,
+    numeric_at: Mapping[str, float] | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Rows of L such that ``L @ beta`` are the LS means of the ``by`` cells.
 
@@ -42,6 +41,8 @@ def lsmeans_matrix(
     values : mapping, optional
         Values per ``by`` variable (default: factor levels; numeric ``by``
         variables need explicit values).
+    numeric_at : mapping, optional
+        Values of numeric covariates not in ``by`` (default: their mean).
 
     Returns
     -------
@@ -67,7 +68,9 @@ def lsmeans_matrix(
                 raise ValueError(f"numeric 'by' variable {v!r} needs explicit values")
             values[v] = list(formula.factor_levels[v])
     others = [v for v in formula.factor_levels if v not in by]
-    numeric = {v: float(pd.to_numeric(data[v]).mean()) for v in formula.numeric if v not in by}
+    numeric_at = dict(numeric_at or {})
+    numeric = {v: float(numeric_at[v]) if v in numeric_at else float(pd.to_numeric(data[v]).mean())
+               for v in formula.numeric if v not in by}
     cells = list(product(*[values[v] for v in by])) if by else [()]
     other_combos = list(product(*[formula.factor_levels[v] for v in others])) if others else [()]
     rows = []
@@ -95,10 +98,43 @@ def _diff_matrix(m: int) -> np.ndarray:
     return D
 
 
+def _margin_basis(formula: Formula, term, F, N):
+    """Cell-space functions of the present terms contained in ``term`` (None when none apply).
+
+    A term U + N with U a proper subset of the factors F is "present" if it is in the
+    model (U empty and N empty: the intercept). Type III contrasts must be
+    orthogonal to these functions (SAS); for regular models the Kronecker
+    contrasts already are.
+    """
+    present = {frozenset(t) for t in formula.terms}
+    if formula.intercept:
+        present.add(frozenset())
+    cols = []
+    for r in range(len(F)):
+        for U in combinations(F, r):
+            if frozenset(U) | frozenset(N) not in present:
+                continue
+            M = np.ones((1, 1))
+            for v in F:
+                m = len(formula.factor_levels[v])
+                M = np.kron(M, np.eye(m) if v in U else np.ones((m, 1)))
+            cols.append(M)
+    return np.hstack(cols) if cols else None
+
+
 def type3_matrices(formula: Formula, data: pd.DataFrame, columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Type III hypothesis matrix per term (``term label -> L``), R term labels (``ARMCD:AVISIT``).
 
-    ``columns`` restricts L to the kept (non-aliased) design columns.
+    SAS's Type III construction: for a term with factors F and numeric
+    variables N, take the mixed derivative of the prediction in N (numeric
+    covariates otherwise at 0, other factors averaged with equal weights) in
+    each cell of F, then the contrasts "level minus first level" over each
+    factor of F (identity for a factor R codes in full because the term's
+    margin is absent, e.g. ``ARMCD:FEV1_BL`` without ``FEV1_BL``), combined by
+    Kronecker product; in irregular models (e.g. cell means plus an intercept)
+    the contrasts are then made orthogonal to the cell-space functions of the
+    present terms the term contains. ``columns`` restricts L to the kept
+    (non-aliased) columns.
 
     Examples
     --------
@@ -112,25 +148,32 @@ def type3_matrices(formula: Formula, data: pd.DataFrame, columns: Sequence[str] 
     keep = None
     if columns is not None:
         keep = [formula.columns.index(c) for c in columns]
-    for ti, term in enumerate(formula.terms):
+    zero = {v: 0.0 for v in formula.numeric}
+    for term, full in zip(formula.terms, formula._coding):
         label = ":".join(term)
-        if all(v in formula.factor_levels for v in term):
-            _, Lg = lsmeans_matrix(formula, data, list(term))
-            C = np.ones((1, 1))
-            for v in term:
-                C = np.kron(C, _diff_matrix(len(formula.factor_levels[v])))
-            # lsmeans grid: first variable varies slowest -> kron order matches
-            L = C @ Lg
-        else:
-            idx = [j for j, t in enumerate(formula.term_of_column) if t == ti]
-            L = np.eye(len(formula.columns))[idx]
+        F = [v for v in term if v in formula.factor_levels]
+        N = [v for v in term if v not in formula.factor_levels]
+        Lc = 0.0
+        for r in range(len(N) + 1):
+            for S in combinations(N, r):
+                at = {**zero, **{n: 1.0 for n in S}}
+                Lc = Lc + (-1) ** (len(N) - r) * lsmeans_matrix(formula, data, F, numeric_at=at)[1]
+        C = np.ones((1, 1))
+        for v, f in zip(term, full):
+            if v in formula.factor_levels:
+                m = len(formula.factor_levels[v])
+                C = np.kron(C, np.eye(m) if f else _diff_matrix(m))
+        B = _margin_basis(formula, term, F, N)
+        if B is not None:  # irregular model (a margin absent, e.g. cell means with an intercept)
+            C = C - (C @ B) @ np.linalg.pinv(B)
+        L = C @ Lc  # lsmeans grid: first variable varies slowest, as the Kronecker order
         if keep is not None:
             L = L[:, keep]
         # drop numerically zero / dependent rows
-        u, s, vt = np.linalg.svd(L, full_matrices=False)
-        r = int(np.sum(s > 1e-8 * max(1.0, s.max() if len(s) else 1.0)))
-        if r == 0:
+        u, sv, vt = np.linalg.svd(L, full_matrices=False)
+        rank = int(np.sum(sv > 1e-8 * max(1.0, sv.max() if len(sv) else 1.0)))
+        if rank == 0:
             continue
-        L = L if r == L.shape[0] else vt[:r] * s[:r, None]
+        L = L if rank == L.shape[0] else vt[:rank] * sv[:rank, None]
         out[label] = L
     return out

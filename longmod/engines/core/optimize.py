@@ -15,7 +15,7 @@ import numpy as np
 from scipy import optimize
 
 from longmod.engines.core.covariance import Structure, jacobian
-from longmod.engines.core.likelihood import Evaluation, LongData, objective
+from longmod.engines.core.likelihood import Evaluation, LongData, evaluate, objective
 
 #: Optimisers tried in order until one converges.
 OPTIMIZERS: tuple[str, ...] = ("L-BFGS-B", "BFGS", "Nelder-Mead")
@@ -95,7 +95,7 @@ def fit_covariance(data: LongData, s: Structure, reml: bool, theta0: np.ndarray 
     sig, jac, fg = _funcs(data, s, reml)
     x = start_values(data, s) if theta0 is None else np.asarray(theta0, float)
     warnings: list[str] = []
-    used, iters, converged = "", 0, False
+    used, iters = "", 0
     for name in OPTIMIZERS:
         try:
             if name == "Nelder-Mead":
@@ -113,13 +113,13 @@ def fit_covariance(data: LongData, s: Structure, reml: bool, theta0: np.ndarray 
         used = name if not used else f"{used} -> {name}"
         if np.isfinite(r.fun) and r.fun < 1e299:
             x = r.x
-        g = fg(x)[1]
-        if np.max(np.abs(g)) < 1.0:
-            converged = True
+        v, g = fg(x)
+        if np.max(np.abs(g)) < max(1.0, 1e-4 * abs(v)):  # close enough for the Newton polish
             break
-        warnings.append(f"{name} stopped with max|gradient| {np.max(np.abs(g)):.3g}: {r.message}")
-    # Newton polish
-    for _ in range(8):
+        warnings.append(f"{name} stopped with max|gradient| {np.max(np.abs(g)):.3g} ({r.message}); "
+                        "trying the next optimiser")
+    newton = 0
+    for _ in range(8):  # Newton polish with a numerical Hessian of the analytic gradient
         v, g = fg(x)
         if np.max(np.abs(g)) < 1e-7:
             break
@@ -136,6 +136,7 @@ def fit_covariance(data: LongData, s: Structure, reml: bool, theta0: np.ndarray 
             if v2 <= v + 1e-10 and np.max(np.abs(g2)) <= np.max(np.abs(g)):
                 x = x - lam * step
                 iters += 1
+                newton += 1
                 break
             lam /= 2
         else:
@@ -146,8 +147,6 @@ def fit_covariance(data: LongData, s: Structure, reml: bool, theta0: np.ndarray 
     if not converged:
         warnings.append(f"optimum not confirmed: max|gradient| = {gnorm:.3g}")
     S, nug = sig(x.astype(complex))
-    from longmod.engines.core.likelihood import evaluate
-
     ev = evaluate(data, np.real(S), float(np.real(nug)), reml)
     return OptResult(x, np.real(s.to_phi(x.astype(complex), data.K)).astype(float), float(v), ev,
-                     converged, used + " + Newton", iters, gnorm, warnings)
+                     converged, f"{used} + {newton} Newton steps", iters, gnorm, warnings)

@@ -17,7 +17,7 @@ import pandas as pd
 import longmod
 from longmod.engines.core.lsmeans import lsmeans_matrix
 from longmod.results.schema import effects_frame, t_interval
-from longmod.spec.formula import Formula
+from longmod.spec.formula import Formula, level_label
 from longmod.spec.model import ModelSpec, SpecError
 
 
@@ -97,8 +97,9 @@ def prepare(spec: ModelSpec, data: pd.DataFrame) -> Prepared:
     n0 = len(frame)
     frame = frame.dropna()
     if spec.visit:
-        lv = list(spec.levels.get(spec.visit, sorted(pd.unique(frame[spec.visit].astype(str)))))
-        frame["__pos"] = frame[spec.visit].astype(str).map({str(v): i for i, v in enumerate(lv)})
+        raw = spec.levels.get(spec.visit) or sorted(pd.unique(frame[spec.visit]))  # numeric visits sort numerically
+        lv = [level_label(v) for v in raw]
+        frame["__pos"] = frame[spec.visit].map(level_label).map({v: i for i, v in enumerate(lv)})
         if frame["__pos"].isna().any():
             bad = sorted(set(frame.loc[frame["__pos"].isna(), spec.visit].astype(str)))
             raise SpecError(f"visit value(s) {bad} not among the visit levels {lv}")
@@ -162,7 +163,7 @@ def effect_grid(spec: ModelSpec, prep: Prepared) -> tuple[pd.DataFrame, np.ndarr
         if v is not None and spec.visit in f.factor_levels and len(by) == 2:
             vals[spec.visit] = [v]
         if v is not None and spec.time and spec.time in f.numeric:
-            sel = prep.frame[spec.visit].astype(str) == v
+            sel = prep.frame[spec.visit].map(level_label) == v
             vals[spec.time] = [float(prep.frame.loc[sel, spec.time].mean()) if sel.any() else float(i + 1)]
             b = [*b, spec.time]
         g, L = lsmeans_matrix(f, prep.frame, b, vals)
@@ -183,7 +184,7 @@ def build_effects(spec, prep, contrasts, estimates, ses, dfs, engine, engine_ver
     for v, d, e, s, df in zip(visits, days, estimates, ses, dfs):
         lo, hi, p = t_interval(float(e), float(s), float(df), level)
         rows.append({
-            "analysis": spec.name, "estimand": "", "outcome": spec.outcome, "day": d,
+            "analysis": spec.name, "outcome": spec.outcome, "day": d,  # estimand: set by the caller
             "contrast": spec.treatment.label, "estimate": e, "std_error": s, "df": df,
             "conf_low": lo, "conf_high": hi, "p_value": p, "engine": engine,
             "engine_version": engine_version, "n_obs": len(prep.y),
