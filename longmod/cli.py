@@ -18,12 +18,16 @@ EPILOG = """examples:
 def _summary(effects) -> str:
     import math
 
-    lines = [f"{'analysis':<30} {'engine':<22} {'estimate':>9} {'95% interval':>22} {'P':>7}"]
-    for _, r in effects.iterrows():
+    lines = [f"{'analysis':<30} {'outcome':<17} {'engine':<14} {'estimate':>9} {'95% interval':>22} {'P':>7}"]
+    show = effects[(effects["day"] == 7) | effects["day"].isna()]
+    for _, r in show.iterrows():
         ci = f"{r['conf_low']:.1f} to {r['conf_high']:.1f}" if not math.isnan(r["conf_low"]) else ""
         p = "" if math.isnan(r["p_value"]) else f"{r['p_value']:.3f}"
         name = str(r["analysis"]) + ("" if str(r.get("contrast", "")).endswith("placebo") else f" [{r['contrast']}]")
-        lines.append(f"{name[:30]:<30} {str(r['engine'])[:22]:<22} {r['estimate']:>9.1f} {ci:>22} {p:>7}")
+        if isinstance(r.get("prior"), str):
+            name = f"{r['analysis']} [{r['prior']}]"
+        lines.append(f"{name[:30]:<30} {str(r['outcome'])[:17]:<17} {str(r['engine'])[:14]:<14} {r['estimate']:>9.1f} {ci:>22} {p:>7}")
+    lines.append("(day-7 rows; every row, day and engine is in effects.csv)")
     return "\n".join(lines)
 
 

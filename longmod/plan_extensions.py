@@ -58,7 +58,8 @@ def run_model(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis
         for engine in engines:
             base = {"analysis": analysis.name, "estimand": analysis.estimand, "outcome": outcome, **_label(analysis, plan)}
             try:
-                fit = fit_model(s, data, engine=engine)
+                # statsmodels MixedLM offers z tests only: its rows are labelled df = inf
+                fit = fit_model(s.replace(df="asymptotic") if engine == "statsmodels" else s, data, engine=engine)
             except ImportError as exc:
                 frames.append(effects_frame([{**base, "engine": engine, "converged": False, "warnings": f"engine unavailable: {exc}"}]))
                 continue
@@ -76,8 +77,45 @@ def run_model(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis
     return concat_effects(frames)
 
 
+def run_bayes_ancova(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data) -> pd.DataFrame:
+    """Bayesian ANCOVA of the estimand's change (PyMC; posterior summaries and diagnostics as data)."""
+    from longmod.engines.bayes import fit_bayes_ancova
+
+    ad = analysis_data(analysis.estimand)
+    spec = load_model_spec(plan.path.parent / analysis.options["spec"]).replace(name=analysis.name, treatment=plan.treatment)
+    fit = fit_bayes_ancova(spec, ad.complete, estimand=analysis.estimand, day=ad.estimand.day)
+    eff = fit.effects.copy()
+    eff["analysis"] = analysis.name
+    eff["outcome"] = f"{ad.estimand.outcome}_change"
+    for k, v in _label(analysis, plan).items():
+        eff[k] = v
+    eff["converged"] = bool(fit.convergence.converged)
+    eff["warnings"] = "; ".join(fit.convergence.warnings)
+    return eff
+
+
+def run_prior_grid(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data) -> pd.DataFrame:
+    """Closed-form Bayesian reanalysis of a PUBLISHED result over a prior grid (not the synthetic data)."""
+    from longmod.engines.bayes import prior_grid_reanalysis
+    from longmod.published import published_results
+
+    key = analysis.options["published"]
+    pub = {r.id: r for r in published_results(plan.published)}
+    if key not in pub:
+        raise KeyError(f"analysis {analysis.name!r}: published result {key!r} not in the registry; have: {', '.join(pub)}")
+    r = pub[key]
+    mcid = float(analysis.options.get("mcid", plan.mcid or 20.0))
+    grid = prior_grid_reanalysis(r.estimate, r.conf_low, r.conf_high, mcid, analysis=analysis.name, outcome=r.outcome,
+                                 day=r.day, contrast=r.contrast, estimand=r.estimand)
+    grid = grid.copy()
+    grid["label"] = analysis.options.get("label", analysis.name)
+    grid["estimand_label"] = f"published {r.estimand} result (summary level)"
+    grid["data_label"] = "published summary"
+    return grid
+
+
 #: Analysis kind -> runner(analysis, plan, trial, analysis_data) -> common-schema rows.
-EXTENSIONS: dict[str, Callable] = {"model": run_model}
+EXTENSIONS: dict[str, Callable] = {"model": run_model, "bayes_ancova": run_bayes_ancova, "prior_grid": run_prior_grid}
 
 
 def run_extension(

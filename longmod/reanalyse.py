@@ -165,7 +165,9 @@ def reanalyse(
             extra_frames.append(run_extension(a, p, td, analysis_data))
         timings[a.name] = time.perf_counter() - t0
     ours = concat_effects([effects_frame(rows), *extra_frames])
-    ours["data_label"] = label
+    if "data_label" not in ours:
+        ours["data_label"] = label
+    ours["data_label"] = ours["data_label"].where(ours["data_label"] == "published summary", label)
     pub = published_effects(p.published) if p.published else effects_frame([])
     if len(pub):
         labels = {a.options.get("published"): a for a in p.analyses if a.options.get("published")}

@@ -226,8 +226,8 @@ def signed_rank_test(before: np.ndarray, after: np.ndarray) -> RankTest:
     ok = ~(np.isnan(a) | np.isnan(b))
     d = a[ok] - b[ok]
     n = len(d)
-    ranks = stats.rankdata(np.abs(d))
-    v = float(ranks[d > 0].sum())
+    nz = d[d != 0]  # R drops zero differences from V
+    v = float(stats.rankdata(np.abs(nz))[nz > 0].sum())
     exact = n < 50 and len(np.unique(np.abs(d))) == n and not np.any(d == 0)
     if exact:
         res = stats.wilcoxon(d, method="exact")
