@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 from longmod.spec.model import Treatment
 
@@ -170,7 +170,8 @@ def rank_sum_test(x: np.ndarray, y: np.ndarray, level: float = 0.95) -> RankTest
     The statistic is R's W (Mann-Whitney U of ``x``). Exact P value, Hodges-Lehmann
     estimate (median of all ``x - y`` differences) and exact CI when both
     samples have fewer than 50 values and there are no ties; otherwise the
-    normal approximation with continuity correction (CI then NaN).
+    normal approximation with continuity correction, the estimate and CI then
+    found, as in R, by inverting the standardised statistic in the shift.
 
     Examples
     --------
@@ -199,12 +200,31 @@ def rank_sum_test(x: np.ndarray, y: np.ndarray, level: float = 0.95) -> RankTest
         qu = max(qu, 1)
         ql = m * n - qu
         return RankTest(w, float(p), hl, float(diffs[qu - 1]), float(diffs[ql]), True, m + n)
-    # normal approximation with tie and continuity correction
+    # normal approximation with tie and continuity correction; estimate and CI invert the
+    # standardised statistic in the shift, as R's wilcox.test (uniroot) does
+    z = _rank_sum_z(x, y, 0.0)
+    lo, hi = float(x.min() - y.max()), float(x.max() - y.min())
+
+    def root(zq: float) -> float:
+        f_lo, f_hi = _rank_sum_z(x, y, lo) - zq, _rank_sum_z(x, y, hi) - zq
+        if f_lo <= 0:
+            return lo
+        if f_hi >= 0:
+            return hi
+        return float(optimize.brentq(lambda d: _rank_sum_z(x, y, d) - zq, lo, hi, xtol=1e-10))
+
+    q = stats.norm.ppf(0.5 + level / 2)
+    return RankTest(w, float(2 * stats.norm.sf(abs(z))), root(0.0), root(q), root(-q), False, m + n)
+
+
+def _rank_sum_z(x: np.ndarray, y: np.ndarray, shift: float) -> float:
+    """Continuity-corrected, tie-corrected standardised rank-sum statistic of ``x - shift`` vs ``y``."""
+    m, n = len(x), len(y)
+    allv = np.concatenate([x - shift, y])
+    dz = stats.rankdata(allv)[:m].sum() - m * (m + 1) / 2 - m * n / 2
     _, counts = np.unique(allv, return_counts=True)
     sigma = np.sqrt(m * n / 12 * ((m + n + 1) - (counts**3 - counts).sum() / ((m + n) * (m + n - 1))))
-    z = w - m * n / 2
-    z = (z - np.sign(z) * 0.5) / sigma
-    return RankTest(w, float(2 * stats.norm.sf(abs(z))), hl, np.nan, np.nan, False, m + n)
+    return float((dz - np.sign(dz) * 0.5) / sigma)
 
 
 def signed_rank_test(before: np.ndarray, after: np.ndarray) -> RankTest:

