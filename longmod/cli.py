@@ -45,7 +45,7 @@ def _cmd_reanalyse(args) -> int:
     if not args.quiet:
         print(f"\n{res.trial.meta.title or res.trial.meta.name} - data: {res.data_label.upper()}")
         print(_summary(res.effects))
-        print(f"\nwrote {out}/ (effects.csv, report.md, report.json) in {time.perf_counter() - t0:.1f} s")
+        print(f"\nwrote {out}/ (effects.csv, report.md, report.json, report.html, figures/) in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

@@ -68,11 +68,13 @@ class Reanalysis:
         return "synthetic" if self.trial.meta.synthetic else "user data"
 
     def write(self, out_dir: str | Path) -> Path:
-        """Write ``effects.csv``, ``descriptives.csv``, ``imputations.csv``, ``report.md`` and ``report.json``.
+        """Write ``effects.csv``, ``descriptives.csv``, ``imputations.csv``, ``report.md``, ``report.json``,
+        the self-contained ``report.html`` and ``figures/`` (PNG and SVG).
 
         The folder is written whole or not at all.
         """
         from longmod.report.markdown import render_markdown
+        from longmod.report.html import write_html_report
         from longmod.report.json_report import report_dict
 
         with atomic_output_dir(out_dir) as tmp:
@@ -81,6 +83,7 @@ class Reanalysis:
             self.imputations.to_csv(tmp / "imputations.csv", index=False)
             (tmp / "report.md").write_text(render_markdown(self), encoding="utf-8")
             (tmp / "report.json").write_text(json.dumps(report_dict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            write_html_report(self, tmp)
         return Path(out_dir)
 
 
@@ -170,7 +173,7 @@ def reanalyse(
     ours["data_label"] = ours["data_label"].where(ours["data_label"] == "published summary", label)
     pub = published_effects(p.published) if p.published else effects_frame([])
     if len(pub):
-        labels = {a.options.get("published"): a for a in p.analyses if a.options.get("published")}
+        labels = {a.options.get("published"): a for a in p.analyses if a.options.get("published") and a.kind != "prior_grid"}
         pub["label"] = [f"Published: {labels[x].options.get('label', x)}" if x in labels else f"Published: {x}" for x in pub["analysis"]]
         pub["estimand_label"] = [p.estimands[e].label if e in p.estimands else e for e in pub["estimand"]]
     effects = concat_effects([pub, ours])
