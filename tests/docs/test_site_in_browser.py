@@ -42,7 +42,11 @@ SCREENSHOTS = {
 
 
 def _mkdocs_env() -> dict:
-    return {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
+    # Embedding R earlier in the session (rpy2, for the lme4 engine tests) puts R's library folders
+    # on LD_LIBRARY_PATH; a child Python then loads Debian's libpython and fails to import _ssl
+    # ("undefined symbol _PyModule_Add"). The docs build is a separate program: give it a clean path.
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    return {**env, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
 
 
 def build_site(dest: Path) -> subprocess.CompletedProcess:
