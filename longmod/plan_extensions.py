@@ -28,6 +28,19 @@ def _label(analysis: Analysis, plan: AnalysisPlan) -> dict:
     }
 
 
+def _labelled(fit, analysis: Analysis, plan: AnalysisPlan, outcome: str) -> pd.DataFrame:
+    """A fit's effects with the plan's names and labels and its convergence as data."""
+    eff = fit.effects.copy()
+    eff["analysis"] = analysis.name
+    eff["estimand"] = analysis.estimand
+    eff["outcome"] = outcome
+    for k, v in _label(analysis, plan).items():
+        eff[k] = v
+    eff["converged"] = bool(fit.convergence.converged)
+    eff["warnings"] = "; ".join(fit.convergence.warnings)
+    return eff
+
+
 def run_model(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data) -> pd.DataFrame:
     """Fit a longitudinal model spec to each outcome of a ``model`` analysis, with each engine.
 
@@ -63,14 +76,7 @@ def run_model(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis
             except ImportError as exc:
                 frames.append(effects_frame([{**base, "engine": engine, "converged": False, "warnings": f"engine unavailable: {exc}"}]))
                 continue
-            eff = fit.effects.copy()
-            eff["analysis"] = analysis.name
-            eff["estimand"] = analysis.estimand
-            eff["outcome"] = outcome
-            for k, v in _label(analysis, plan).items():
-                eff[k] = v
-            eff["converged"] = bool(fit.convergence.converged)
-            eff["warnings"] = "; ".join(fit.convergence.warnings)
+            eff = _labelled(fit, analysis, plan, outcome)
             eff["covariance"] = s.covariance
             eff["df_method"] = s.df
             frames.append(eff)
@@ -84,14 +90,7 @@ def run_bayes_ancova(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, a
     ad = analysis_data(analysis.estimand)
     spec = load_model_spec(plan.path.parent / analysis.options["spec"]).replace(name=analysis.name, treatment=plan.treatment)
     fit = fit_bayes_ancova(spec, ad.complete, estimand=analysis.estimand, day=ad.estimand.day)
-    eff = fit.effects.copy()
-    eff["analysis"] = analysis.name
-    eff["outcome"] = f"{ad.estimand.outcome}_change"
-    for k, v in _label(analysis, plan).items():
-        eff[k] = v
-    eff["converged"] = bool(fit.convergence.converged)
-    eff["warnings"] = "; ".join(fit.convergence.warnings)
-    return eff
+    return _labelled(fit, analysis, plan, f"{ad.estimand.outcome}_change")
 
 
 def run_prior_grid(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data) -> pd.DataFrame:
