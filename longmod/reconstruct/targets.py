@@ -35,7 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from longmod.spec.estimand import Estimand
-
+from longmod.spec.model import _freeze
 
 class TargetsError(ValueError):
     """A targets file is malformed (the message lists every problem)."""
@@ -142,14 +142,6 @@ class TargetSpec:
 
 _TARGET_KEYS = {f for f in Target.__dataclass_fields__}
 _REQUIRED = ("id", "kind", "set", "arm", "variable", "value", "tolerance")
-
-
-def _freeze(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return MappingProxyType({k: _freeze(v) for k, v in obj.items()})
-    if isinstance(obj, list):
-        return tuple(_freeze(v) for v in obj)
-    return obj
 
 
 def parse_targets(doc: Mapping[str, Any], *, where: str = "targets") -> TargetSpec:
