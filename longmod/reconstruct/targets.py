@@ -37,6 +37,7 @@ from typing import Any
 from longmod.spec.estimand import Estimand
 from longmod.spec.model import _freeze
 
+
 class TargetsError(ValueError):
     """A targets file is malformed (the message lists every problem)."""
 
