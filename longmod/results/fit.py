@@ -105,7 +105,8 @@ class FitResult:
         )
 
     def write(self, out_dir: str | Path) -> Path:
-        """Write ``effects.csv``, ``params.csv``, ``covariance.csv`` and ``fit.json``.
+        """Write ``effects.csv``, ``params.csv``, ``covariance.csv`` and ``fit.json``, and
+        ``lsmeans.csv`` and ``type3.csv`` when the engine computed them (native engine).
 
         The folder is written whole or not at all (files go to a temporary
         sibling folder that is renamed into place).
@@ -117,4 +118,8 @@ class FitResult:
             self.params.to_csv(tmp / "params.csv", index=False)
             self.covariance.to_csv(tmp / "covariance.csv", index=False)
             (tmp / "fit.json").write_text(json.dumps(self.fit_json(), indent=2, sort_keys=False) + "\n")
+            for name in ("lsmeans", "type3"):
+                table = self.extras.get(name)
+                if isinstance(table, pd.DataFrame) and not table.empty:
+                    table.to_csv(tmp / f"{name}.csv", index=False)
         return Path(out_dir)

@@ -74,6 +74,19 @@ def test_fallback_sequence_is_recorded(monkeypatch):
     assert ref.optimizer.startswith("L-BFGS-B") and ref.gradient_norm < 1e-4
 
 
+def test_evaluation_budget_ends_in_a_reported_non_converged_fit():
+    data = _data()
+    s = get_structure("us")
+    full = opt.fit_covariance(data, s, True)
+    assert full.converged and 0 < full.evaluations < opt.MAX_EVALUATIONS
+    capped = opt.fit_covariance(data, s, True, max_evaluations=3)
+    assert capped.evaluations == 3 and not capped.converged
+    assert any("budget of 3 objective evaluations" in w for w in capped.warnings)
+    assert capped.value > full.value  # the best point of 3 evaluations, not the optimum
+    again = opt.fit_covariance(data, s, True, max_evaluations=3)
+    assert again.value == capped.value  # deterministic: counts evaluations, not seconds
+
+
 def test_infeasible_covariance_gives_infinite_objective():
     data = _data()
     s = get_structure("us")

@@ -119,7 +119,7 @@ def test_random_intercept_without_visit_gives_one_overall_contrast():
     assert fit.effects["estimate"].iloc[0] == pytest.approx(fit.params.set_index("term").loc["armact", "estimate"])
 
 
-def test_result_writes_the_four_files(tmp_path):
+def test_result_writes_the_four_files_and_lsmeans_and_type3(tmp_path):
     import json
 
     fit = fit_model(_spec(covariance="cs", df="kenward-roger"), _sim())
@@ -133,3 +133,6 @@ def test_result_writes_the_four_files(tmp_path):
                                     "armact:visitD3", "armact:visitD7", "armact:visitD14"]
     assert list(pd.read_csv(out / "covariance.csv")["parameter"]) == ["cs_covariance", "residual"]
     assert len(pd.read_csv(out / "effects.csv")) == 4
+    lsm, t3 = pd.read_csv(out / "lsmeans.csv"), pd.read_csv(out / "type3.csv")
+    pd.testing.assert_frame_equal(lsm, fit.extras["lsmeans"].reset_index(drop=True), check_dtype=False)
+    assert set(t3["term"]) >= {"arm", "visit", "arm:visit"}
