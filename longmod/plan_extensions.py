@@ -93,6 +93,71 @@ def run_bayes_ancova(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, a
     return _labelled(fit, analysis, plan, f"{ad.estimand.outcome}_change")
 
 
+def run_bayes_model(
+    analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data=None, *, sampler: dict | None = None
+) -> pd.DataFrame:
+    """Bayesian longitudinal model (MMRM ``us`` or LMM ``ri``/``ris``) of each outcome, one row per visit.
+
+    Plan options: ``spec`` (TOML next to the plan; priors and sampler settings
+    are declared there), ``outcomes`` (default: the estimand's outcome),
+    ``days`` (post-baseline visits; default: every scheduled day), ``label``.
+    The data are the observed post-baseline values (:func:`long_analysis_data`):
+    under the ``hypothetical`` estimand values after death or ICU discharge are
+    missing, and the MMRM marginalises them per pattern (MAR). Rows carry the
+    posterior summaries and diagnostics (``r_hat``, ``ess_bulk``, ``ess_tail``,
+    ``divergences``, ``diagnostics_ok``, ``diagnostic_flags``) and the sampler's
+    compile record (``compile_seconds``; ``compile_source`` = ``"memory"``,
+    ``"disk"`` (numba loaded the model's graph functions from the persistent
+    cache) or ``"compiled"``; ``numba_compiled``, ``graphs_compiled``) and
+    ``sample_seconds`` as data; a flagged diagnostic sets ``converged = False``
+    and is listed in ``warnings``, never dropped. ``sampler`` overrides the
+    spec's sampler settings (e.g. ``{"draws": 200}`` in tests).
+
+    Examples
+    --------
+    >>> from longmod.spec.plan import load_plan
+    >>> from longmod.resources import models_dir
+    >>> plan = load_plan(models_dir() / "stroma_cov2" / "plan.toml")
+    >>> [(a.kind, a.estimand, a.options["spec"]) for a in plan.analyses if a.name == "bayes_mmrm"]
+    [('bayes_model', 'hypothetical', 'bayes_mmrm.toml')]
+    >>> from longmod.data import load_trial
+    >>> from longmod.resources import fixtures_dir
+    >>> trial = load_trial(fixtures_dir() / "stroma_cov2")
+    >>> rows = run_bayes_model(next(a for a in plan.analyses if a.name == "bayes_mmrm"), plan, trial,
+    ...                        sampler={"chains": 2, "draws": 300, "tune": 300})  # doctest: +SKIP
+    >>> rows[["visit", "estimate", "conf_low", "conf_high", "prob_mcid", "r_hat", "ess_bulk"]]  # doctest: +SKIP
+    """
+    from longmod.engines.bayes import fit_bayes
+
+    opts = analysis.options
+    spec = load_model_spec(plan.path.parent / opts["spec"])
+    if spec.visit is None:
+        raise ValueError(f"analysis {analysis.name!r}: spec {opts['spec']} has no visit; use kind 'bayes_ancova' for one row per patient")
+    est = plan.estimands.get(analysis.estimand) if analysis.estimand else None
+    outcomes = list(opts.get("outcomes", [est.outcome] if est else []))
+    if not outcomes:
+        raise ValueError(f"analysis {analysis.name!r}: no outcome; give 'outcomes' or an estimand")
+    days = opts.get("days")
+    measured = set(trial.measurements["variable"])
+    frames = []
+    for outcome in outcomes:
+        if outcome not in measured:
+            continue
+        data = long_analysis_data(trial, outcome, days=days)
+        levels = dict(spec.levels)
+        levels[spec.visit] = [visit_label(d) for d in sorted(data["day"].unique())]
+        levels[plan.treatment.variable] = [plan.treatment.reference, plan.treatment.active]
+        s = spec.replace(name=analysis.name, levels=levels, treatment=plan.treatment)
+        fit = fit_bayes(s, data, estimand=analysis.estimand, sampler=sampler)
+        eff = _labelled(fit, analysis, plan, outcome)
+        eff["covariance"] = s.covariance
+        attrs = fit.extras["inference_data"].attrs
+        for k in ("compile_seconds", "compile_source", "numba_compiled", "graphs_compiled", "sample_seconds"):
+            eff[k] = attrs.get(k, fit.fit_stats.get(k))
+        frames.append(eff)
+    return concat_effects(frames)
+
+
 def run_prior_grid(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data) -> pd.DataFrame:
     """Closed-form Bayesian reanalysis of a PUBLISHED result over a prior grid (not the synthetic data)."""
     from longmod.engines.bayes import prior_grid_reanalysis
@@ -114,13 +179,15 @@ def run_prior_grid(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, ana
 
 
 #: Analysis kind -> runner(analysis, plan, trial, analysis_data) -> common-schema rows.
-EXTENSIONS: dict[str, Callable] = {"model": run_model, "bayes_ancova": run_bayes_ancova, "prior_grid": run_prior_grid}
+EXTENSIONS: dict[str, Callable] = {
+    "model": run_model, "bayes_ancova": run_bayes_ancova, "bayes_model": run_bayes_model, "prior_grid": run_prior_grid,
+}
 
 
 def run_extension(
     analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data: Callable[[str], AnalysisData]
 ) -> pd.DataFrame:
-    """Run a ``model``, ``bayes_ancova`` or ``prior_grid`` analysis; return common-schema rows."""
+    """Run a ``model``, ``bayes_ancova``, ``bayes_model`` or ``prior_grid`` analysis; return common-schema rows."""
     if analysis.kind not in EXTENSIONS:
         raise NotImplementedError(f"analysis kind {analysis.kind!r} ({analysis.name}) is not available in this build")
     return EXTENSIONS[analysis.kind](analysis, plan, trial, analysis_data)

@@ -27,6 +27,7 @@ ANALYSIS_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "signed_rank": ("label",),
         "model": ("spec", "outcomes", "days", "engines", "label"),
         "bayes_ancova": ("covariates", "spec", "label"),
+        "bayes_model": ("spec", "outcomes", "days", "label"),
         "prior_grid": ("published", "mcid", "label"),
     }
 )

@@ -9,6 +9,17 @@ run (or a second process) reuses the compiled C modules:
   ``~/.cache/longmod/pytensor``;
 * a ``base_compiledir`` the user already put in ``PYTENSOR_FLAGS`` wins.
 
+BLAS: pip's PyTensor links no BLAS unless the system has one; ``scripts/setup``
+installs Debian's ``libopenblas-dev``, which PyTensor then detects
+(``blas__ldflags = -lopenblas ...``). When none is found the result carries a
+warning (``convergence.warnings``), never silently.
+
+Compiled models across processes: PyTensor caches the numba code of each Op
+and of whole graphs under ``base_compiledir/numba``;
+:func:`enable_numba_graph_cache` makes sure folded array constants do not
+stop numba from caching the whole graph, and :class:`SampleInfo` records
+whether a model came from memory, from the disk cache or was compiled.
+
 Sampler settings come from ``ModelSpec.sampler`` (keys in
 :data:`SAMPLER_KEYS`). The default backend is nutpie (numba-compiled model,
 compiled models cached in-process and refreshed with new data through
@@ -95,10 +106,10 @@ def configure_pytensor() -> dict[str, Any]:
     blas = str(pytensor.config.blas__ldflags)
     if not blas:
         warnings.append(
-            "PyTensor found no BLAS library (blas__ldflags is empty): PyMC's own NUTS (the fallback) "
-            "uses NumPy C-API fallbacks for dot products; nutpie (numba, the default) is unaffected. "
-            "Linking the Debian reference BLAS (-lblas) was measured slower than the fallback here, so "
-            "longmod does not; set PYTENSOR_FLAGS=blas__ldflags=-lopenblas if an optimised BLAS is installed"
+            "PyTensor found no BLAS library (blas__ldflags is empty): PyMC's own NUTS (the fallback sampler) "
+            "then uses slower NumPy C-API fallbacks for dot products; nutpie (numba, the default) is unaffected. "
+            "Install OpenBLAS (Debian: apt-get install libopenblas-dev, done by scripts/setup): PyTensor then "
+            "finds and links it by itself (or set PYTENSOR_FLAGS=blas__ldflags=-lopenblas)"
         )
     return {"compiledir": str(pytensor.config.compiledir), "base_compiledir": base,
             "configured_here": configured, "blas": blas, "warnings": warnings}
@@ -160,13 +171,134 @@ class SampleInfo:
     compile_seconds: float = 0.0
     sample_seconds: float = 0.0
     compile_cached: bool = False
+    #: where nutpie's compiled model came from: "memory" (this process), "disk" (no
+    #: PyTensor graph function had to be compiled: numba loaded them from the cache),
+    #: "compiled" (at least one was compiled) or "" (PyMC backend)
+    compile_source: str = ""
+    #: PyTensor-generated numba functions compiled (cache misses) while compiling
+    numba_compiled: int = 0
+    #: of which whole-graph functions (logp/gradient, expand); 0 on a warm disk cache
+    graphs_compiled: int = 0
     warnings: list[str] = field(default_factory=list)
 
+    def attrs(self) -> dict[str, Any]:
+        """Compile/sampling record for ``InferenceData.attrs`` (saved with the netCDF)."""
+        return {"sampler_backend": self.backend, "compile_seconds": float(self.compile_seconds),
+                "compile_source": self.compile_source, "numba_compiled": int(self.numba_compiled),
+                "graphs_compiled": int(self.graphs_compiled), "sample_seconds": float(self.sample_seconds)}
 
-def _blas_limits():
-    from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+class _NumbaCompileCounter:
+    """Count numba compilations (disk-cache misses) of PyTensor-generated functions.
+
+    numba fires a ``"numba:compile"`` event only when a dispatcher actually
+    compiles, not when it loads a signature from its disk cache.
+    """
+
+    def __enter__(self) -> "_NumbaCompileCounter":
+        from numba.core import event
+
+        counter = self
+        self.compiled, self.graphs = 0, 0
+
+        class _Listener(event.Listener):
+            def on_start(self, ev: Any) -> None:
+                fn = getattr((ev.data or {}).get("dispatcher"), "py_func", None)
+                if fn is not None and str(getattr(fn, "__module__", "")).startswith("pytensor"):
+                    counter.compiled += 1
+                    counter.graphs += getattr(fn, "__name__", "") == "numba_funcified_fgraph"
+
+            def on_end(self, ev: Any) -> None:
+                pass
+
+        self._listener = _Listener()
+        event.register("numba:compile", self._listener)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from numba.core import event
+
+        event.unregister("numba:compile", self._listener)
+
+
+_NUMBA_CONSTANTS_PATCHED = False
+
+
+def enable_numba_graph_cache() -> bool:
+    """Let numba cache whole PyTensor graphs on disk: make array constants contiguous.
+
+    PyTensor (>= 2.3x) caches the numba code of every Op *and* of the whole
+    compiled graph under ``base_compiledir/numba``, so a second process loads
+    the model's logp/gradient instead of recompiling it. numba refuses to
+    cache a function that embeds a non-contiguous (or > 1 MB) constant array
+    (it stores a raw pointer, a "dynamic global"), and PyTensor's constant
+    folding produces such arrays: a slice ``eye(7)[:5, :5]`` of a folded
+    constant is a strided view. One such constant made the MMRM's logp graph
+    (the bulk of nutpie's compile time) uncacheable, so every process
+    recompiled it. This registers a :func:`pytensor.link.numba.dispatch.numba_typify`
+    handler (PyTensor's extension point for how constants enter numba code)
+    that hands numba a C-contiguous copy of such arrays; values are
+    unchanged. Idempotent; called by :func:`sample_model` before compiling.
+
+    Returns
+    -------
+    bool
+        True if the handler is (now) registered, False if PyTensor's numba
+        backend is unavailable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> enable_numba_graph_cache()
+    True
+    >>> from pytensor.link.numba.dispatch import numba_typify
+    >>> numba_typify(np.eye(7)[:5, :5]).flags.c_contiguous
+    True
+    """
+    global _NUMBA_CONSTANTS_PATCHED
+    if _NUMBA_CONSTANTS_PATCHED:
+        return True
+    configure_pytensor()
+    try:
+        import numpy as np
+        from pytensor.link.numba.dispatch import numba_typify
+    except ImportError:  # pragma: no cover - numba missing
+        return False
+
+    @numba_typify.register(np.ndarray)
+    def _contiguous_constant(data, dtype=None, **kwargs):  # noqa: ARG001 - signature of numba_typify
+        return data if data.flags.c_contiguous or data.flags.f_contiguous else np.ascontiguousarray(data)
+
+    _NUMBA_CONSTANTS_PATCHED = True
+    return True
+
+
+#: Thread-count variables set to 1 (when unset) while PyMC samples, so that its chain
+#: processes, which do not inherit threadpoolctl's limits, use one BLAS thread each.
+_THREAD_ENV: tuple[str, ...] = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class _blas_limits:
+    """One BLAS thread per chain: threadpoolctl in this process, env vars for child processes.
+
+    Measured here (2 cores): PyTensor's OpenBLAS gemv + gradient (3000 x 20) took
+    21 us per call with one thread and 32 us with OpenBLAS's default two (the
+    NumPy C-API fallback without BLAS: 28 us).
+    """
+
+    def __enter__(self) -> "_blas_limits":
+        from threadpoolctl import threadpool_limits
+
+        self._set = [k for k in _THREAD_ENV if k not in os.environ]
+        for k in self._set:
+            os.environ[k] = "1"
+        self._limits = threadpool_limits(limits=1, user_api="blas")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._limits.restore_original_limits()
+        for k in self._set:
+            os.environ.pop(k, None)
 
 
 def sample_model(
@@ -204,13 +336,18 @@ def sample_model(
             info.warnings.append(f"nutpie unavailable ({exc}); fell back to PyMC NUTS")
             info.backend = "pymc"
         else:
+            enable_numba_graph_cache()
             t0 = time.perf_counter()
             try:
                 if cache_key is not None and cache_key in _COMPILED:
                     compiled = _COMPILED[cache_key].with_data(**data)
                     info.compile_cached = True
+                    info.compile_source = "memory"
                 else:
-                    compiled = nutpie.compile_pymc_model(build())
+                    with _NumbaCompileCounter() as counter:
+                        compiled = nutpie.compile_pymc_model(build())
+                    info.numba_compiled, info.graphs_compiled = counter.compiled, counter.graphs
+                    info.compile_source = "compiled" if counter.graphs else "disk"
                     if cache_key is not None:
                         _COMPILED[cache_key] = compiled
             except Exception as exc:  # noqa: BLE001 - any compile failure triggers the documented fallback
@@ -226,6 +363,7 @@ def sample_model(
                         save_warmup=False, target_accept=settings.target_accept,
                     )
                 info.sample_seconds = time.perf_counter() - t0
+                idata.attrs.update(info.attrs())
                 return idata, info
     import pymc as pm
 
@@ -238,6 +376,7 @@ def sample_model(
             progressbar=settings.progress_bar, compute_convergence_checks=False,
         )
     info.sample_seconds = time.perf_counter() - t0  # PyMC compiles inside pm.sample
+    idata.attrs.update(info.attrs())
     return idata, info
 
 
