@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ from longmod.resources import fixtures_dir, models_dir, trial_names
 from longmod.results.schema import concat_effects, effects_frame
 from longmod.results.writing import atomic_output_dir
 from longmod.spec.plan import AnalysisPlan, load_plan
+
+#: Pseudo-analysis name of the biomarker section (accepted by ``only=`` and ``--only``).
+BIOMARKERS = "biomarkers"
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,14 @@ class Reanalysis:
     plan : AnalysisPlan
     provenance : dict
     timings : dict
-        Seconds per analysis.
+        Seconds per analysis (``"biomarkers"``: the whole biomarker section).
+    analysis_data : dict
+        The :class:`~longmod.estimands.AnalysisData` of each estimand used.
+    biomarkers : dict of str to pandas.DataFrame or None
+        The biomarker section (:func:`longmod.biomarkers.section.biomarker_section`:
+        per-day Wilcoxon tests with BH, censored mixed models, the pooled
+        Bayesian model, the BH table, diagnostics, timings), or None when
+        the trial has no biomarkers or the section was not requested.
     """
 
     effects: pd.DataFrame
@@ -61,6 +71,7 @@ class Reanalysis:
     provenance: dict
     timings: dict = field(default_factory=dict)
     analysis_data: dict = field(default_factory=dict)
+    biomarkers: dict[str, pd.DataFrame] | None = None
 
     @property
     def data_label(self) -> str:
@@ -69,7 +80,9 @@ class Reanalysis:
 
     def write(self, out_dir: str | Path) -> Path:
         """Write ``effects.csv``, ``descriptives.csv``, ``imputations.csv``, ``report.md``, ``report.json``,
-        the self-contained ``report.html`` and ``figures/`` (PNG and SVG).
+        the self-contained ``report.html`` and ``figures/`` (PNG and SVG); with a
+        biomarker section also ``biomarkers/<table>.csv`` (one file per table of
+        :attr:`biomarkers`) and ``figures/biomarker_volcano.png``/``.svg``.
 
         The folder is written whole or not at all.
         """
@@ -84,6 +97,12 @@ class Reanalysis:
             (tmp / "report.md").write_text(render_markdown(self), encoding="utf-8")
             (tmp / "report.json").write_text(json.dumps(report_dict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             write_html_report(self, tmp)
+            if self.biomarkers:
+                from longmod.biomarkers.section import write_section
+                from longmod.report.biomarkers import save_biomarker_figures
+
+                write_section(self.biomarkers, tmp / "biomarkers")
+                save_biomarker_figures(self, tmp / "figures")
         return Path(out_dir)
 
 
@@ -103,6 +122,8 @@ def reanalyse(
     plan: str | Path | AnalysisPlan | None = None,
     only: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    biomarkers: bool | None = None,
+    biomarker_options: Mapping[str, Any] | None = None,
 ) -> Reanalysis:
     """Run a trial's analysis plan and compare with the published results.
 
@@ -117,9 +138,22 @@ def reanalyse(
     plan : path or AnalysisPlan, optional
         Another plan file instead of the trial's bundled one.
     only : list of str, optional
-        Run only these analyses (names from the plan).
+        Run only these analyses (names from the plan); the pseudo-name
+        ``"biomarkers"`` selects the biomarker section.
     progress : callable, optional
-        Called with a short message before each analysis.
+        Called with a short message before each analysis (and each step of
+        the biomarker section).
+    biomarkers : bool, optional
+        Run the biomarker section
+        (:func:`~longmod.biomarkers.section.biomarker_section`: Wilcoxon + BH
+        per day, censored mixed models, the pooled Bayesian model). Default
+        (None): when the trial has biomarkers (variables with an LLOQ) and
+        ``only`` is not given or names ``"biomarkers"``. True on a trial
+        without biomarkers raises ValueError.
+    biomarker_options : mapping, optional
+        Keyword arguments of ``biomarker_section`` (``markers``, ``pooled``,
+        ``prior``, ``sampler``), e.g. ``{"markers": ["IL-6", "IL-8"],
+        "sampler": {"draws": 300}}`` for a quick run.
 
     Returns
     -------
@@ -132,6 +166,11 @@ def reanalyse(
     'synthetic'
     >>> sorted(res.effects["engine"].unique())
     ['ancova-ols', 'published']
+    >>> res.biomarkers is None  # not requested by only=
+    True
+    >>> bm = reanalyse("stroma-cov2", only=["biomarkers"], biomarker_options={"pooled": False})
+    >>> int(bm.biomarkers["markers"].shape[0])
+    48
     """
     folder, plan_path = _resolve_trial(trial)
     p = plan if isinstance(plan, AnalysisPlan) else load_plan(plan or plan_path)
@@ -142,9 +181,18 @@ def reanalyse(
     label = "synthetic" if td.meta.synthetic else "user data"
     analyses = [a for a in p.analyses if only is None or a.name in only]
     if only:
-        unknown = sorted(set(only) - set(p.analysis_names()))
+        unknown = sorted(set(only) - set(p.analysis_names()) - {BIOMARKERS})
         if unknown:
-            raise KeyError(f"unknown analysis name(s) {', '.join(unknown)}; the plan declares: {', '.join(p.analysis_names())}")
+            raise KeyError(f"unknown analysis name(s) {', '.join(unknown)}; the plan declares: "
+                           f"{', '.join(p.analysis_names())} (and {BIOMARKERS!r}, the biomarker section)")
+    from longmod.biomarkers.section import has_biomarkers
+
+    if biomarkers is None:
+        run_biomarkers = (only is None or BIOMARKERS in only) and has_biomarkers(td)
+    elif biomarkers and not has_biomarkers(td):
+        raise ValueError("biomarkers=True but the trial has no biomarker (no measured variable has an LLOQ)")
+    else:
+        run_biomarkers = bool(biomarkers)
 
     adata: dict[str, AnalysisData] = {}
 
@@ -167,6 +215,13 @@ def reanalyse(
 
             extra_frames.append(run_extension(a, p, td, analysis_data))
         timings[a.name] = time.perf_counter() - t0
+    section = None
+    if run_biomarkers:
+        from longmod.biomarkers.section import biomarker_section
+
+        t0 = time.perf_counter()
+        section = biomarker_section(td, progress=progress, **dict(biomarker_options or {}))
+        timings[BIOMARKERS] = time.perf_counter() - t0
     ours = concat_effects([effects_frame(rows), *extra_frames])
     if "data_label" not in ours:
         ours["data_label"] = label
@@ -201,4 +256,4 @@ def reanalyse(
         "plan": str(p.path),
         "published": published_citation(p.published) if p.published else None,
     }
-    return Reanalysis(effects, desc, imputations, td, p, prov, timings, adata)
+    return Reanalysis(effects, desc, imputations, td, p, prov, timings, adata, section)

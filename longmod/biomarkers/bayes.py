@@ -10,11 +10,32 @@ Per marker (:func:`fit_bayes_marker`)::
     b_i ~ N(ybar + a, sigma_b^2), a ~ N(0, 1), dev[t > 0] ~ N(0, 1), delta[t] ~ N(0, 0.5),
     sigma, sigma_b ~ HalfNormal(0.5)
 
-Pooled (:func:`fit_pooled`), markers m = 1..M, days t::
+Pooled (:func:`fit_pooled`), markers m = 1..M, days t, with one of two
+population distributions of the treatment effects (``prior=``)::
 
-    delta[m, t] = mu[t] + tau[t] * z[m, t],  z ~ N(0, 1)        (non-centred)
+    "horseshoe" (default; regularised horseshoe, Piironen & Vehtari 2017, non-centred):
+    delta[m, t] = z[m, t] * tau[t] * lt[m, t],   z ~ N(0, 1)
+    lt^2 = c^2 lambda^2 / (c^2 + tau[t]^2 lambda^2),   lambda[m, t] ~ HalfCauchy(1)
+    tau[t] ~ HalfCauchy(tau0),   c^2 ~ InvGamma(nu / 2, nu s^2 / 2)    (slab: nu = 4, s = 0.5)
+    tau0 = p0 / (M - p0) * se_ref                  (p0 = 5 expected non-null markers a day)
+
+    "normal" (the first version; shrinks towards a common day mean, no exact zeros):
+    delta[m, t] = mu[t] + tau[t] * z[m, t],  z ~ N(0, 1)
     mu[t] ~ N(0, 0.5), tau[t] ~ HalfNormal(0.2)
-    b_im ~ N(ybar_m + a_m, sigma_b_m^2), a_m, dev[m, t > 0] ~ N(0, 1), sigma_m, sigma_b_m ~ HalfNormal(0.5)
+
+    both: b_im ~ N(ybar_m + a_m, sigma_b_m^2), a_m, dev[m, t > 0] ~ N(0, 1),
+          sigma_m, sigma_b_m ~ HalfNormal(0.5)
+
+The horseshoe shrinks null effects towards exactly 0 while leaving large
+effects nearly unshrunk (the slab caps them at ~s); it is the default because
+the seeded simulation (``docs/biomarkers_simulation.md``, part B) showed the
+normal population distribution calling too many null markers when few
+markers truly change. ``se_ref`` is the typical standard error of one
+marker's between-arm difference on one day: the median over markers of the
+SD of LOQ/2-substituted log10 values times sqrt(1/n_active + 1/n_reference)
+(day-0 patients). Half-Cauchy variables are sampled as
+``HalfNormal(1) * sqrt(InvGamma(1/2, 1/2))`` (as brms does), which avoids the
+funnel of a direct half-Cauchy.
 
 Priors are in log10 units (0.5 = a 3.2-fold change; 0.2 = 1.6-fold). ``ybar``
 is the marker's mean of LOQ/2-substituted log10 values (centring only).
@@ -45,6 +66,10 @@ from longmod.results.schema import effects_frame
 BIOMARKER_SAMPLER: Mapping[str, Any] = {"chains": 2, "draws": 1000, "tune": 500, "target_accept": 0.9,
                                         "seed": 20240607}
 ENGINE = "pymc"
+#: Population distributions of the pooled treatment effects (first = default).
+POOLING_PRIORS: tuple[str, ...] = ("horseshoe", "normal")
+#: Regularised-horseshoe settings: expected non-null markers per day, slab scale (log10) and df.
+HORSESHOE: Mapping[str, float] = {"expected_nonnull": 5, "slab_scale": 0.5, "slab_df": 4}
 
 
 def _prepare(frame: pd.DataFrame, active: str, reference: str) -> dict[str, Any]:
@@ -58,14 +83,42 @@ def _prepare(frame: pd.DataFrame, active: str, reference: str) -> dict[str, Any]
     pm_key = d["marker"] + "\x00" + d["patient_id"]
     _, pmi = np.unique(pm_key.to_numpy(), return_inverse=True)
     ybar = pd.Series(ys).groupby(mi).mean().reindex(range(len(markers))).to_numpy()
+    d0 = d[d["day"] == days[0]]
+    n1 = max(int((d0["arm"] == active).sum() / max(len(markers), 1)), 1)
+    n0 = max(int((d0["arm"] == reference).sum() / max(len(markers), 1)), 1)
+    sd_m = pd.Series(ys).groupby(mi).std(ddof=1).fillna(0.3).to_numpy()
+    se_ref = float(np.median(sd_m) * np.sqrt(1 / n1 + 1 / n0))
     return {"frame": d, "y": d["y"].to_numpy(float), "cens": d["censored"].to_numpy(bool), "marker": mi,
             "day": di, "cell": mi * len(days) + di, "active": (d["arm"] == active).to_numpy(float) - 0.5,
             "pm": pmi, "n_pm": int(pmi.max()) + 1,
             "pm_marker": (np.bincount(pmi, weights=mi) / np.bincount(pmi)).round().astype(int),
-            "markers": markers, "days": days, "ybar": ybar}
+            "markers": markers, "days": days, "ybar": ybar, "se_ref": se_ref}
 
 
-def _build(p: dict[str, Any], pooled: bool):
+def _half_cauchy(pm, name: str, scale, shape):
+    """HalfCauchy(scale) as scale * HalfNormal(1) * sqrt(InvGamma(1/2, 1/2)) (funnel-free)."""
+    a = pm.HalfNormal(f"{name}_a", 1.0, shape=shape)
+    b = pm.InverseGamma(f"{name}_b", 0.5, 0.5, shape=shape)
+    return pm.Deterministic(name, scale * a * pm.math.sqrt(b))
+
+
+def horseshoe_tau0(n_markers: int, se_ref: float, expected_nonnull: float | None = None) -> float:
+    """Global-scale prior of the regularised horseshoe, ``p0 / (M - p0) * se_ref``.
+
+    Piironen & Vehtari (2017, eq. 3.12) with ``sigma / sqrt(n)`` replaced by
+    ``se_ref``, the typical standard error of one marker's effect.
+
+    Examples
+    --------
+    >>> round(horseshoe_tau0(48, 0.13), 4)
+    0.0151
+    """
+    p0 = float(HORSESHOE["expected_nonnull"] if expected_nonnull is None else expected_nonnull)
+    p0 = min(max(p0, 0.5), n_markers - 0.5)
+    return p0 / (n_markers - p0) * se_ref
+
+
+def _build(p: dict[str, Any], pooled: bool, prior: str = "horseshoe"):
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -80,11 +133,21 @@ def _build(p: dict[str, Any], pooled: bool):
         t_of_cell = np.tile(np.arange(D), M)
         m_of_cell = np.repeat(np.arange(M), D)
         dev_index = np.where(t_of_cell == 0, 0, 1 + m_of_cell * (D - 1) + t_of_cell - 1)
-        if pooled:
+        if pooled and prior == "normal":
             mu = pm.Normal("mu", 0.0, 0.5, shape=D)
             tau = pm.HalfNormal("tau", 0.2, shape=D)
             z = pm.Normal("z", 0.0, 1.0, shape=M * D)
             delta = pm.Deterministic("delta", mu[t_of_cell] + tau[t_of_cell] * z)
+        elif pooled:
+            nu, s = float(HORSESHOE["slab_df"]), float(HORSESHOE["slab_scale"])
+            tau = _half_cauchy(pm, "tau", horseshoe_tau0(M, p["se_ref"]), D)
+            lam = _half_cauchy(pm, "lambda", 1.0, M * D)
+            c2 = pm.InverseGamma("c2", nu / 2, nu * s**2 / 2)
+            pm.Deterministic("slab", pm.math.sqrt(c2))
+            tl2 = (tau[t_of_cell] * lam) ** 2
+            lt = pm.math.sqrt(c2 * lam**2 / (c2 + tl2))
+            z = pm.Normal("z", 0.0, 1.0, shape=M * D)
+            delta = pm.Deterministic("delta", z * tau[t_of_cell] * lt)
         else:
             delta = pm.Normal("delta", 0.0, 0.5, shape=M * D)
         sigma = pm.HalfNormal("sigma", 0.5, shape=M)
@@ -100,12 +163,12 @@ def _build(p: dict[str, Any], pooled: bool):
     return model
 
 
-def _sample(p: dict[str, Any], pooled: bool, sampler: Mapping[str, Any] | None):
+def _sample(p: dict[str, Any], pooled: bool, sampler: Mapping[str, Any] | None, prior: str = "horseshoe"):
     from longmod.engines.bayes import runtime
 
     rt = runtime.configure_pytensor()
     settings = runtime.SamplerSettings.from_mapping({**BIOMARKER_SAMPLER, **dict(sampler or {})})
-    idata, info = runtime.sample_model(lambda: _build(p, pooled), {}, settings)
+    idata, info = runtime.sample_model(lambda: _build(p, pooled, prior), {}, settings)
     return idata, info, settings, rt
 
 
@@ -188,8 +251,8 @@ def fit_bayes_marker(marker_frame: pd.DataFrame, *, sampler: Mapping[str, Any] |
     return {"effects": eff, "idata": idata, "sample_info": vars(info), "runtime": rt}
 
 
-def fit_pooled(frame: pd.DataFrame, *, sampler: Mapping[str, Any] | None = None, active: str = ACTIVE,
-               reference: str = REFERENCE, mcid_fold: float = 1.5) -> dict[str, Any]:
+def fit_pooled(frame: pd.DataFrame, *, sampler: Mapping[str, Any] | None = None, prior: str = POOLING_PRIORS[0],
+               active: str = ACTIVE, reference: str = REFERENCE, mcid_fold: float = 1.5) -> dict[str, Any]:
     """Hierarchical censored model pooling all markers' treatment effects per day.
 
     Parameters
@@ -198,18 +261,27 @@ def fit_pooled(frame: pd.DataFrame, *, sampler: Mapping[str, Any] | None = None,
         Biomarker frame (all markers); not modified.
     sampler, active, reference, mcid_fold
         As in :func:`fit_bayes_marker`.
+    prior : {"horseshoe", "normal"}
+        Population distribution of the markers' effects per day (see the
+        module docstring): the sparse regularised horseshoe around 0
+        (default) or the normal distribution around a day mean.
 
     Returns
     -------
     dict
         ``effects``: one row per marker and day, columns as in
         :func:`fit_bayes_marker` (partially pooled effects);
-        ``hyper``: ``day``, ``parameter`` (``mu`` / ``tau``), ``mean``,
-        ``sd``, ``conf_low``, ``conf_high``, ``r_hat``, ``ess_bulk``;
-        ``diagnostics``: one-row DataFrame ``divergences``, ``max_r_hat``,
-        ``min_ess_bulk`` (over every parameter), ``sample_seconds``,
-        ``compile_seconds``, ``backend``, ``chains``, ``draws``, ``tune``,
-        ``seed``; ``idata``; ``sample_info``; ``runtime``.
+        ``hyper``: ``day``, ``parameter`` (``mu`` / ``tau`` for the normal
+        prior; ``tau`` per day and ``slab`` (``c``, day NaN) for the
+        horseshoe), ``mean``, ``sd``, ``conf_low``, ``conf_high``, ``r_hat``,
+        ``ess_bulk``;
+        ``diagnostics``: one-row DataFrame ``prior``, ``divergences``,
+        ``max_r_hat``, ``min_ess_bulk`` (over every model parameter; for
+        the horseshoe over ``tau`` and ``lambda``, not their auxiliary factors),
+        ``sample_seconds``, ``compile_seconds``, ``backend``, ``chains``,
+        ``draws``, ``tune``, ``seed``, ``target_accept``, ``tau0`` (horseshoe
+        global scale, NaN for normal), ``warnings``; ``idata``;
+        ``sample_info``; ``runtime``.
 
     Examples
     --------
@@ -223,26 +295,39 @@ def fit_pooled(frame: pd.DataFrame, *, sampler: Mapping[str, Any] | None = None,
 
     from longmod.engines.bayes.summaries import count_divergences
 
+    if prior not in POOLING_PRIORS:
+        raise ValueError(f"unknown pooling prior {prior!r}; choose one of {', '.join(POOLING_PRIORS)}")
     p = _prepare(frame, active, reference)
-    idata, info, settings, rt = _sample(p, True, sampler)
-    eff = _effect_rows(idata, p, analysis="biomarkers: Bayesian censored mixed model, pooled across markers",
+    idata, info, settings, rt = _sample(p, True, sampler, prior)
+    eff = _effect_rows(idata, p, analysis=f"biomarkers: Bayesian censored mixed model, pooled across markers ({prior})",
                        active=active, reference=reference, mcid_fold=mcid_fold)
-    hs = az.summary(idata, var_names=["mu", "tau"], hdi_prob=0.95, stat_focus="mean")
+    eff["prior"] = prior
+    per_day = ("mu", "tau") if prior == "normal" else ("tau",)
     hyper = []
-    for name in ("mu", "tau"):
+
+    def hrow(name: str, x: np.ndarray, day: float) -> dict[str, Any]:
+        x3 = x.reshape(x.shape[0], x.shape[1])
+        return {"day": day, "parameter": name, "mean": float(x3.mean()), "sd": float(x3.std(ddof=1)),
+                "conf_low": float(np.quantile(x3, 0.025)), "conf_high": float(np.quantile(x3, 0.975)),
+                "r_hat": float(az.rhat(x3)), "ess_bulk": float(az.ess(x3, method="bulk"))}
+
+    for name in per_day:
         for t, day in enumerate(p["days"]):
-            r = hs.loc[f"{name}[{t}]"]
-            hyper.append({"day": day, "parameter": name, "mean": r["mean"], "sd": r["sd"],
-                          "conf_low": float(np.quantile(idata.posterior[name].values[..., t], 0.025)),
-                          "conf_high": float(np.quantile(idata.posterior[name].values[..., t], 0.975)),
-                          "r_hat": r["r_hat"], "ess_bulk": r["ess_bulk"]})
-    allsum = az.summary(idata, var_names=["a_raw", "dev", "z", "mu", "tau", "sigma", "sigma_b", "b"],
-                        kind="diagnostics")
+            hyper.append(hrow(name, idata.posterior[name].values[..., t], day))
+    if prior == "horseshoe":
+        hyper.append(hrow("slab", idata.posterior["slab"].values, np.nan))
+    # the half-Cauchy scales enter the model only through tau and lambda (the products of their
+    # _a/_b auxiliaries), so diagnostics are taken on tau and lambda themselves
+    sampled = ["a_raw", "dev", "z", "sigma", "sigma_b", "b"] + (
+        ["mu", "tau"] if prior == "normal" else ["tau", "lambda", "c2"])
+    allsum = az.summary(idata, var_names=sampled, kind="diagnostics")
     diag = pd.DataFrame([{
-        "divergences": count_divergences(idata), "max_r_hat": float(allsum["r_hat"].max()),
+        "prior": prior, "divergences": count_divergences(idata), "max_r_hat": float(allsum["r_hat"].max()),
         "min_ess_bulk": float(allsum["ess_bulk"].min()), "sample_seconds": info.sample_seconds,
         "compile_seconds": info.compile_seconds, "backend": info.backend, "chains": settings.chains,
         "draws": settings.draws, "tune": settings.tune, "seed": settings.seed,
+        "target_accept": settings.target_accept,
+        "tau0": horseshoe_tau0(len(p["markers"]), p["se_ref"]) if prior == "horseshoe" else np.nan,
         "warnings": "; ".join(info.warnings + rt["warnings"]),
     }])
     return {"effects": eff, "hyper": pd.DataFrame(hyper), "diagnostics": diag, "idata": idata,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,7 +23,8 @@ def _label(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     return out
 
 
-def _provenance(trial: Any, frame: pd.DataFrame, pooled: bool, sampler: Mapping[str, Any] | None) -> pd.DataFrame:
+def _provenance(trial: Any, frame: pd.DataFrame, pooled: bool, sampler: Mapping[str, Any] | None,
+                prior: str | None = None) -> pd.DataFrame:
     from longmod import __version__
     from longmod.data.trial import frame_sha256
 
@@ -31,6 +33,7 @@ def _provenance(trial: Any, frame: pd.DataFrame, pooled: bool, sampler: Mapping[
     if pooled:
         from longmod.biomarkers.bayes import BIOMARKER_SAMPLER
 
+        rows += [("pooling_prior", str(prior))]
         rows += [(f"sampler_{k}", str(v)) for k, v in {**BIOMARKER_SAMPLER, **dict(sampler or {})}.items()]
     return pd.DataFrame(rows, columns=["key", "value"])
 
@@ -115,7 +118,8 @@ def has_biomarkers(trial: Any) -> bool:
 
 
 def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, pooled: bool = True,
-                      sampler: Mapping[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+                      prior: str | None = None, sampler: Mapping[str, Any] | None = None,
+                      progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
     """Run the whole biomarker analysis of a trial.
 
     Parameters
@@ -127,8 +131,14 @@ def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, poole
         Markers to analyse (default: every variable with an LLOQ).
     pooled : bool
         Fit the pooled Bayesian model (the slow part, ~1 min for 48 markers).
+    prior : {"horseshoe", "normal"}, optional
+        Population distribution of the pooled model (default: the first of
+        :data:`longmod.biomarkers.bayes.POOLING_PRIORS`, the sparse
+        regularised horseshoe).
     sampler : mapping, optional
         Overrides of :data:`longmod.biomarkers.bayes.BIOMARKER_SAMPLER`.
+    progress : callable, optional
+        Called with a short message before each step.
 
     Returns
     -------
@@ -162,9 +172,17 @@ def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, poole
     if frame.empty:
         raise ValueError("no biomarker data: no variable has an LLOQ (pass markers=... to choose them)")
     timings = [("prepare", time.perf_counter() - t0)]
+    n_markers = frame.marker.nunique()
+
+    def say(msg: str) -> None:
+        if progress:
+            progress(f"biomarkers: {msg}")
+
+    say(f"test-by-test Wilcoxon + BH ({n_markers} markers)")
     t = time.perf_counter()
     tests = paper_tests(frame)
     timings.append(("test-by-test (Wilcoxon + BH)", time.perf_counter() - t))
+    say(f"censored mixed models ({n_markers} markers)")
     t = time.perf_counter()
     mixed = fit_all_markers(frame)
     timings.append((f"censored mixed models ({frame.marker.nunique()} markers)", time.perf_counter() - t))
@@ -174,17 +192,53 @@ def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, poole
     }
     pooled_eff = None
     if pooled:
-        from longmod.biomarkers.bayes import fit_pooled
+        from longmod.biomarkers.bayes import POOLING_PRIORS, fit_pooled
 
+        prior = prior or POOLING_PRIORS[0]
+        say(f"pooled Bayesian model ({prior} prior, {n_markers} markers)")
         t = time.perf_counter()
-        res = fit_pooled(frame, sampler=sampler)
+        res = fit_pooled(frame, sampler=sampler, prior=prior)
         timings.append(("pooled Bayesian model", time.perf_counter() - t))
         pooled_eff = res["effects"]
         out["pooled"] = _label(pooled_eff, label)
         out["pooled_hyper"] = res["hyper"]
         out["pooled_diagnostics"] = res["diagnostics"]
     out["bh_table"] = bh_table(tests, mixed, pooled_eff)
-    out["provenance"] = _provenance(trial, frame, pooled, sampler)
+    out["provenance"] = _provenance(trial, frame, pooled, sampler, prior)
     timings.append(("total", time.perf_counter() - t0))
     out["timings"] = pd.DataFrame(timings, columns=["step", "seconds"])
     return out
+
+
+def write_section(section: Mapping[str, pd.DataFrame], folder: str | Path) -> list[Path]:
+    """Write every table of a biomarker section as ``folder/<name>.csv``.
+
+    Parameters
+    ----------
+    section : mapping of str to pandas.DataFrame
+        The output of :func:`biomarker_section`.
+    folder : str or pathlib.Path
+        Created if missing (``longmod reanalyse`` passes ``<out>/biomarkers``
+        inside its all-or-nothing output folder).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written files, in the section's order.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from longmod.biomarkers.simulate import simulate_biomarkers, to_trial
+    >>> sec = biomarker_section(to_trial(simulate_biomarkers(2, seed=3)), pooled=False)
+    >>> sorted(p.name for p in write_section(sec, tempfile.mkdtemp()))[:3]
+    ['bh_table.csv', 'censored_mixed.csv', 'markers.csv']
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in section.items():
+        path = out / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        written.append(path)
+    return written

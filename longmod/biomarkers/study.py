@@ -2,7 +2,7 @@
 
 Run (writes the Markdown tables printed in docs/biomarkers_simulation.md)::
 
-    .venv/bin/python -m longmod.biomarkers.study --reps 100 --fdr-reps 30 --pooled-reps 2
+    .venv/bin/python -m longmod.biomarkers.study --reps 100 --fdr-reps 30 --pooled-reps 3
 
 Part A (:func:`bias_coverage`): one marker, 20 + 21 patients, days 0/2/4/7/14,
 15% dropout, true treatment effect -0.35 log10 at day 14; LLOQ set to censor
@@ -15,8 +15,10 @@ decreasing at days 7 and 14; discoveries among the 4 x 48 post-baseline
 between-arm comparisons by BH (q < 0.05) on Wilcoxon P values (the paper), BH
 on the censored-model P values, and partial pooling (local false sign rate <
 0.05, and the s-value rule of :func:`svalue_select`: mean lfsr of the
-selected set <= 0.05) - by the normal-normal two-stage pooling of :func:`pool_estimates`
-in every replicate, and by the full PyMC pooled model in ``pooled_reps``
+selected set <= 0.05) - with a normal population distribution
+(:func:`pool_estimates`) and a sparse regularised horseshoe
+(:func:`pool_estimates_horseshoe`), both as two-stage approximations in every
+replicate, and as the full PyMC pooled model (both priors) in ``pooled_reps``
 replicates.
 """
 
@@ -73,6 +75,72 @@ def pool_estimates(estimate, std_error, *, tau_scale: float = 0.2, n_grid: int =
     second = (wt[:, None] * (var + mean**2)).sum(axis=0)
     p_dec = (wt[:, None] * stats.norm.cdf(-mean / np.sqrt(np.maximum(var, 1e-300)))).sum(axis=0)
     return pd.DataFrame({"posterior_mean": pm, "posterior_sd": np.sqrt(np.maximum(second - pm**2, 0)),
+                         "prob_decrease": p_dec, "lfsr": np.minimum(p_dec, 1 - p_dec)})
+
+
+def pool_estimates_horseshoe(estimate, std_error, *, tau0: float | None = None, slab_scale: float = 0.5,
+                             expected_nonnull: float = 5, n_tau: int = 100, n_lambda: int = 200) -> pd.DataFrame:
+    """Regularised-horseshoe partial pooling of per-marker estimates (one day).
+
+    Model: ``estimate_m ~ N(delta_m, se_m^2)``, ``delta_m ~ N(0, tau^2 lt_m^2)``
+    with ``lt^2 = c^2 lambda^2 / (c^2 + tau^2 lambda^2)``, ``lambda_m ~
+    HalfCauchy(1)``, ``tau ~ HalfCauchy(tau0)`` and the slab scale ``c`` fixed
+    at ``slab_scale`` (the PyMC model of :func:`longmod.biomarkers.bayes.fit_pooled`
+    gives ``c`` an inverse-gamma prior instead). ``tau`` and every
+    ``lambda_m`` are integrated on equal-prior-probability grids (midpoint
+    quantiles); ``delta_m`` analytically. Exact up to the grids; no sampling.
+
+    Parameters
+    ----------
+    estimate, std_error : array-like
+        Per-marker estimates and standard errors.
+    tau0 : float, optional
+        Global scale; default :func:`longmod.biomarkers.bayes.horseshoe_tau0`
+        with ``se_ref`` = median standard error.
+    slab_scale, expected_nonnull : float
+        Slab scale ``c`` (log10) and the ``p0`` of the default ``tau0``.
+    n_tau, n_lambda : int
+        Grid sizes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``posterior_mean``, ``posterior_sd``, ``prob_decrease`` (P(delta < 0)),
+        ``lfsr``, one row per input.
+
+    Examples
+    --------
+    >>> r = pool_estimates_horseshoe([0.02, 0.05, -0.03, 0.01, -0.6], [0.1] * 5)
+    >>> bool(r.lfsr[4] < 0.05), bool(abs(r.posterior_mean[0]) < 0.02)
+    (True, True)
+    """
+    from scipy.special import logsumexp
+
+    from longmod.biomarkers.bayes import horseshoe_tau0
+
+    est = np.asarray(estimate, float)
+    se = np.asarray(std_error, float)
+    if tau0 is None:
+        tau0 = horseshoe_tau0(est.size, float(np.median(se)), expected_nonnull)
+    tau = tau0 * np.tan(np.pi / 2 * (np.arange(n_tau) + 0.5) / n_tau)  # HalfCauchy(tau0) quantiles
+    lam = np.tan(np.pi / 2 * (np.arange(n_lambda) + 0.5) / n_lambda)  # HalfCauchy(1) quantiles
+    c2 = slab_scale**2
+    tl2 = (tau[:, None] * lam[None, :]) ** 2  # tau x lambda
+    v = c2 * tl2 / (c2 + tl2)  # prior variance of delta
+    V = v[:, :, None] + se[None, None, :] ** 2  # tau x lambda x M
+    loglik = -0.5 * (np.log(2 * np.pi * V) + est[None, None, :] ** 2 / V)
+    lm = logsumexp(loglik, axis=1) - np.log(n_lambda)  # tau x M: lambda integrated out
+    wt = np.exp(lm.sum(axis=1) - logsumexp(lm.sum(axis=1)))  # posterior of tau on its grid
+    wl = np.exp(loglik - lm[:, None, :] - np.log(n_lambda))  # P(lambda | tau, data), per marker
+    shrink = v[:, :, None] / V
+    mean = shrink * est[None, None, :]
+    var = shrink * se[None, None, :] ** 2
+    w = wt[:, None, None] * wl
+    pm_ = (w * mean).sum(axis=(0, 1))
+    second = (w * (var + mean**2)).sum(axis=(0, 1))
+    z = np.sqrt(shrink) * est[None, None, :] / se[None, None, :]
+    p_dec = (w * stats.norm.cdf(-z)).sum(axis=(0, 1))
+    return pd.DataFrame({"posterior_mean": pm_, "posterior_sd": np.sqrt(np.maximum(second - pm_**2, 0)),
                          "prob_decrease": p_dec, "lfsr": np.minimum(p_dec, 1 - p_dec)})
 
 
@@ -157,12 +225,15 @@ def _decisions(d: pd.DataFrame, truth: pd.DataFrame, pooled_reps_left: int, samp
     tests = tests[(tests.contrast == "uc_msc - placebo") & (tests.day > 0)]
     mixed = fit_all_markers(d)
     mixed = mixed[mixed.day > 0].copy()
-    pooled2 = []
+    pooled2, sparse2 = [], []
     for day, g in mixed.groupby("day"):
-        r = pool_estimates(g["estimate"], g["std_error"])
-        pooled2.append(pd.DataFrame({"outcome": g["outcome"].to_numpy(), "day": day, "lfsr": r["lfsr"].to_numpy(),
+        ok = g["std_error"].notna() & np.isfinite(g["std_error"])
+        g = g[ok]
+        for fn, acc in ((pool_estimates, pooled2), (pool_estimates_horseshoe, sparse2)):
+            r = fn(g["estimate"], g["std_error"])
+            acc.append(pd.DataFrame({"outcome": g["outcome"].to_numpy(), "day": day, "lfsr": r["lfsr"].to_numpy(),
                                      "sign": np.sign(r["posterior_mean"].to_numpy())}))
-    pooled2 = pd.concat(pooled2)
+    pooled2, sparse2 = pd.concat(pooled2), pd.concat(sparse2)
     tr = truth.rename(columns={"marker": "outcome"}).assign(day=lambda x: x.day.astype(float))
     out = []
     def sv(t):
@@ -173,20 +244,30 @@ def _decisions(d: pd.DataFrame, truth: pd.DataFrame, pooled_reps_left: int, samp
         "BH on censored-model P": mixed.assign(call=mixed.p_value_bh < 0.05, sign=np.sign(mixed.estimate)),
         "two-stage pooling, lfsr < 0.05": pooled2.assign(call=pooled2.lfsr < 0.05),
         "two-stage pooling, s-value < 0.05": pooled2.assign(call=sv(pooled2).astype(bool)),
+        "two-stage horseshoe, lfsr < 0.05": sparse2.assign(call=sparse2.lfsr < 0.05),
+        "two-stage horseshoe, s-value < 0.05": sparse2.assign(call=sv(sparse2).astype(bool)),
     }
+    diags = []
     if pooled_reps_left > 0:
         from longmod.biomarkers.bayes import fit_pooled
 
-        pe = fit_pooled(d, sampler=sampler)["effects"]
-        pe = pe[pe.day > 0]
-        calls["PyMC pooled model, lfsr < 0.05"] = pe.assign(call=pe.lfsr < 0.05, sign=np.sign(pe.estimate))
-        calls["PyMC pooled model, s-value < 0.05"] = pe.assign(call=sv(pe).astype(bool), sign=np.sign(pe.estimate))
+        for prior in ("normal", "horseshoe"):
+            fit = fit_pooled(d, sampler=sampler, prior=prior)
+            diags.append(fit["diagnostics"].assign(method=f"PyMC pooled {prior}"))
+            pe = fit["effects"]
+            pe = pe[pe.day > 0]
+            calls[f"PyMC pooled {prior}, lfsr < 0.05"] = pe.assign(call=pe.lfsr < 0.05, sign=np.sign(pe.estimate))
+            calls[f"PyMC pooled {prior}, s-value < 0.05"] = pe.assign(call=sv(pe).astype(bool),
+                                                                     sign=np.sign(pe.estimate))
     for name, c in calls.items():
-        m = c[["outcome", "day", "call", "sign"]].merge(tr, on=["outcome", "day"], validate="1:1")
+        m = c[["outcome", "day", "call", "sign"]].merge(tr, on=["outcome", "day"], how="right", validate="1:1")
+        m["call"] = m["call"].eq(True)  # marker-days without an estimate (right-join NaN) are not calls
         nonnull = m.effect != 0
         true_call = m.call & nonnull & (m.sign == np.sign(m.effect))
+        dv = [int(x.divergences.iloc[0]) for x in diags if name.startswith(x.method.iloc[0] + ",")]
         out.append({"method": name, "discoveries": int(m.call.sum()), "false": int((m.call & ~true_call).sum()),
-                    "true": int(true_call.sum()), "non_null": int(nonnull.sum())})
+                    "true": int(true_call.sum()), "non_null": int(nonnull.sum()),
+                    "divergences": dv[0] if dv else np.nan})
     return out
 
 
@@ -200,7 +281,9 @@ def false_discoveries(reps: int = 20, pooled_reps: int = 2, seed: int = 7,
         ``method``, ``n_reps``, ``fdr`` (mean over replicates of false /
         max(discoveries, 1); a discovery with the wrong sign counts as
         false), ``any_false`` (share of replicates with >= 1 false
-        discovery), ``power`` (mean true / non-null), ``mean_discoveries``.
+        discovery), ``power`` (mean true / non-null), ``mean_discoveries``,
+        ``divergences`` (total over replicates of the PyMC fits; NaN for
+        methods without sampling).
 
     Examples
     --------
@@ -220,7 +303,8 @@ def false_discoveries(reps: int = 20, pooled_reps: int = 2, seed: int = 7,
     t["tpr"] = t["true"] / t["non_null"]
     g = t.groupby("method", sort=False)
     return pd.DataFrame({"n_reps": g.size(), "fdr": g.fdp.mean(), "any_false": g["false"].apply(lambda x: (x > 0).mean()),
-                         "power": g.tpr.mean(), "mean_discoveries": g.discoveries.mean()}).reset_index()
+                         "power": g.tpr.mean(), "mean_discoveries": g.discoveries.mean(),
+                         "divergences": g.divergences.sum(min_count=1)}).reset_index()
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
@@ -250,6 +334,7 @@ def main(argv=None) -> None:
     ap.add_argument("--fdr-reps", type=int, default=30)
     ap.add_argument("--pooled-reps", type=int, default=2)
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--draws", type=int, default=None, help="posterior draws per chain of the PyMC fits")
     ap.add_argument("--parts", default="AB", help="A (bias/coverage), B (false discoveries) or AB")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
@@ -258,7 +343,9 @@ def main(argv=None) -> None:
         print()
     t1 = time.perf_counter()
     if "B" in a.parts:
-        print(markdown_table(false_discoveries(reps=a.fdr_reps, pooled_reps=a.pooled_reps, seed=a.seed + 1)))
+        sampler = None if a.draws is None else {"draws": a.draws}
+        print(markdown_table(false_discoveries(reps=a.fdr_reps, pooled_reps=a.pooled_reps, seed=a.seed + 1,
+                                               sampler=sampler)))
     t2 = time.perf_counter()
     print(f"\npart A {t1 - t0:.0f} s, part B {t2 - t1:.0f} s")
 

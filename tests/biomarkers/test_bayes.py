@@ -65,3 +65,38 @@ def test_pooled_shrinks_null_effects_towards_the_day_mean(pooled_fit, eight_mark
     null = [k for k in po.index if not (k[0] in ("M01", "M02") and k[1] in (7, 14))]
     assert po.loc[null, "std_error"].mean() < ml.loc[null, "std_error"].mean()
     assert po.loc[null, "estimate"].abs().mean() < ml.loc[null, "estimate"].abs().mean()
+
+
+def test_default_prior_is_the_horseshoe_and_unknown_priors_fail(horseshoe_fit, eight_markers):
+    from longmod.biomarkers.bayes import POOLING_PRIORS, fit_pooled
+
+    assert POOLING_PRIORS[0] == "horseshoe"
+    diag = horseshoe_fit["diagnostics"].iloc[0]
+    assert diag["prior"] == "horseshoe" and diag["tau0"] > 0
+    assert diag["divergences"] == 0, "the horseshoe pooled model diverged on the 8-marker simulation"
+    assert diag["max_r_hat"] < 1.05 and diag["min_ess_bulk"] > 50
+    hyper = horseshoe_fit["hyper"]
+    assert list(hyper.parameter) == ["tau"] * 5 + ["slab"]
+    assert (horseshoe_fit["effects"]["prior"] == "horseshoe").all()
+    with pytest.raises(ValueError, match="unknown pooling prior 'laplace'; choose one of horseshoe, normal"):
+        fit_pooled(eight_markers, prior="laplace")
+
+
+def test_horseshoe_recovers_sparse_truth(horseshoe_fit, pooled_fit, eight_markers):
+    """Known sparse truth: only M01, M02 at days 7 and 14 are non-null (-0.3 and -0.6 log10)."""
+    e = horseshoe_fit["effects"]
+    truth = (e.outcome.isin(["M01", "M02"]) & e.day.isin([7, 14]))
+    d14 = e[e.day == 14].set_index("outcome")
+    assert (d14.loc[["M01", "M02"], "lfsr"] < 0.05).all()
+    assert (d14.loc[["M01", "M02"], "conf_high"] < 0).all()
+    # no false sign claims at all among the 36 null marker-days
+    assert not (e.loc[~truth, "lfsr"] < 0.05).any()
+    # the clear effects are barely shrunk: the posterior median keeps > 70% of the censored MLE at day 14
+    from longmod.biomarkers.tobit import fit_all_markers
+
+    ml = fit_all_markers(eight_markers).query("day == 14").set_index("outcome")
+    kept = d14.loc[["M01", "M02"], "estimate"] / ml.loc[["M01", "M02"], "estimate"]
+    assert (kept > 0.7).all(), kept
+    # the null effects are shrunk harder towards 0 than by the normal population model
+    n = pooled_fit["effects"].set_index(["outcome", "day"]).loc[e.loc[~truth].set_index(["outcome", "day"]).index]
+    assert e.loc[~truth, "estimate"].abs().mean() < 0.7 * n["estimate"].abs().mean()
