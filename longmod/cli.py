@@ -1,51 +1,165 @@
-"""The ``longmod`` command."""
+"""The ``longmod`` command: ``reanalyse``, ``fit`` and ``trials``.
+
+``longmod reanalyse`` shows its progress on stderr (step i/N and elapsed
+seconds, one line per analysis; ``--quiet`` silences it) and ends with a short
+table on stdout: the published result beside every alternative analysis of
+the same outcome, plus a count of diagnostics problems.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
 EPILOG = """examples:
-  longmod reanalyse stroma-cov2 --out results/stroma-cov2
+  longmod trials                                              # list the bundled (synthetic) trials
+  longmod reanalyse stroma-cov2 --out results/stroma-cov2     # the whole plan on the synthetic data
   longmod reanalyse stroma-cov2 --data my_trial/ --out results/my-trial
   longmod fit models/examples/fev_data_us_reml.toml --data fev_data.csv --out results/fev
-  longmod trials
+
+'longmod COMMAND --help' shows each command's options and examples.
 """
 
 
-def _summary(effects) -> str:
-    import math
+def _fmt(x, digits: int = 1) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(v) else f"{v:.{digits}f}"
 
-    lines = [f"{'analysis':<30} {'outcome':<17} {'engine':<14} {'estimate':>9} {'95% interval':>22} {'P':>7}"]
-    show = effects[(effects["day"] == 7) | effects["day"].isna()]
-    for _, r in show.iterrows():
-        ci = f"{r['conf_low']:.1f} to {r['conf_high']:.1f}" if not math.isnan(r["conf_low"]) else ""
-        p = "" if math.isnan(r["p_value"]) else f"{r['p_value']:.3f}"
-        name = str(r["analysis"]) + ("" if str(r.get("contrast", "")).endswith("placebo") else f" [{r['contrast']}]")
-        if isinstance(r.get("prior"), str):
-            name = f"{r['analysis']} [{r['prior']}]"
-        lines.append(f"{name[:30]:<30} {str(r['outcome'])[:17]:<17} {str(r['engine'])[:14]:<14} {r['estimate']:>9.1f} {ci:>22} {p:>7}")
-    lines.append("(day-7 rows; every row, day and engine is in effects.csv)")
-    return "\n".join(lines)
+
+def summary_table(effects) -> str:
+    """A short plain-text table: the published result beside every alternative analysis.
+
+    The rows are those of the report's main forest plot (the published
+    outcome at the published day, between-arm effects only), with a prior grid
+    collapsed to one line, followed by a count of the rows left out and of the
+    fitted analyses whose diagnostics are flagged.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame
+        Effects in the common schema (``Reanalysis.effects``).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from longmod.results.schema import effects_frame
+    >>> eff = effects_frame([
+    ...     {"analysis": "primary", "outcome": "pf_change", "day": 7, "contrast": "a - b", "estimate": 7.4,
+    ...      "conf_low": -44.7, "conf_high": 59.7, "p_value": 0.77, "engine": "published"},
+    ...     {"analysis": "primary", "outcome": "pf_change", "day": 7, "contrast": "a - b", "estimate": 7.5,
+    ...      "conf_low": -44.7, "conf_high": 59.7, "p_value": 0.774, "engine": "ancova-ols"}])
+    >>> print(summary_table(eff))  # doctest: +NORMALIZE_WHITESPACE
+    pf_change at D7 (a - b)
+    analysis  engine      estimate  95% interval   P      vs published
+    primary   published        7.4  -44.7 to 59.7  0.770
+    primary   ancova-ols       7.5  -44.7 to 59.7  0.774  +0.1
+    diagnostics: 0 of 1 fits flagged
+    """
+    from longmod.report.plots import forest_data
+    from longmod.report.tables import diagnostics_table
+
+    fd = forest_data(effects)
+    if fd.empty:
+        return "(no between-arm effects with a 95% interval; see effects.csv)"
+    pub = fd[fd["is_published"]]
+    ref = float(pub["estimate"].iloc[0]) if len(pub) else math.nan
+    rows = []
+    grid_done = set()
+    for _, r in fd.iterrows():
+        if r["family"] == "Bayesian prior grid":
+            if r["analysis"] in grid_done:
+                continue
+            grid_done.add(r["analysis"])
+            g = fd[(fd["family"] == "Bayesian prior grid") & (fd["analysis"] == r["analysis"])]
+            rows.append([f"{r['analysis']} ({len(g)} priors)", str(r["engine"]), "",
+                         f"means {_fmt(g['estimate'].min())} to {_fmt(g['estimate'].max())}", "", ""])
+            continue
+        p = r["p_value"]
+        pv = "" if p is None or (isinstance(p, float) and math.isnan(p)) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+        diff = "" if r["is_published"] or math.isnan(ref) else f"{r['estimate'] - ref:+.1f}"
+        rows.append([str(r["analysis"]), str(r["engine"]), _fmt(r["estimate"]),
+                     f"{_fmt(r['conf_low'])} to {_fmt(r['conf_high'])}", pv, diff])
+    header = ["analysis", "engine", "estimate", "95% interval", "P", "vs published"]
+    widths = [max(len(h), *(len(x[i]) for x in rows)) for i, h in enumerate(header)]
+    right = {2, 3}
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    first = fd.iloc[0]
+    day = "" if first["day"] is None or math.isnan(float(first["day"])) else f" at D{int(first['day'])}"
+    out = [f"{first['outcome']}{day} ({first['contrast']})", line(header)] + [line(x) for x in rows]
+    left = len(effects) - len(fd)
+    if left > 0:
+        out.append(f"({left} more rows - other outcomes, days and within-arm tests - are in effects.csv and the report)")
+    d = diagnostics_table(effects)
+    if len(d):
+        bad = d[d["problem"]]
+        out.append(f"diagnostics: {len(bad)} of {len(d)} fits flagged"
+                   + (f" ({', '.join(dict.fromkeys(bad['analysis']))}); see report.html#diagnostics" if len(bad) else ""))
+    return "\n".join(out)
+
+
+def _plan_steps(args) -> int | None:
+    """How many analyses ``reanalyse`` will run (for ``i/N`` progress), or None if unknown."""
+    try:
+        from longmod.resources import models_dir
+        from longmod.spec.plan import load_plan
+
+        key = args.trial.replace("-", "_")
+        plan = load_plan(args.plan or models_dir() / key / "plan.toml")
+        n = len([name for name in plan.analysis_names() if not args.only or name in args.only])
+        if not args.only or "biomarkers" in args.only:
+            from longmod.biomarkers.section import has_biomarkers
+            from longmod.data import load_trial
+            from longmod.resources import fixtures_dir
+
+            if has_biomarkers(load_trial(args.data or fixtures_dir() / key)):
+                n += 3  # the biomarker section reports three steps: tests, censored models, pooled model
+    except Exception:  # the real error, if any, is raised by reanalyse() with its own message
+        return None
+    return n
+
+
+class _Progress:
+    """Progress lines on stderr: ``[i/N  elapsed s] message``; silent when ``quiet``."""
+
+    def __init__(self, total: int | None, quiet: bool, stream=None):
+        self.total, self.quiet, self.i = total, quiet, 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.t0 = time.perf_counter()
+
+    def __call__(self, msg: str) -> None:
+        self.i += 1
+        if self.quiet:
+            return
+        n = "?" if self.total is None else str(max(self.total, self.i))
+        print(f"[{self.i:>{len(n)}}/{n} {time.perf_counter() - self.t0:6.1f} s] {msg}", file=self.stream, flush=True)
 
 
 def _cmd_reanalyse(args) -> int:
     from longmod.reanalyse import reanalyse
 
     t0 = time.perf_counter()
-
-    def progress(msg: str) -> None:
-        if not args.quiet:
-            print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr)
-
+    steps = _plan_steps(args)
+    progress = _Progress(None if steps is None else steps + 1, args.quiet)
     res = reanalyse(args.trial, data=args.data, plan=args.plan, only=args.only, progress=progress)
+    progress("writing effects.csv, report.md, report.json, report.html and figures/")
     out = res.write(args.out)
     if not args.quiet:
-        print(f"\n{res.trial.meta.title or res.trial.meta.name} - data: {res.data_label.upper()}")
-        print(_summary(res.effects))
-        print(f"\nwrote {out}/ (effects.csv, report.md, report.json, report.html, figures/) in {time.perf_counter() - t0:.1f} s")
+        print(f"{res.trial.meta.title or res.trial.meta.name} - data: {res.data_label.upper()}")
+        print(summary_table(res.effects))
+        print(f"wrote {out}/ (effects.csv, report.md, report.json, report.html, figures/) "
+              f"in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -81,7 +195,14 @@ def _cmd_trials(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``longmod`` command."""
+    """The argument parser of the ``longmod`` command.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["reanalyse", "stroma-cov2", "--only", "primary_ancova", "--quiet"])
+    >>> args.trial, args.only, args.quiet, args.out
+    ('stroma-cov2', ['primary_ancova'], True, 'results')
+    """
     parser = argparse.ArgumentParser(
         prog="longmod", description="Re-analyse small randomised ICU trials with longitudinal models.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -93,16 +214,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "reanalyse", help="run a trial's analysis plan and compare with the published results",
-        description="Run the trial's declared analysis plan (estimands, ANCOVA, rank tests, models) on the bundled "
-        "SYNTHETIC data or on your own trial folder, and write effects.csv, report.md and report.json.",
-        epilog="examples:\n  longmod reanalyse stroma-cov2 --out results/stroma-cov2\n"
-        "  longmod reanalyse stroma-cov2 --data my_trial/ --out results/mine --only primary_ancova",
+        description="Run the trial's declared analysis plan (estimands, ANCOVA, rank tests, LMM/MMRM, Bayesian "
+        "models, prior grid, biomarker section) on the bundled SYNTHETIC data or on your own trial folder, and write effects.csv, "
+        "report.md, report.json, the self-contained report.html and figures/ (PNG and SVG). Progress (step i/N, "
+        "elapsed seconds) goes to stderr; a short table of the published result beside the alternatives is "
+        "printed at the end.",
+        epilog="examples:\n"
+        "  longmod reanalyse stroma-cov2 --out results/stroma-cov2\n"
+        "  longmod reanalyse stroma-cov2 --out results/primary --only primary_ancova rank_sum\n"
+        "  longmod reanalyse stroma-cov2 --data my_trial/ --out results/mine --quiet\n"
+        "  longmod reanalyse stroma-cov2 --plan my_plan.toml --out results/my-plan",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("trial", nargs="?", default="stroma-cov2", help="bundled trial whose plan is used (default: stroma-cov2)")
     p.add_argument("--data", help="your own trial folder (trial.toml + patients + measurements) instead of the bundled data")
     p.add_argument("--plan", help="another analysis plan (TOML) instead of the trial's bundled one")
-    p.add_argument("--only", nargs="+", metavar="ANALYSIS", help="run only these analyses of the plan")
+    p.add_argument("--only", nargs="+", metavar="ANALYSIS",
+                   help="run only these analyses of the plan ('biomarkers' selects the biomarker section)")
     p.add_argument("--out", default="results", help="output folder (written whole or not at all; default: results)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=_cmd_reanalyse)
@@ -120,13 +248,23 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--engine", help="override the spec's engine (native, statsmodels, lme4, pymc)")
     f.set_defaults(func=_cmd_fit)
 
-    t = sub.add_parser("trials", help="list the bundled trials", description="List the bundled (synthetic) trials.")
+    t = sub.add_parser("trials", help="list the bundled trials", description="List the bundled trials (their data "
+                       "are SYNTHETIC pseudo-patient data reconstructed from published summaries).",
+                       epilog="example:\n  longmod trials\n  longmod reanalyse $(longmod trials | head -n 1) --out results",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     t.set_defaults(func=_cmd_trials)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``longmod`` command; returns the exit status."""
+    """Entry point of the ``longmod`` command; returns the exit status (0 ok, 2 error).
+
+    Examples
+    --------
+    >>> main(["trials"])
+    stroma-cov2
+    0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -18,7 +18,8 @@ import pandas as pd
 
 from longmod.report import plots
 from longmod.report.mdlite import markdown_to_html
-from longmod.report.tables import biomarker_rows, diagnostics_table, published_vs_reproduced
+from longmod.report.tables import (ESS_MIN, RHAT_MAX, analysis_table, biomarker_rows, calibration_path,
+                                   diagnostics_table, estimand_table, prior_grid_table, published_vs_reproduced)
 
 _CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0 auto;max-width:1100px;
@@ -93,6 +94,77 @@ def _day(d) -> str:
     return "" if d is None or pd.isna(d) else f"D{int(d)}"
 
 
+def _figure_specs(res) -> list[tuple[dict, object]]:
+    """(description, draw) of each report figure; ``draw()`` returns the matplotlib Figure."""
+    specs: list[tuple[dict, object]] = []
+
+    def add(name: str, kind: str, alt: str, caption: str, draw, *, title: str | None = None, **extra) -> None:
+        specs.append(({"name": name, "kind": kind, "png": f"figures/{name}.png", "svg": f"figures/{name}.svg",
+                       "title": title or alt, "alt": alt, "caption": caption, **extra}, draw))
+
+    biomarkers = set(biomarker_rows(res.effects, res.trial)["outcome"].map(plots.base_variable)) if len(res.effects) else set()
+    for i, outcome in enumerate(o for o in plots.forest_outcomes(res.effects) if o not in biomarkers):
+        fd = plots.forest_data(res.effects, outcome=outcome)
+        if fd.empty:
+            continue
+        rows = "; ".join(f"{r.label}: {r.estimate:.1f} ({r.conf_low:.1f} to {r.conf_high:.1f})" for r in fd.itertuples())
+        name = "forest" if i == 0 else f"forest_{outcome}"
+        band = (" The shaded band is the published 95% CI and the dashed line the published estimate."
+                if fd["is_published"].any() else "")
+        add(name, "forest", f"Forest plot of {outcome}. Rows: {rows}",
+            f"{outcome}: treatment effect of every analysis and engine (95% interval).{band}",
+            lambda outcome=outcome: plots.forest_plot(res.effects, outcome=outcome), title=f"Forest plot of {outcome}",
+            outcome=outcome)
+    label = "synthetic" if res.trial.meta.synthetic else "user"
+    for v in plots.trajectory_variables(res.trial):
+        info = res.trial.meta.variables.get(v)
+        name = info.display if info is not None else v
+        add(f"trajectory_{v}", "trajectory", f"Trajectories of {name} by arm ({label} data)",
+            f"{name}: individual patients (thin lines) and mean ± 95% CI by arm and day ({label} data).",
+            lambda v=v: plots.trajectory_plot(res.trial, v), variable=v)
+    grid = plots.prior_grid_rows(res.effects)
+    mcid = getattr(res.plan, "mcid", None)
+    for analysis, g in grid.groupby("analysis", sort=False):
+        m = g["mcid"].dropna().iloc[0] if "mcid" in g and g["mcid"].notna().any() else mcid
+        add(f"prior_posterior_{analysis}", "prior_posterior", f"Prior and posterior densities, {analysis}",
+            f"Prior grid '{analysis}': prior (dashed) and posterior (solid) normal densities"
+            + (f"; dotted lines at ±MCID = {m:g}." if m else "."),
+            lambda g=g, m=m: plots.prior_posterior_plot(g, mcid=m), analysis=str(analysis))
+    return specs
+
+
+def figure_list(res) -> list[dict]:
+    """Describe the report's figures without drawing them.
+
+    The Markdown and JSON reports use it to reference the files that
+    :func:`save_figures` writes, so all three reports list the same figures.
+
+    Parameters
+    ----------
+    res : longmod.reanalyse.Reanalysis
+
+    Returns
+    -------
+    list of dict
+        One dict per figure, in report order: ``name`` (file stem), ``kind``
+        (``"forest"``, ``"trajectory"`` or ``"prior_posterior"``), ``png`` and
+        ``svg`` (paths relative to the output folder, ``figures/<name>.png|svg``),
+        ``title`` (short), ``alt`` (text alternative listing what is drawn;
+        for forest plots every row), ``caption``, and
+        ``outcome``, ``variable`` or ``analysis`` (what the figure shows).
+
+    Examples
+    --------
+    >>> from longmod.reanalyse import reanalyse
+    >>> figs = figure_list(reanalyse("stroma-cov2", only=["primary_ancova"]))
+    >>> figs[0]["name"], figs[0]["png"]
+    ('forest', 'figures/forest.png')
+    >>> "synthetic data" in figs[1]["alt"]
+    True
+    """
+    return [meta for meta, _ in _figure_specs(res)]
+
+
 def build_figures(res) -> list[ReportFigure]:
     """The report's figures (forest plot, trajectories, prior vs posterior) for a reanalysis.
 
@@ -106,38 +178,16 @@ def build_figures(res) -> list[ReportFigure]:
         ``forest`` (the published outcome), ``forest_<outcome>`` for each other
         non-biomarker outcome with between-arm effects, ``trajectory_<variable>`` for PaO2/FiO2, SOFA, driving
         pressure and compliance when measured, and ``prior_posterior_<analysis>``
-        for each prior grid.
+        for each prior grid (the figures that :func:`figure_list` describes).
+
+    Examples
+    --------
+    >>> from longmod.reanalyse import reanalyse
+    >>> figs = build_figures(reanalyse("stroma-cov2", only=["primary_ancova"]))
+    >>> [f.name for f in figs][:2], type(figs[0].figure).__name__
+    (['forest', 'trajectory_pao2_fio2'], 'Figure')
     """
-    figs: list[ReportFigure] = []
-    biomarkers = set(biomarker_rows(res.effects, res.trial)["outcome"].map(plots.base_variable)) if len(res.effects) else set()
-    for i, outcome in enumerate(o for o in plots.forest_outcomes(res.effects) if o not in biomarkers):
-        fd = plots.forest_data(res.effects, outcome=outcome)
-        if fd.empty:
-            continue
-        rows = "; ".join(f"{r.label}: {r.estimate:.1f} ({r.conf_low:.1f} to {r.conf_high:.1f})" for r in fd.itertuples())
-        name = "forest" if i == 0 else f"forest_{outcome}"
-        band = (" The shaded band is the published 95% CI and the dashed line the published estimate."
-                if fd["is_published"].any() else "")
-        figs.append(ReportFigure(name, plots.forest_plot(res.effects, outcome=outcome),
-                                 f"Forest plot of {outcome}. Rows: {rows}",
-                                 f"{outcome}: treatment effect of every analysis and engine (95% interval).{band}"))
-    label = "synthetic" if res.trial.meta.synthetic else "user"
-    for v in plots.trajectory_variables(res.trial):
-        info = res.trial.meta.variables.get(v)
-        name = info.display if info is not None else v
-        figs.append(ReportFigure(f"trajectory_{v}", plots.trajectory_plot(res.trial, v),
-                                 f"Trajectories of {name} by arm ({label} data)",
-                                 f"{name}: individual patients (thin lines) and mean ± 95% CI by arm and day "
-                                 f"({label} data)."))
-    grid = plots.prior_grid_rows(res.effects)
-    mcid = getattr(res.plan, "mcid", None)
-    for analysis, g in grid.groupby("analysis", sort=False):
-        m = g["mcid"].dropna().iloc[0] if "mcid" in g and g["mcid"].notna().any() else mcid
-        figs.append(ReportFigure(f"prior_posterior_{analysis}", plots.prior_posterior_plot(g, mcid=m),
-                                 f"Prior and posterior densities, {analysis}",
-                                 f"Prior grid '{analysis}': prior (dashed) and posterior (solid) normal densities"
-                                 + (f"; dotted lines at ±MCID = {m:g}." if m else ".")))
-    return figs
+    return [ReportFigure(meta["name"], draw(), meta["alt"], meta["caption"]) for meta, draw in _figure_specs(res)]
 
 
 def save_figures(res, out_dir: str | Path, *, figures: list[ReportFigure] | None = None,
@@ -204,9 +254,8 @@ def _img(f: ReportFigure, cache: dict[str, bytes] | None = None) -> str:
 
 
 def _calibration_html(res) -> str:
-    src = res.provenance.get("data", {}).get("source") if isinstance(res.provenance, dict) else None
-    path = Path(src) / "CALIBRATION.md" if src and src != "DataFrames" else None
-    if path is not None and path.is_file():
+    path = calibration_path(res)
+    if path is not None:
         return (f'<h3>Calibration of the pseudo-patient data</h3><p class="note">From <code>{_esc(path.name)}</code> '
                 f"beside the data.</p>" + markdown_to_html(path.read_text(encoding="utf-8"), heading_offset=2))
     return ('<p class="note">No CALIBRATION.md was found beside the data source, so the calibration table '
@@ -242,20 +291,10 @@ def _provenance_html(res) -> str:
 
 
 def _estimands_html(res) -> str:
-    eff = res.effects
-    used = list(dict.fromkeys(eff["estimand"].dropna().astype(str)))
-    rows = []
-    for name in used:
-        e = res.plan.estimands.get(name) if res.plan is not None else None
-        if e is not None:
-            rows.append([f"<code>{_esc(name)}</code>", _esc(e.label), _esc(e.describe())])
-        else:
-            labs = eff.loc[eff["estimand"] == name, "estimand_label"].dropna() if "estimand_label" in eff else []
-            rows.append([f"<code>{_esc(name)}</code>", _esc(labs.iloc[0] if len(labs) else ""), ""])
-    by_analysis = eff.drop_duplicates(["analysis", "engine"])
-    arows = [[_esc(r.get("label", "") if isinstance(r.get("label", ""), str) else r["analysis"]),
-              f"<code>{_esc(r['analysis'])}</code>", _esc(r["engine"]), f"<code>{_esc(r['estimand'])}</code>"]
-             for _, r in by_analysis.iterrows()]
+    rows = [[f"<code>{_esc(r.estimand)}</code>", _esc(r.label), _esc(r.strategies)]
+            for r in estimand_table(res).itertuples()]
+    arows = [[_esc(r.label), f"<code>{_esc(r.analysis)}</code>", _esc(r.engine), f"<code>{_esc(r.estimand)}</code>"]
+             for r in analysis_table(res.effects).itertuples()]
     return ('<h2 id="estimands">Estimands</h2><p>Each analysis targets one estimand: how intercurrent events '
             "(death, ICU discharge, incomplete dosing) are handled before the model is fitted.</p>"
             + _table(["estimand", "label", "strategies"], rows)
@@ -318,21 +357,34 @@ def _effects_html(res) -> str:
     return "\n".join(parts)
 
 
+def _prior_grid_html(res) -> str:
+    g = prior_grid_table(res.effects)
+    if g.empty:
+        return ""
+    rows = [[f"<code>{_esc(r.analysis)}</code>", _esc(r.prior), _esc(r.prior_family), _num(r.prior_mean),
+             _num(r.prior_sd), _num(r.posterior_mean), _num(r.posterior_sd), _ci({"conf_low": r.conf_low,
+             "conf_high": r.conf_high}), _num(r.prob_benefit, 3), _num(r.prob_mcid, 3)] for r in g.itertuples()]
+    return _table(["analysis", "prior", "family", "prior mean", "prior SD", "posterior mean", "posterior SD",
+                   "95% credible interval", "P(benefit)", "P(effect > MCID)"], rows, num=set(range(3, 10)),
+                  table_id="prior-posterior-table")
+
+
 def _diagnostics_html(res) -> str:
     d = diagnostics_table(res.effects)
     parts = ['<h2 id="diagnostics">Diagnostics</h2>',
-             f'<p class="note">Flagged: not converged, R-hat &gt; 1.01, bulk ESS &lt; 400, any divergent transition '
-             f"or warning. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior grid) report none.</p>"]
+             f'<p class="note">Flagged: not converged, R-hat &gt; {RHAT_MAX}, bulk or tail ESS &lt; {ESS_MIN:.0f}, any '
+             f"divergent transition, warning or engine flag. Closed-form fits (OLS ANCOVA, rank tests, conjugate "
+             f"prior grid) report none.</p>"]
     if d.empty:
         return "\n".join(parts + ["<p>No fitted analyses.</p>"])
     rows = []
     for _, r in d.iterrows():
         conv = "" if r["converged"] is None else ('<span class="ok">yes</span>' if r["converged"] else '<span class="bad">NO</span>')
         rows.append([_esc(r["analysis"]), _esc(r["engine"]), _esc(r["prior"]), conv, _num(r["r_hat"], 3),
-                     _num(r["ess_bulk"], 0), _num(r["divergences"], 0), _esc(r["warnings"]),
+                     _num(r["ess_bulk"], 0), _num(r["ess_tail"], 0), _num(r["divergences"], 0), _esc(r["warnings"]),
                      f'<span class="bad">{_esc(r["problems"])}</span>' if r["problem"] else '<span class="ok">none</span>'])
-    parts.append(_table(["analysis", "engine", "prior", "converged", "R-hat", "bulk ESS", "divergences", "warnings",
-                         "problems"], rows, ["problem" if p else "" for p in d["problem"]], {4, 5, 6},
+    parts.append(_table(["analysis", "engine", "prior", "converged", "R-hat", "bulk ESS", "tail ESS", "divergences",
+                         "warnings", "problems"], rows, ["problem" if p else "" for p in d["problem"]], {4, 5, 6, 7},
                         table_id="diagnostics-table"))
     return "\n".join(parts)
 
@@ -344,6 +396,12 @@ BIOMARKER_ROWS_SHOWN: int = 30
 def _biomarkers_html(res) -> str:
     b = biomarker_rows(res.effects, res.trial)
     parts = ['<h2 id="biomarkers">Biomarkers</h2>']
+    if getattr(res, "biomarkers", None):  # the biomarker section of reanalyse (longmod.report.biomarkers)
+        from longmod.report.biomarkers import biomarker_html
+
+        parts.append(biomarker_html(res))
+        if b.empty:
+            return "\n".join(parts)
     if b.empty:
         parts.append('<p class="note">No biomarker analyses in this run (biomarker outcomes appear here when the plan '
                      "includes them).</p>")
@@ -354,7 +412,7 @@ def _biomarkers_html(res) -> str:
         p = pd.to_numeric(g.get(p_col), errors="coerce") if p_col in g else pd.Series(dtype=float)
         summary.append([f"<code>{_esc(analysis)}</code>", _esc(engine), str(g["outcome"].nunique()), str(len(g)),
                         str(int((p < 0.05).sum())) if p.notna().any() else ""])
-    parts.append(_table(["analysis", "engine", "outcomes", "rows", f"{p_col.replace('_', ' ')} &lt; 0.05"], summary,
+    parts.append(_table(["analysis", "engine", "outcomes", "rows", f"{p_col.replace('_', ' ')} < 0.05"], summary,
                         num={2, 3, 4}, table_id="biomarker-summary"))
     shown = b.assign(_p=pd.to_numeric(b[p_col], errors="coerce")).sort_values("_p", kind="stable", na_position="last")
     shown = shown.head(BIOMARKER_ROWS_SHOWN)
@@ -419,7 +477,8 @@ def render_html(res, *, figures: list[ReportFigure] | None = None, _png_cache: d
         '<h2 id="trajectories">Trajectories by arm</h2>'
         + ("".join(_img(f, cache) for f in traj) or '<p class="note">No longitudinal variables to plot.</p>'),
         '<h2 id="prior-posterior">Prior vs posterior</h2>'
-        + ("".join(_img(f, cache) for f in prior) or '<p class="note">No prior-grid analyses in this run.</p>'),
+        + ("".join(_img(f, cache) for f in prior) or '<p class="note">No prior-grid analyses in this run.</p>')
+        + _prior_grid_html(res),
         _diagnostics_html(res), _biomarkers_html(res), _effects_html(res), _descriptives_html(res),
     ]
     if getattr(res, "timings", None):
@@ -453,10 +512,12 @@ def write_html_report(res, out_dir: str | Path, *, with_figures: bool = True) ->
     --------
     >>> import tempfile
     >>> from longmod.reanalyse import reanalyse
-    >>> res = reanalyse("stroma-cov2", only=["primary_ancova"])  # doctest: +SKIP
-    >>> path = write_html_report(res, tempfile.mkdtemp())  # doctest: +SKIP
-    >>> "SYNTHETIC" in path.read_text()  # doctest: +SKIP
-    True
+    >>> res = reanalyse("stroma-cov2", only=["primary_ancova"])
+    >>> path = write_html_report(res, tempfile.mkdtemp())
+    >>> path.name, "SYNTHETIC DATA" in path.read_text(encoding="utf-8")
+    ('report.html', True)
+    >>> sorted(p.name for p in (path.parent / "figures").glob("forest.*"))
+    ['forest.png', 'forest.svg']
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,14 @@
-"""Markdown report of a reanalysis: published vs reproduced, estimand per row."""
+"""Markdown report of a reanalysis, with the same content as the HTML report.
+
+Sections, in the HTML report's order: data provenance (the word *synthetic* and
+the calibration table for bundled fixtures, file hashes for user data),
+estimands, the published result beside its reproduction, the forest plot and
+its rows, trajectories, prior vs posterior (figures and summaries), the
+diagnostics table with problems marked, every treatment effect, descriptive
+statistics, imputations and timings. Figures are referenced by relative links
+to ``figures/<name>.png`` (and ``.svg``), the files that
+:func:`longmod.report.html.save_figures` writes beside ``report.md``.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +17,49 @@ import math
 import pandas as pd
 
 
+def _float(x) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
 def _fmt(x, digits: int = 1) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return ""
-    return f"{x:.{digits}f}"
+    v = _float(x)
+    return "" if math.isnan(v) else f"{v:.{digits}f}"
 
 
 def _p(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    v = _float(x)
+    if math.isnan(v):
         return ""
-    return "<0.001" if x < 0.001 else f"{x:.3f}"
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def _text(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
+        return ""
+    return str(x)
+
+
+def _cell(x) -> str:
+    return _text(x).replace("|", "\\|").replace("\n", " ")
+
+
+def _day(d) -> str:
+    v = _float(d)
+    return "" if math.isnan(v) else f"D{int(v)}"
+
+
+def _ci(r) -> str:
+    lo, hi = _fmt(r.get("conf_low")), _fmt(r.get("conf_high"))
+    return f"{lo} to {hi}" if lo and hi else ""
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
+    out += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
 
 
@@ -31,31 +69,183 @@ def effects_table_markdown(effects: pd.DataFrame) -> str:
     Examples
     --------
     >>> from longmod.published import published_effects
-    >>> print(effects_table_markdown(published_effects("stroma-cov2")).splitlines()[2][:40])
-    | primary_ancova | primary | D7 | uc_msc -
+    >>> print(effects_table_markdown(published_effects("stroma-cov2")).splitlines()[2])
+    | primary_ancova | primary | D7 | uc_msc - placebo | 7.4 | -44.7 to 59.7 | 0.770 | published | published |
     """
     rows = []
     for _, r in effects.iterrows():
-        day = "" if pd.isna(r.get("day")) else f"D{int(r['day'])}"
         rows.append([
-            str(r["analysis"]), str(r.get("estimand", "")), day, str(r.get("contrast", "")),
-            _fmt(r["estimate"]), f"{_fmt(r['conf_low'])} to {_fmt(r['conf_high'])}" if pd.notna(r.get("conf_low")) else "",
-            _p(r.get("p_value")), str(r["engine"]), str(r.get("data_label", "")),
+            _text(r["analysis"]), _text(r.get("estimand")), _day(r.get("day")), _text(r.get("contrast")),
+            _fmt(r["estimate"]), _ci(r), _p(r.get("p_value")), _text(r["engine"]), _text(r.get("data_label")),
         ])
     return _table(["analysis", "estimand", "day", "contrast", "estimate", "95% interval", "P", "engine", "data"], rows)
+
+
+def _figure_md(fig: dict) -> list[str]:
+    alt = fig["title"].replace("[", "(").replace("]", ")").replace("\n", " ")
+    return [f"![{alt}]({fig['png']})", "", f"*{fig['caption']}* ([PNG]({fig['png']}), [SVG]({fig['svg']}))", ""]
+
+
+def _provenance_md(res) -> list[str]:
+    from longmod.report.tables import calibration_path
+
+    meta = res.trial.meta
+    prov = res.provenance if isinstance(res.provenance, dict) else {}
+    data = prov.get("data", {})
+    lines = ["## Data provenance", ""]
+    if meta.synthetic:
+        lines += ["The data are **SYNTHETIC** pseudo-patient data: reconstructed by longmod from published summaries "
+                  "so that they reproduce them. Results computed on them describe the reconstruction, not the trial.", ""]
+    else:
+        lines += ["User data: the file hashes below identify exactly which files were analysed.", ""]
+    rows = [["source", f"`{data.get('source', '')}`"]]
+    if meta.source:
+        rows.append(["trial publication", meta.source])
+    if prov.get("published"):
+        rows.append(["published results from", prov["published"]])
+    rows.append(["analysis plan", f"`{prov.get('plan', '')}`"])
+    rows.append(["longmod / Python", f"{prov.get('longmod_version', '')} / {prov.get('python', '')}"])
+    lines += [_table(["item", "value"], rows), ""]
+    sha = data.get("sha256", {})
+    if sha:
+        lines += ["### File hashes (sha256)", "", _table(["file", "sha256"], [[k, f"`{v}`"] for k, v in sha.items()]), ""]
+    if meta.synthetic:
+        path = calibration_path(res)
+        if path is not None:
+            lines += ["### Calibration of the pseudo-patient data", "", f"From `{path.name}` beside the data.", ""]
+            for line in path.read_text(encoding="utf-8").splitlines():
+                lines.append("##" + line if line.startswith("#") else line)
+            lines.append("")
+        else:
+            lines += ["No CALIBRATION.md was found beside the data source, so the calibration table (published "
+                      "summaries vs those achieved by the synthetic data) cannot be shown.", ""]
+    return lines
+
+
+def _estimands_md(res) -> list[str]:
+    from longmod.report.tables import analysis_table, estimand_table
+
+    est = estimand_table(res)
+    ana = analysis_table(res.effects)
+    return ["## Estimands", "",
+            "Each analysis targets one estimand: how intercurrent events (death, ICU discharge, incomplete dosing) "
+            "are handled before the model is fitted.", "",
+            _table(["estimand", "label", "strategies"], [[f"`{r.estimand}`", r.label, r.strategies]
+                                                         for r in est.itertuples()]), "",
+            "### Analysis to estimand", "",
+            _table(["analysis", "name", "engine", "estimand"], [[r.label, f"`{r.analysis}`", r.engine, f"`{r.estimand}`"]
+                                                                for r in ana.itertuples()]), ""]
+
+
+def _published_md(res) -> list[str]:
+    from longmod.report.tables import published_vs_reproduced
+
+    t = published_vs_reproduced(res.effects)
+    lines = ["## Published result beside its reproduction", ""]
+    if t.empty:
+        return lines + ["No published results registered.", ""]
+    rows = []
+    for _, r in t.iterrows():
+        pub = r["source"] == "published"
+        b = "**" if pub else ""
+        rows.append([f"`{r['analysis']}`", _text(r["estimand"]), _day(r["day"]), _text(r["contrast"]),
+                     f"{b}published{b}" if pub else f"reproduced ({r['source']})", _text(r["data_label"]),
+                     f"{b}{_fmt(r['estimate'])}{b}", _ci(r), _p(r["p_value"]),
+                     f"\"{_text(r['source_quote'])}\"" if pub and _text(r["source_quote"]) else ""])
+    return lines + [_table(["analysis", "estimand", "day", "contrast", "result", "data", "estimate", "95% interval",
+                            "P", "source quote"], rows), ""]
+
+
+def _forest_md(res, figs: list[dict]) -> list[str]:
+    from longmod.report import plots
+
+    lines = ["## Forest plot of every treatment effect", ""]
+    forests = [f for f in figs if f["kind"] == "forest"]
+    for i, f in enumerate(forests):
+        if i == 1:
+            lines += ["### Other outcomes", ""]
+        lines += _figure_md(f)
+        fd = plots.forest_data(res.effects, outcome=f["outcome"])
+        rows = []
+        for _, r in fd.iterrows():
+            b = "**" if r["is_published"] else ""
+            rows.append([f"{b}{r['label']}{b}", r["family"], _day(r["day"]), f"{b}{_fmt(r['estimate'])}{b}", _ci(r),
+                         _p(r["p_value"])])
+        lines += [f"Rows of the forest plot ({f['outcome']}; the published row in bold):", "",
+                  _table(["analysis", "family", "day", "estimate", "95% interval", "P"], rows), ""]
+    if not forests:
+        lines += ["No between-arm effects with an interval to plot.", ""]
+    return lines
+
+
+def _prior_posterior_md(res, figs: list[dict]) -> list[str]:
+    from longmod.report.tables import prior_grid_table
+
+    lines = ["## Prior vs posterior", ""]
+    prior = [f for f in figs if f["kind"] == "prior_posterior"]
+    for f in prior:
+        lines += _figure_md(f)
+    g = prior_grid_table(res.effects)
+    if g.empty:
+        return lines + ["No prior-grid analyses in this run.", ""]
+    rows = [[f"`{r.analysis}`", r.prior, r.prior_family, _fmt(r.prior_mean), _fmt(r.prior_sd), _fmt(r.posterior_mean),
+             _fmt(r.posterior_sd), _ci({"conf_low": r.conf_low, "conf_high": r.conf_high}), _fmt(r.prob_benefit, 3),
+             _fmt(r.prob_mcid, 3)] for r in g.itertuples()]
+    return lines + [_table(["analysis", "prior", "family", "prior mean", "prior SD", "posterior mean", "posterior SD",
+                            "95% credible interval", "P(benefit)", "P(effect > MCID)"], rows), ""]
+
+
+def _diagnostics_md(res) -> list[str]:
+    from longmod.report.tables import ESS_MIN, RHAT_MAX, diagnostics_table
+
+    d = diagnostics_table(res.effects)
+    lines = ["## Diagnostics", "",
+             f"Flagged (**PROBLEM**): not converged, R-hat > {RHAT_MAX}, bulk or tail ESS < {ESS_MIN:.0f}, any divergent "
+             "transition, warning or engine flag. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior grid) "
+             "report none.", ""]
+    if d.empty:
+        return lines + ["No fitted analyses.", ""]
+    rows = []
+    for _, r in d.iterrows():
+        conv = "" if r["converged"] is None else ("yes" if r["converged"] else "**NO**")
+        rows.append([f"**{r['analysis']}**" if r["problem"] else r["analysis"], r["engine"], r["prior"], conv,
+                     _fmt(r["r_hat"], 3), _fmt(r["ess_bulk"], 0), _fmt(r["ess_tail"], 0), _fmt(r["divergences"], 0),
+                     r["warnings"], f"**PROBLEM: {r['problems']}**" if r["problem"] else "none"])
+    n = int(d["problem"].sum())
+    return lines + [_table(["analysis", "engine", "prior", "converged", "R-hat", "bulk ESS", "tail ESS", "divergences",
+                            "warnings", "problems"], rows), "",
+                    f"{n} of {len(d)} fits flagged." if n else f"None of the {len(d)} fits flagged.",
+                    ""]
 
 
 def render_markdown(res) -> str:
     """Render a :class:`~longmod.reanalyse.Reanalysis` as Markdown.
 
+    The content is that of the HTML report (:func:`longmod.report.html.render_html`);
+    figures are linked as ``figures/<name>.png`` and ``.svg``, which
+    :meth:`~longmod.reanalyse.Reanalysis.write` saves beside ``report.md``.
+
+    Parameters
+    ----------
+    res : longmod.reanalyse.Reanalysis
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> from longmod.reanalyse import reanalyse
     >>> md = render_markdown(reanalyse("stroma-cov2", only=["primary_ancova"]))
-    >>> "SYNTHETIC" in md
-    True
+    >>> "SYNTHETIC" in md, "](figures/forest.png)" in md
+    (True, True)
+    >>> [line for line in md.splitlines() if line.startswith("## ")][:4]
+    ['## Data provenance', '## Estimands', '## Published result beside its reproduction', '## Forest plot of every treatment effect']
     """
+    from longmod.report.html import figure_list
+
     meta = res.trial.meta
+    figs = figure_list(res)
     lines = [f"# Reanalysis: {meta.title or meta.name}", ""]
     if meta.synthetic:
         lines += [
@@ -66,25 +256,21 @@ def render_markdown(res) -> str:
         ]
     else:
         lines += [f"Data: user data from `{res.provenance['data'].get('source')}`.", ""]
-    if res.provenance.get("published"):
-        lines += [f"Published source: {res.provenance['published']}", ""]
+    lines += _provenance_md(res)
+    lines += _estimands_md(res)
+    lines += _published_md(res)
+    lines += _forest_md(res, figs)
+    lines += ["## Trajectories by arm", ""]
+    traj = [f for f in figs if f["kind"] == "trajectory"]
+    for f in traj:
+        lines += _figure_md(f)
+    if not traj:
+        lines += ["No longitudinal variables to plot.", ""]
+    lines += _prior_posterior_md(res, figs)
+    lines += _diagnostics_md(res)
+    from longmod.report.biomarkers import biomarker_markdown  # biomarker section (empty without one)
 
-    pub = res.effects[res.effects["engine"] == "published"]
-    if len(pub):
-        lines += ["## Published primary result beside its reproduction", ""]
-        for _, r in pub.iterrows():
-            ours = res.effects[(res.effects["analysis"] == r["analysis"]) & (res.effects["engine"] != "published")]
-            lines.append(f"- **Published** ({r['estimand']}): {_fmt(r['estimate'])} (95% CI {_fmt(r['conf_low'])} to "
-                         f"{_fmt(r['conf_high'])}), P = {_p(r['p_value'])}. Source: \"{r['source_quote']}\"")
-            for _, o in ours.iterrows():
-                lines.append(f"- **Reproduced** on {o['data_label']} data ({o['engine']}): {_fmt(o['estimate'])} "
-                             f"(95% CI {_fmt(o['conf_low'])} to {_fmt(o['conf_high'])}), P = {_p(o['p_value'])}")
-        lines.append("")
-
-    lines += ["## Estimands", ""]
-    used = set(res.effects["estimand"].dropna())
-    rows = [[name, e.label, e.describe()] for name, e in res.plan.estimands.items() if name in used]
-    lines += [_table(["estimand", "label", "strategies"], rows), ""]
+    lines += biomarker_markdown(res)
 
     lines += ["## All treatment effects", "", effects_table_markdown(res.effects), ""]
 
@@ -92,15 +278,13 @@ def render_markdown(res) -> str:
         d = res.descriptives.dropna(subset=["published"])
         if len(d):
             lines += ["## Descriptive statistics: published vs reproduced", ""]
-            rows = [[r.estimand, r.variable, r.arm, f"D{int(r.day)}", r.statistic, _fmt(r.published, 2),
+            rows = [[r.estimand, r.variable, r.arm, _day(r.day), r.statistic, _fmt(r.published, 2),
                      _fmt(r.reproduced, 2), _fmt(r.difference, 2)] for r in d.itertuples()]
             lines += [_table(["estimand", "variable", "arm", "day", "statistic", "published", "reproduced", "difference"], rows), ""]
     if len(res.imputations):
         lines += ["## Imputations per estimand", ""]
         rows = [[r.estimand, r.arm, r.rule, str(r.n)] for r in res.imputations.itertuples()]
         lines += [_table(["estimand", "arm", "rule", "patients"], rows), ""]
-    lines += ["## Provenance", "", f"- longmod {res.provenance['longmod_version']}, Python {res.provenance['python']}",
-              f"- plan: `{res.provenance['plan']}`"]
-    for name, sha in res.provenance["data"].get("sha256", {}).items():
-        lines.append(f"- {name}: sha256 `{sha}`")
-    return "\n".join(lines) + "\n"
+    if getattr(res, "timings", None):
+        lines += ["## Timings", "", _table(["analysis", "seconds"], [[k, _fmt(v, 2)] for k, v in res.timings.items()]), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"

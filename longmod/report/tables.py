@@ -66,9 +66,10 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``analysis``, ``engine``, ``family``, ``prior``, ``converged`` (True,
         False or None when not reported), ``r_hat``, ``ess_bulk``,
-        ``divergences``, ``warnings``, ``problems`` (text, empty when none),
-        ``problem`` (bool). A problem is ``converged`` False, R-hat >
-        :data:`RHAT_MAX`, ESS < :data:`ESS_MIN`, divergences > 0 or any warning.
+        ``ess_tail``, ``divergences``, ``warnings``, ``problems`` (text, empty
+        when none), ``problem`` (bool). A problem is ``converged`` False, R-hat >
+        :data:`RHAT_MAX`, bulk or tail ESS < :data:`ESS_MIN`, divergences > 0,
+        any warning, or any flag the engine raised itself (``diagnostic_flags``).
 
     Examples
     --------
@@ -78,7 +79,7 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
     >>> diagnostics_table(eff)[["analysis", "problem", "problems"]].values.tolist()
     [['b', True, 'R-hat 1.050 > 1.01']]
     """
-    cols = ["analysis", "engine", "family", "prior", "converged", "r_hat", "ess_bulk", "divergences",
+    cols = ["analysis", "engine", "family", "prior", "converged", "r_hat", "ess_bulk", "ess_tail", "divergences",
             "warnings", "problems", "problem"]
     if effects is None or len(effects) == 0:
         return pd.DataFrame(columns=cols)
@@ -92,8 +93,11 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
         converged = None if not conv_vals else not any(_is_false(v) for v in conv_vals)
         r_hat = pd.to_numeric(_col(g, "r_hat"), errors="coerce").max()
         ess = pd.to_numeric(_col(g, "ess_bulk"), errors="coerce").min()
+        ess_tail = pd.to_numeric(_col(g, "ess_tail"), errors="coerce").min()
         div = pd.to_numeric(_col(g, "divergences"), errors="coerce").max()
-        warns = list(dict.fromkeys(w for w in (_text(x) for x in _col(g, "warnings")) if w))
+        # rows of one fit repeat its warnings, and a cell may repeat one ("w; w"): list each once
+        cells = ("; ".join(dict.fromkeys(_text(x).split("; "))) for x in _col(g, "warnings"))
+        warns = list(dict.fromkeys(w for w in cells if w))
         problems = []
         if converged is False:
             problems.append("did not converge")
@@ -101,12 +105,19 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
             problems.append(f"R-hat {r_hat:.3f} > {RHAT_MAX}")
         if pd.notna(ess) and ess < ESS_MIN:
             problems.append(f"bulk ESS {ess:.0f} < {ESS_MIN:.0f}")
+        if pd.notna(ess_tail) and ess_tail < ESS_MIN:
+            problems.append(f"tail ESS {ess_tail:.0f} < {ESS_MIN:.0f}")
         if pd.notna(div) and div > 0:
             problems.append(f"{div:.0f} divergent transitions")
         if warns:
             problems.append(f"{len(warns)} warning(s)")
+        # flags the engine raised itself that the checks above do not already cover
+        known = ("r_hat", "ess_bulk", "ess_tail", "divergent")
+        flags = dict.fromkeys(f.strip() for x in _col(g, "diagnostic_flags") for f in _text(x).split(";"))
+        problems += [f for f in flags if f and not f.lower().startswith(known) and "divergent" not in f.lower()]
         out.append({"analysis": analysis, "engine": engine, "family": engine_family(engine, g.iloc[0]),
-                    "prior": prior, "converged": converged, "r_hat": r_hat, "ess_bulk": ess, "divergences": div,
+                    "prior": prior, "converged": converged, "r_hat": r_hat, "ess_bulk": ess, "ess_tail": ess_tail,
+                    "divergences": div,
                     "warnings": "; ".join(warns), "problems": "; ".join(problems), "problem": bool(problems)})
     return pd.DataFrame(out, columns=cols)
 
@@ -207,3 +218,166 @@ def biomarker_rows(effects: pd.DataFrame, trial=None) -> pd.DataFrame:
         return any(o == k or o.startswith(k + "_") for k in known) or bool(_BIOMARKER_RE.match(o))
 
     return effects[effects["outcome"].map(is_bm)].copy()
+
+
+def estimand_table(res) -> pd.DataFrame:
+    """The estimands the reanalysis used, with their intercurrent-event strategies.
+
+    Parameters
+    ----------
+    res : longmod.reanalyse.Reanalysis
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``estimand`` (name), ``label``, ``strategies`` (the plan's
+        description; empty when the plan does not declare the estimand), in
+        order of first use in the effects table.
+
+    Examples
+    --------
+    >>> from longmod.reanalyse import reanalyse
+    >>> estimand_table(reanalyse("stroma-cov2", only=["primary_ancova"]))["estimand"].tolist()
+    ['primary']
+    """
+    eff = res.effects
+    used = list(dict.fromkeys(eff["estimand"].dropna().astype(str))) if len(eff) else []
+    rows = []
+    for name in used:
+        e = res.plan.estimands.get(name) if getattr(res, "plan", None) is not None else None
+        if e is not None:
+            rows.append({"estimand": name, "label": e.label, "strategies": e.describe()})
+            continue
+        labs = eff.loc[eff["estimand"] == name, "estimand_label"].dropna() if "estimand_label" in eff else []
+        rows.append({"estimand": name, "label": str(labs.iloc[0]) if len(labs) else "", "strategies": ""})
+    return pd.DataFrame(rows, columns=["estimand", "label", "strategies"])
+
+
+def analysis_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """One row per analysis and engine: its label and the estimand it targets.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``analysis``, ``label`` (the plan's label, else the analysis name),
+        ``engine``, ``family`` (see :func:`~longmod.report.plots.engine_family`),
+        ``estimand``.
+
+    Examples
+    --------
+    >>> from longmod.results.schema import effects_frame
+    >>> eff = effects_frame([{"analysis": "a", "estimand": "primary", "engine": "ancova-ols", "estimate": 1.0},
+    ...                      {"analysis": "a", "estimand": "primary", "engine": "ancova-ols", "estimate": 2.0}])
+    >>> analysis_table(eff).values.tolist()
+    [['a', 'a', 'ancova-ols', 'ANCOVA', 'primary']]
+    """
+    cols = ["analysis", "label", "engine", "family", "estimand"]
+    if effects is None or len(effects) == 0:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for _, r in effects.drop_duplicates(["analysis", "engine"]).iterrows():
+        lab = r.get("label")
+        rows.append({"analysis": r["analysis"], "label": lab if isinstance(lab, str) and lab else r["analysis"],
+                     "engine": r["engine"], "family": engine_family(r["engine"], r), "estimand": _text(r.get("estimand"))})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def prior_grid_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """Prior and posterior summaries of every prior-grid row (what the prior vs posterior figures draw).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``analysis``, ``prior``, ``prior_family``, ``prior_mean``, ``prior_sd``,
+        ``posterior_mean``, ``posterior_sd``, ``conf_low``, ``conf_high``
+        (95% credible interval), ``prob_benefit``, ``prob_mcid``, ``mcid``
+        (NaN when not reported).
+
+    Examples
+    --------
+    >>> from longmod.engines.bayes.summary_grid import prior_grid_reanalysis
+    >>> t = prior_grid_table(prior_grid_reanalysis(7.4, -44.7, 59.7, mcid=20.0).assign(analysis="grid"))
+    >>> t.loc[0, "prior"], float(t.loc[0, "prior_sd"])
+    ('minimally-informative', 10000.0)
+    """
+    from longmod.report.plots import prior_grid_rows
+
+    cols = ["analysis", "prior", "prior_family", "prior_mean", "prior_sd", "posterior_mean", "posterior_sd",
+            "conf_low", "conf_high", "prob_benefit", "prob_mcid", "mcid"]
+    g = prior_grid_rows(effects)
+    if g is None or g.empty:
+        return pd.DataFrame(columns=cols)
+    g = g.rename(columns={"estimate": "posterior_mean", "std_error": "posterior_sd"})
+    for c in cols:
+        if c not in g:
+            g[c] = np.nan
+    return g[cols].reset_index(drop=True)
+
+
+def calibration_path(res):
+    """``CALIBRATION.md`` beside the reanalysed data, or None (user data, DataFrames, missing file).
+
+    Examples
+    --------
+    >>> from longmod.reanalyse import reanalyse
+    >>> calibration_path(reanalyse("stroma-cov2", only=["primary_ancova"])).name
+    'CALIBRATION.md'
+    """
+    from pathlib import Path
+
+    prov = res.provenance if isinstance(res.provenance, dict) else {}
+    src = prov.get("data", {}).get("source")
+    if not src or src == "DataFrames":
+        return None
+    path = Path(src) / "CALIBRATION.md"
+    return path if path.is_file() else None
+
+
+def _cells(line: str) -> list[str]:
+    t = line.strip()
+    t = t[1:] if t.startswith("|") else t
+    t = t[:-1] if t.endswith("|") else t
+    return [c.strip().strip("`") for c in t.split("|")]
+
+
+def calibration_tables(text: str) -> list[dict]:
+    """The pipe tables of a calibration report (``CALIBRATION.md``), as records.
+
+    Parameters
+    ----------
+    text : str
+        The Markdown of the calibration report.
+
+    Returns
+    -------
+    list of dict
+        One dict per table: ``heading`` (the nearest heading above it),
+        ``columns`` and ``rows`` (list of dicts, cell text with code marks removed).
+
+    Examples
+    --------
+    >>> md = "## Targets (1/1 met)\\n\\n| id | published | result |\\n|---|---|---|\\n| n | 21 | pass |"
+    >>> t = calibration_tables(md)
+    >>> t[0]["heading"], t[0]["rows"]
+    ('Targets (1/1 met)', [{'id': 'n', 'published': '21', 'result': 'pass'}])
+    """
+    out: list[dict] = []
+    heading = ""
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        s = lines[i].strip()
+        if s.startswith("#"):
+            heading = s.lstrip("#").strip()
+        elif s.startswith("|") and i + 1 < len(lines) and re.match(r"^\|?\s*:?-{3,}", lines[i + 1].strip()):
+            cols = _cells(s)
+            rows = []
+            i += 2
+            while i < len(lines) and lines[i].strip().startswith("|"):
+                cells = _cells(lines[i])
+                rows.append(dict(zip(cols, cells + [""] * (len(cols) - len(cells)))))
+                i += 1
+            out.append({"heading": heading, "columns": cols, "rows": rows})
+            continue
+        i += 1
+    return out

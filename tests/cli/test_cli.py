@@ -1,14 +1,17 @@
-"""The longmod command: help with examples, the main job, user data, all-or-nothing output."""
+"""The longmod command: help with examples, progress, the summary table, the main job, user data,
+all-or-nothing output."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import shutil
 
 import pandas as pd
 import pytest
 
-from longmod.cli import main
+from longmod.cli import _Progress, main
 from longmod.resources import fixtures_dir
 from longmod.results.schema import EFFECT_COLUMNS
 
@@ -16,17 +19,23 @@ from longmod.results.schema import EFFECT_COLUMNS
 def test_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert "longmod reanalyse stroma-cov2 --out" in capsys.readouterr().out
-    for cmd in ("reanalyse", "fit"):
+    out = capsys.readouterr().out
+    assert "longmod reanalyse stroma-cov2 --out" in out and "longmod trials" in out and "longmod fit " in out
+    for cmd in ("reanalyse", "fit", "trials"):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
-        assert "example" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        examples = out.split("example", 1)[1]
+        assert re.search(rf"^  longmod {cmd}\b", examples, re.M), out
 
 
 @pytest.fixture(scope="module")
 def main_job(tmp_path_factory):
     out = tmp_path_factory.mktemp("job") / "stroma"
-    assert main(["reanalyse", "stroma-cov2", "--out", str(out), "--quiet"]) == 0
+    # the plan's quick analyses (the Bayesian models and the biomarker section take minutes)
+    only = ["primary_ancova", "locf_ancova", "per_protocol_ancova", "rank_sum", "signed_rank_observed",
+            "prior_grid_published"]
+    assert main(["reanalyse", "stroma-cov2", "--out", str(out), "--quiet", "--only", *only]) == 0
     return out
 
 
@@ -39,16 +48,52 @@ def test_main_job_writes_effects_and_reports(main_job):
     # the prior grid re-analyses the PUBLISHED summary, not the synthetic data, and says so
     assert set(effects.loc[effects.engine != "published", "data_label"]) == {"synthetic", "published summary"}
     md = (main_job / "report.md").read_text()
-    assert "SYNTHETIC" in md and "Published" in md and "7.4 (95% CI -44.7 to 59.7)" in md
+    assert "SYNTHETIC" in md and "| **published** | synthetic |" not in md
+    assert "| **published** | published | **7.4** | -44.7 to 59.7 | 0.770 |" in md
+    assert "](figures/forest.png)" in md and (main_job / "figures" / "forest.png").is_file()
     rep = json.loads((main_job / "report.json").read_text())
     assert rep["synthetic"] is True and rep["data_label"] == "synthetic"
     assert {e["estimand"] for e in rep["effects"]} >= {"primary", "locf", "per_protocol"}
 
 
-def test_main_job_prints_summary(tmp_path, capsys):
-    assert main(["reanalyse", "stroma-cov2", "--out", str(tmp_path / "o"), "--only", "primary_ancova"]) == 0
-    out = capsys.readouterr().out
-    assert "SYNTHETIC" in out and "published" in out and "ancova-ols" in out
+def test_reanalyse_prints_progress_and_summary(tmp_path, capsys):
+    assert main(["reanalyse", "stroma-cov2", "--out", str(tmp_path / "o"), "--only", "primary_ancova", "rank_sum"]) == 0
+    cap = capsys.readouterr()
+    # progress on stderr: step i/N (two analyses + writing the reports) and elapsed seconds
+    steps = re.findall(r"^\[(\d)/(\d) +(\d+\.\d) s\] (\S+)", cap.err, re.M)
+    assert [(i, n, name) for i, n, _, name in steps] == [("1", "3", "primary_ancova"), ("2", "3", "rank_sum"),
+                                                         ("3", "3", "writing")]
+    assert [float(t) for _, _, t, _ in steps] == sorted(float(t) for _, _, t, _ in steps)
+    # the summary on stdout: the published row first, then the alternatives with their difference
+    lines = cap.out.splitlines()
+    assert "SYNTHETIC" in lines[0]
+    head = next(i for i, line in enumerate(lines) if line.startswith("analysis") and "vs published" in line)
+    assert lines[head - 1] == "pao2_fio2_change at D7 (uc_msc - placebo)"
+    pub, ols, rank = lines[head + 1: head + 4]
+    assert pub.split()[:3] == ["primary_ancova", "published", "7.4"] and "-44.7 to 59.7" in pub and "0.770" in pub
+    assert ols.split()[:2] == ["primary_ancova", "ancova-ols"] and ols.split()[-1].startswith(("+", "-"))
+    assert rank.split()[:2] == ["rank_sum", "wilcoxon-rank-sum"]
+    assert any(line.startswith("diagnostics: 0 of 2 fits flagged") for line in lines)
+    assert lines[-1].startswith("wrote ")
+
+
+def test_quiet_prints_nothing(tmp_path, capsys):
+    assert main(["reanalyse", "stroma-cov2", "--out", str(tmp_path / "o"), "--only", "primary_ancova", "--quiet"]) == 0
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err == ""
+    assert (tmp_path / "o" / "report.html").is_file()
+
+
+def test_progress_without_a_known_total():
+    buf = io.StringIO()
+    prog = _Progress(None, quiet=False, stream=buf)
+    prog("a")
+    prog("b")
+    assert re.fullmatch(r"\[1/\? +\d+\.\d s\] a\n\[2/\? +\d+\.\d s\] b\n", buf.getvalue())
+    prog = _Progress(1, quiet=False, stream=buf)
+    prog("x")
+    prog("y")  # more steps than announced: the total grows instead of showing 2/1
+    assert buf.getvalue().splitlines()[-1].startswith("[2/2")
 
 
 def test_user_folder_is_user_data(tmp_path):
@@ -57,7 +102,8 @@ def test_user_folder_is_user_data(tmp_path):
     toml = (folder / "trial.toml").read_text().replace("synthetic = true", "synthetic = false")
     (folder / "trial.toml").write_text(toml)
     out = tmp_path / "out"
-    assert main(["reanalyse", "stroma-cov2", "--data", str(folder), "--out", str(out), "--quiet"]) == 0
+    assert main(["reanalyse", "stroma-cov2", "--data", str(folder), "--out", str(out), "--quiet",
+                 "--only", "primary_ancova", "prior_grid_published"]) == 0
     effects = pd.read_csv(out / "effects.csv")
     assert set(effects.loc[effects.engine != "published", "data_label"]) == {"user data", "published summary"}
     assert "SYNTHETIC" not in (out / "report.md").read_text()

@@ -188,3 +188,14 @@ def test_docs_examples_were_executed(served):
     assert "sceptical-strong" in bayes and bayes.count('src="data:image/png;base64,') >= 2
     api = (site / "reference" / "longmod" / "report" / "plots" / "index.html").read_text(encoding="utf-8")
     assert "forest_plot" in api and "Returns" in api
+    # the CLI run on the Getting started page: progress lines and the summary table
+    start = (site / "getting-started" / "index.html").read_text(encoding="utf-8")
+    assert "[4/4" in start and "vs published" in start and "prior_grid_published (10 priors)" in start
+    # Validation: the SAS -2 log-likelihoods recomputed at build time, all within the test tolerance
+    val = (site / "validation" / "index.html").read_text(encoding="utf-8")
+    if (ROOT.parent / "shared" / "reference" / "mmrm" / "sas_reference.yaml").is_file():
+        assert "<td>us_full_reml_satterthwaite</td>" in val and val.count("<td>yes</td>") >= 18
+        assert "<td>NO</td>" not in val
+    # the Package structure page's generated module table covers the report modules
+    structure = (site / "structure" / "index.html").read_text(encoding="utf-8")
+    assert "<code>longmod.report.json_report</code>" in structure

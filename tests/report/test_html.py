@@ -228,3 +228,25 @@ def test_biomarker_section_caps_long_tables(toy_res, tmp_path):
     summary = re.search(r'<table id="biomarker-summary">.*?</table>', bm, re.S).group(0)
     assert re.search(r"markers_wilcoxon</code></td><td>wilcoxon-rank-sum</td><td class=\"num\">1</td>"
                      r"<td class=\"num\">50</td><td class=\"num\">2</td>", summary)
+
+
+def test_diagnostics_list_repeated_warnings_once_and_engine_flags():
+    from longmod.results.schema import effects_frame
+
+    w = "FutureWarning: applymap is deprecated"
+    eff = effects_frame([
+        {"analysis": "l", "engine": "lme4", "day": d, "estimate": 1.0, "converged": True, "warnings": f"{w}; {w}"}
+        for d in (3, 7)
+    ] + [{"analysis": "b", "engine": "pymc", "estimate": 1.0, "r_hat": 1.0, "ess_bulk": 900.0, "ess_tail": 250.0,
+          "divergences": 0.0, "diagnostic_flags": "ess_tail 250 < 400; energy BFMI 0.2 < 0.3"}])
+    d = diagnostics_table(eff).set_index("analysis")
+    assert d.loc["l", "warnings"] == w and d.loc["l", "problems"] == "1 warning(s)"
+    # tail ESS is checked by the table itself; an engine flag it does not know is passed on
+    assert d.loc["b", "problems"] == "tail ESS 250 < 400; energy BFMI 0.2 < 0.3"
+
+
+def test_no_double_escaped_text(report):
+    _, text, _ = report
+    # "<" in a header or cell is escaped once ("&lt;"), never twice ("&amp;lt;", shown to the reader as "&lt;")
+    assert "p value &lt; 0.05" in text
+    assert not re.search(r"&amp;(lt|gt|amp|quot);", text)
