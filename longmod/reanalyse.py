@@ -99,10 +99,8 @@ class Reanalysis:
             write_html_report(self, tmp)
             if self.biomarkers:
                 from longmod.biomarkers.section import write_section
-                from longmod.report.biomarkers import save_biomarker_figures
 
                 write_section(self.biomarkers, tmp / "biomarkers")
-                save_biomarker_figures(self, tmp / "figures")
         return Path(out_dir)
 
 

@@ -22,7 +22,6 @@ import base64
 import html
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -551,33 +550,3 @@ def biomarker_json(res: Any) -> dict[str, Any] | None:
         "timings": _records(sec.get("timings", empty)),
         "provenance": _records(sec.get("provenance", empty)),
     }
-
-
-def save_biomarker_figures(res: Any, folder: str | Path) -> list[Path]:
-    """Write the volcano plot as ``folder/biomarker_volcano.png`` and ``.svg``.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The written files (empty when there is no biomarker section).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from longmod.biomarkers.simulate import simulate_biomarkers
-    >>> from longmod.biomarkers.section import biomarker_section
-    >>> sec = biomarker_section(simulate_biomarkers(3, seed=3), pooled=False)
-    >>> [p.suffix for p in save_biomarker_figures(sec, tempfile.mkdtemp())]
-    ['.png', '.svg']
-    """
-    sec = _section(res)
-    if sec is None:
-        return []
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    fig = volcano_plot(sec)
-    paths = [out / f"{VOLCANO_NAME}.png", out / f"{VOLCANO_NAME}.svg"]
-    fig.savefig(paths[0], dpi=110)
-    fig.savefig(paths[1])
-    fig.clf()
-    return paths

@@ -130,6 +130,13 @@ def _figure_specs(res) -> list[tuple[dict, object]]:
             f"Prior grid '{analysis}': prior (dashed) and posterior (solid) normal densities"
             + (f"; dotted lines at ±MCID = {m:g}." if m else "."),
             lambda g=g, m=m: plots.prior_posterior_plot(g, mcid=m), analysis=str(analysis))
+    section = getattr(res, "biomarkers", None)
+    if section:
+        from longmod.report.biomarkers import BH_ALPHA, LFSR_THRESHOLD, VOLCANO_NAME, volcano_plot
+
+        add(VOLCANO_NAME, "volcano", "Volcano plot: log2 fold change against -log10 Wilcoxon P per marker, one panel per day",
+            f"Biomarkers ({label} data): red = BH-adjusted P < {BH_ALPHA:g}; purple ring = pooled posterior "
+            f"lfsr < {LFSR_THRESHOLD:g}.", lambda: volcano_plot(section), title="Biomarker volcano plot")
     return specs
 
 
@@ -147,7 +154,7 @@ def figure_list(res) -> list[dict]:
     -------
     list of dict
         One dict per figure, in report order: ``name`` (file stem), ``kind``
-        (``"forest"``, ``"trajectory"`` or ``"prior_posterior"``), ``png`` and
+        (``"forest"``, ``"trajectory"``, ``"prior_posterior"`` or ``"volcano"``), ``png`` and
         ``svg`` (paths relative to the output folder, ``figures/<name>.png|svg``),
         ``title`` (short), ``alt`` (text alternative listing what is drawn;
         for forest plots every row), ``caption``, and
@@ -177,8 +184,9 @@ def build_figures(res) -> list[ReportFigure]:
     list of ReportFigure
         ``forest`` (the published outcome), ``forest_<outcome>`` for each other
         non-biomarker outcome with between-arm effects, ``trajectory_<variable>`` for PaO2/FiO2, SOFA, driving
-        pressure and compliance when measured, and ``prior_posterior_<analysis>``
-        for each prior grid (the figures that :func:`figure_list` describes).
+        pressure and compliance when measured, ``prior_posterior_<analysis>``
+        for each prior grid and ``biomarker_volcano`` with a biomarker section
+        (the figures that :func:`figure_list` describes).
 
     Examples
     --------
@@ -393,13 +401,14 @@ def _diagnostics_html(res) -> str:
 BIOMARKER_ROWS_SHOWN: int = 30
 
 
-def _biomarkers_html(res) -> str:
+def _biomarkers_html(res, figs: dict[str, ReportFigure], cache: dict[str, bytes]) -> str:
     b = biomarker_rows(res.effects, res.trial)
     parts = ['<h2 id="biomarkers">Biomarkers</h2>']
     if getattr(res, "biomarkers", None):  # the biomarker section of reanalyse (longmod.report.biomarkers)
-        from longmod.report.biomarkers import biomarker_html
+        from longmod.report.biomarkers import VOLCANO_NAME, biomarker_html
 
-        parts.append(biomarker_html(res))
+        volcano = figs.get(VOLCANO_NAME)
+        parts.append(biomarker_html(res, png=_png(volcano, cache) if volcano is not None else None))
         if b.empty:
             return "\n".join(parts)
     if b.empty:
@@ -479,7 +488,7 @@ def render_html(res, *, figures: list[ReportFigure] | None = None, _png_cache: d
         '<h2 id="prior-posterior">Prior vs posterior</h2>'
         + ("".join(_img(f, cache) for f in prior) or '<p class="note">No prior-grid analyses in this run.</p>')
         + _prior_grid_html(res),
-        _diagnostics_html(res), _biomarkers_html(res), _effects_html(res), _descriptives_html(res),
+        _diagnostics_html(res), _biomarkers_html(res, figs, cache), _effects_html(res), _descriptives_html(res),
     ]
     if getattr(res, "timings", None):
         body.append('<h2 id="timings">Timings</h2>' + _table(

@@ -70,6 +70,9 @@ def test_reports_have_the_section(with_section):
     frag = html[i:]
     assert 'id="biomarker-bh-table"' in frag and 'id="fig-biomarker_volcano"' in frag
     assert 'id="biomarker-diagnostics"' in frag and "data:image/png;base64," in frag
+    assert html.count('id="fig-biomarker_volcano"') == 1  # drawn once, in the biomarker section
+    volcano = [f for f in rep["figures"] if f["kind"] == "volcano"]
+    assert [f["png"] for f in volcano] == ["figures/biomarker_volcano.png"]
 
 
 def test_discoveries_agree_across_formats(with_section):
