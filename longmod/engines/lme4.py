@@ -157,7 +157,13 @@ def fit_lme4(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitRes
                  "n_patients": n_subj, "covariance": spec.covariance, "df_method": spec.df}
     msgs = tuple(str(m) for m in r("function(m) as.character(c(m@optinfo$conv$lme4$messages, unlist(m@optinfo$warnings)))")(fit_obj))
     n_lme4 = len(msgs)
-    msgs = msgs + tuple(str(w) for w in (model.warnings or [])) + tuple(f"{w.category.__name__}: {w.message}" for w in caught)
+    # API deprecations inside pymer4/pandas say nothing about the fit: passed on to Python's
+    # warning system, not recorded as fit warnings (which flag the fit in the report)
+    about_code = [w for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))]
+    for w in about_code:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    msgs = msgs + tuple(str(w) for w in (model.warnings or [])) + tuple(
+        f"{w.category.__name__}: {w.message}" for w in caught if w not in about_code)
     conv = Convergence(not any("converge" in m.lower() for m in msgs[:n_lme4]), "lme4 bobyqa", None, None, msgs)
     return FitResult("lme4", ver, effects, params, covariance, fit_stats, conv, provenance(spec, prep, ver),
                      {"vcov": pd.DataFrame(vcov, index=names, columns=names), "formula": formula})

@@ -56,3 +56,17 @@ def test_lme4_agrees_with_native(lme4_ris_kr, fev_data):
     ca = nat.covariance.set_index("parameter")["estimate"]
     cb = lme4_ris_kr.covariance.set_index("parameter")["estimate"]
     assert ca.to_numpy() == pytest.approx(cb.loc[ca.index].to_numpy(), rel=1e-3)
+
+
+def test_library_deprecations_are_passed_on_not_recorded_as_fit_warnings(fev_data):
+    pytest.importorskip("pymer4", reason="pymer4 not installed: pip install longmod[lme4]")
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = fit_model(fev_spec("RACE + SEX + ARMCD * AVISIT", "ri", "reml", df="satterthwaite"), fev_data,
+                        engine="lme4")
+    assert fit.convergence.converged
+    assert not [w for w in fit.convergence.warnings if w.startswith(("FutureWarning", "DeprecationWarning"))]
+    # pymer4 0.8 calls DataFrame.applymap (deprecated in pandas 2.1): passed on, still visible to the user
+    assert any("applymap" in str(w.message) and w.category is FutureWarning for w in caught)
