@@ -13,7 +13,6 @@ import warnings as _warnings
 import numpy as np
 import pandas as pd
 
-import longmod
 from longmod.engines.core.prepare import build_effects, effect_grid, prepare, provenance
 from longmod.results.fit import COVARIANCE_COLUMNS, PARAM_COLUMNS, Convergence, FitResult
 from longmod.results.schema import t_interval

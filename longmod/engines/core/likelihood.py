@@ -202,7 +202,7 @@ def evaluate(data: LongData, S: np.ndarray, nugget: float, reml: bool) -> Evalua
 
 def gradient_weights(data: LongData, ev: Evaluation, reml: bool) -> tuple[np.ndarray, float]:
     """G (K x K) and tr-sum such that d(-2l)/dpsi_a = sum(G * dS_a) + dnugget_a * trG."""
-    P, K, p = len(data.patterns), data.K, data.p
+    P, K = len(data.patterns), data.K
     beta = ev.beta
     Ub = data.Ut @ beta  # (P, K, K): sum_i (X_ik beta) y_il
     TB = (data.Tt @ np.outer(beta, beta).reshape(-1)).reshape(P, K, K)
