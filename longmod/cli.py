@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser(
         "fit", help="fit one model spec to any long-format data file",
         description="Fit a model spec (TOML with a [model] table) to a long-format CSV/Parquet file and write "
-        "effects.csv, params.csv, covariance.csv and fit.json.",
+        "effects.csv, params.csv, covariance.csv and fit.json (and lsmeans.csv and type3.csv with the native engine).",
         epilog="example:\n  longmod fit models/examples/fev_data_us_reml.toml --data fev_data.csv --out results/fev",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
