@@ -1,8 +1,10 @@
 """Simulation-based calibration (SBC; Talts et al. 2018, arXiv:1804.06788) of the LMM and MMRM.
 
 For each replicate: draw the parameters from the model's prior (forward
-sampling of the very PyMC model that is fitted), simulate outcomes on a fixed
-small design in NumPy, fit with :func:`fit_bayes_longitudinal`, and record the
+sampling of longmod's PyMC model with the same priors: for the LMM its latent
+form, whose random effects are then drawn too), simulate outcomes on a fixed
+small design in NumPy, fit with :func:`fit_bayes_longitudinal` (the default
+parametrization: the LMM's random effects integrated out), and record the
 rank of the true value among ``L = 99`` thinned posterior draws (rank in
 0..99). If the sampler and model are correct the ranks are uniform; a
 chi-square test on 10 equal bins is reported per quantity (the caller states
