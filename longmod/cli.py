@@ -109,6 +109,19 @@ def summary_table(effects) -> str:
     return "\n".join(out)
 
 
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is too small: give a whole number >= {low}")
+        return value
+
+    return parse
+
+
 def _plan_steps(args) -> int | None:
     """How many analyses ``reanalyse`` will run (for ``i/N`` progress), or None if unknown."""
     try:
@@ -152,7 +165,8 @@ def _cmd_reanalyse(args) -> int:
     t0 = time.perf_counter()
     steps = _plan_steps(args)
     progress = _Progress(None if steps is None else steps + 1, args.quiet)
-    res = reanalyse(args.trial, data=args.data, plan=args.plan, only=args.only, progress=progress)
+    sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune", "seed") if getattr(args, k) is not None}
+    res = reanalyse(args.trial, data=args.data, plan=args.plan, only=args.only, progress=progress, sampler=sampler)
     progress("writing effects.csv, report.md, report.json, report.html and figures/")
     out = res.write(args.out)
     if not args.quiet:
@@ -223,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  longmod reanalyse stroma-cov2 --out results/stroma-cov2\n"
         "  longmod reanalyse stroma-cov2 --out results/primary --only primary_ancova rank_sum\n"
         "  longmod reanalyse stroma-cov2 --data my_trial/ --out results/mine --quiet\n"
-        "  longmod reanalyse stroma-cov2 --plan my_plan.toml --out results/my-plan",
+        "  longmod reanalyse stroma-cov2 --plan my_plan.toml --out results/my-plan\n"
+        "  longmod reanalyse stroma-cov2 --out results/quick --chains 2 --draws 300 --tune 300 --seed 7",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("trial", nargs="?", default="stroma-cov2", help="bundled trial whose plan is used (default: stroma-cov2)")
@@ -233,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only these analyses of the plan ('biomarkers' selects the biomarker section)")
     p.add_argument("--out", default="results", help="output folder (written whole or not at all; default: results)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    bayes = p.add_argument_group("Bayesian sampler (overrides the specs' [model.sampler] for every Bayesian analysis "
+                                 "and the biomarkers' pooled model)")
+    for name, what in (("chains", "number of chains"), ("draws", "draws per chain after tuning"),
+                       ("tune", "tuning steps per chain"), ("seed", "random seed (same seed, same draws)")):
+        bayes.add_argument(f"--{name}", type=_int_at_least(0 if name == "seed" else 1), metavar="N",
+                           help=what)
     p.set_defaults(func=_cmd_reanalyse)
 
     f = sub.add_parser(

@@ -8,7 +8,8 @@ imported when a plan asks for them. Each runner returns common-schema rows
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -83,18 +84,33 @@ def run_model(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis
     return concat_effects(frames)
 
 
-def run_bayes_ancova(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data) -> pd.DataFrame:
-    """Bayesian ANCOVA of the estimand's change (PyMC; posterior summaries and diagnostics as data)."""
+def _keep_posterior(posteriors: dict | None, key: str, fit) -> None:
+    """Store a Bayesian fit's InferenceData and provenance in ``posteriors`` (when given)."""
+    if posteriors is not None:
+        posteriors[key] = (fit.extras["inference_data"], dict(fit.provenance))
+
+
+def run_bayes_ancova(
+    analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data, *, sampler: dict | None = None,
+    posteriors: dict | None = None,
+) -> pd.DataFrame:
+    """Bayesian ANCOVA of the estimand's change (PyMC; posterior summaries and diagnostics as data).
+
+    ``sampler`` overrides the spec's sampler settings (e.g. ``{"draws": 200}``);
+    ``posteriors``, a dict, receives ``{analysis name: (InferenceData, provenance)}``.
+    """
     from longmod.engines.bayes import fit_bayes_ancova
 
     ad = analysis_data(analysis.estimand)
     spec = load_model_spec(plan.path.parent / analysis.options["spec"]).replace(name=analysis.name, treatment=plan.treatment)
-    fit = fit_bayes_ancova(spec, ad.complete, estimand=analysis.estimand, day=ad.estimand.day)
+    fit = fit_bayes_ancova(spec, ad.complete, estimand=analysis.estimand, day=ad.estimand.day, sampler=sampler)
+    _keep_posterior(posteriors, analysis.name, fit)
     return _labelled(fit, analysis, plan, f"{ad.estimand.outcome}_change")
 
 
 def run_bayes_model(
-    analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data=None, *, sampler: dict | None = None
+    analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data=None, *, sampler: dict | None = None,
+    posteriors: dict | None = None,
 ) -> pd.DataFrame:
     """Bayesian longitudinal model (MMRM ``us`` or LMM ``ri``/``ris``) of each outcome, one row per visit.
 
@@ -111,7 +127,8 @@ def run_bayes_model(
     cache) or ``"compiled"``; ``numba_compiled``, ``graphs_compiled``) and
     ``sample_seconds`` as data; a flagged diagnostic sets ``converged = False``
     and is listed in ``warnings``, never dropped. ``sampler`` overrides the
-    spec's sampler settings (e.g. ``{"draws": 200}`` in tests).
+    spec's sampler settings (e.g. ``{"draws": 200}`` in tests); ``posteriors``,
+    a dict, receives ``{"<analysis>_<outcome>": (InferenceData, provenance)}``.
 
     Examples
     --------
@@ -149,6 +166,7 @@ def run_bayes_model(
         levels[plan.treatment.variable] = [plan.treatment.reference, plan.treatment.active]
         s = spec.replace(name=analysis.name, levels=levels, treatment=plan.treatment)
         fit = fit_bayes(s, data, estimand=analysis.estimand, sampler=sampler)
+        _keep_posterior(posteriors, f"{analysis.name}_{outcome}", fit)
         eff = _labelled(fit, analysis, plan, outcome)
         eff["covariance"] = s.covariance
         attrs = fit.extras["inference_data"].attrs
@@ -184,10 +202,23 @@ EXTENSIONS: dict[str, Callable] = {
 }
 
 
+#: Kinds whose runner samples with PyMC and accepts sampler overrides.
+SAMPLED_KINDS: frozenset[str] = frozenset({"bayes_ancova", "bayes_model"})
+
+
 def run_extension(
-    analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data: Callable[[str], AnalysisData]
+    analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data: Callable[[str], AnalysisData],
+    *, sampler: Mapping[str, Any] | None = None, posteriors: dict | None = None,
 ) -> pd.DataFrame:
-    """Run a ``model``, ``bayes_ancova``, ``bayes_model`` or ``prior_grid`` analysis; return common-schema rows."""
+    """Run a ``model``, ``bayes_ancova``, ``bayes_model`` or ``prior_grid`` analysis; return common-schema rows.
+
+    For sampled analyses, ``sampler`` (e.g. ``{"chains": 2, "draws": 500}``)
+    overrides the specs' sampler settings and ``posteriors`` (a dict) receives
+    each fit's ``(InferenceData, provenance)``; other kinds ignore both.
+    """
     if analysis.kind not in EXTENSIONS:
         raise NotImplementedError(f"analysis kind {analysis.kind!r} ({analysis.name}) is not available in this build")
+    if analysis.kind in SAMPLED_KINDS:
+        return EXTENSIONS[analysis.kind](analysis, plan, trial, analysis_data, sampler=dict(sampler) if sampler else None,
+                                         posteriors=posteriors)
     return EXTENSIONS[analysis.kind](analysis, plan, trial, analysis_data)

@@ -61,6 +61,10 @@ class Reanalysis:
         per-day Wilcoxon tests with BH, censored mixed models, the pooled
         Bayesian model, the BH table, diagnostics, timings), or None when
         the trial has no biomarkers or the section was not requested.
+    posteriors : dict of str to (arviz.InferenceData, dict)
+        Each Bayesian fit's posterior draws and provenance, keyed by analysis
+        (and outcome for longitudinal models); ``write`` saves them as
+        ``posteriors/<key>.nc``.
     """
 
     effects: pd.DataFrame
@@ -72,6 +76,7 @@ class Reanalysis:
     timings: dict = field(default_factory=dict)
     analysis_data: dict = field(default_factory=dict)
     biomarkers: dict[str, pd.DataFrame] | None = None
+    posteriors: dict[str, tuple] = field(default_factory=dict)
 
     @property
     def data_label(self) -> str:
@@ -82,7 +87,9 @@ class Reanalysis:
         """Write ``effects.csv``, ``descriptives.csv``, ``imputations.csv``, ``report.md``, ``report.json``,
         the self-contained ``report.html`` and ``figures/`` (PNG and SVG); with a
         biomarker section also ``biomarkers/<table>.csv`` (one file per table of
-        :attr:`biomarkers`) and ``figures/biomarker_volcano.png``/``.svg``.
+        :attr:`biomarkers`) and ``figures/biomarker_volcano.png``/``.svg``; with
+        Bayesian analyses ``posteriors/<key>.nc`` (InferenceData, netCDF, with
+        provenance attributes ``longmod_*``; read with ``arviz.from_netcdf``).
 
         The folder is written whole or not at all.
         """
@@ -101,6 +108,11 @@ class Reanalysis:
                 from longmod.biomarkers.section import write_section
 
                 write_section(self.biomarkers, tmp / "biomarkers")
+            if self.posteriors:
+                from longmod.engines.bayes.summaries import save_inference_data
+
+                for key, (idata, prov) in self.posteriors.items():
+                    save_inference_data(idata, tmp / "posteriors" / f"{key}.nc", prov)
         return Path(out_dir)
 
 
@@ -122,6 +134,7 @@ def reanalyse(
     progress: Callable[[str], None] | None = None,
     biomarkers: bool | None = None,
     biomarker_options: Mapping[str, Any] | None = None,
+    sampler: Mapping[str, Any] | None = None,
 ) -> Reanalysis:
     """Run a trial's analysis plan and compare with the published results.
 
@@ -152,6 +165,11 @@ def reanalyse(
         Keyword arguments of ``biomarker_section`` (``markers``, ``pooled``,
         ``prior``, ``sampler``), e.g. ``{"markers": ["IL-6", "IL-8"],
         "sampler": {"draws": 300}}`` for a quick run.
+    sampler : mapping, optional
+        Overrides of the sampler settings of every Bayesian analysis and of
+        the biomarker section's pooled model: ``chains``, ``draws``, ``tune``,
+        ``seed`` (see :data:`longmod.engines.bayes.runtime.SAMPLER_KEYS`);
+        ``biomarker_options["sampler"]`` wins over it for the biomarkers.
 
     Returns
     -------
@@ -201,6 +219,7 @@ def reanalyse(
 
     rows: list[dict[str, Any]] = []
     extra_frames: list[pd.DataFrame] = []
+    posteriors: dict[str, tuple] = {}
     timings: dict[str, float] = {}
     for a in analyses:
         if progress:
@@ -211,14 +230,17 @@ def reanalyse(
         else:
             from longmod.plan_extensions import run_extension
 
-            extra_frames.append(run_extension(a, p, td, analysis_data))
+            extra_frames.append(run_extension(a, p, td, analysis_data, sampler=sampler, posteriors=posteriors))
         timings[a.name] = time.perf_counter() - t0
     section = None
     if run_biomarkers:
         from longmod.biomarkers.section import biomarker_section
 
         t0 = time.perf_counter()
-        section = biomarker_section(td, progress=progress, **dict(biomarker_options or {}))
+        opts = dict(biomarker_options or {})
+        if sampler:
+            opts["sampler"] = {**dict(sampler), **dict(opts.get("sampler") or {})}
+        section = biomarker_section(td, progress=progress, **opts)
         timings[BIOMARKERS] = time.perf_counter() - t0
     ours = concat_effects([effects_frame(rows), *extra_frames])
     if "data_label" not in ours:
@@ -254,4 +276,4 @@ def reanalyse(
         "plan": str(p.path),
         "published": published_citation(p.published) if p.published else None,
     }
-    return Reanalysis(effects, desc, imputations, td, p, prov, timings, adata, section)
+    return Reanalysis(effects, desc, imputations, td, p, prov, timings, adata, section, posteriors)

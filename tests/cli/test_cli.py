@@ -128,3 +128,24 @@ def test_unknown_trial_and_analysis(tmp_path, capsys):
     assert main(["reanalyse", "stroma-cov2", "--only", "mmrm_magic", "--out", str(tmp_path / "y")]) == 2
     assert "the plan declares: primary_ancova" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+@pytest.mark.slow
+def test_sampler_options_reach_the_posterior_and_it_is_saved(tmp_path):
+    import arviz as az
+
+    args = ["reanalyse", "stroma-cov2", "--only", "bayes_ancova", "--quiet",
+            "--chains", "2", "--draws", "150", "--tune", "200", "--seed", "7"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    idata = az.from_netcdf(tmp_path / "a" / "posteriors" / "bayes_ancova.nc")
+    assert idata.posterior.sizes["chain"] == 2 and idata.posterior.sizes["draw"] == 150
+    assert int(idata.posterior.attrs["longmod_seed"]) == 7
+    a, b = (pd.read_csv(tmp_path / d / "effects.csv").set_index("analysis") for d in "ab")
+    assert a.loc["bayes_ancova", "estimate"] == b.loc["bayes_ancova", "estimate"]  # same seed, same draws
+
+
+def test_sampler_options_are_checked(capsys):
+    with pytest.raises(SystemExit):
+        main(["reanalyse", "--draws", "0"])
+    assert "--draws: 0 is too small: give a whole number >= 1" in capsys.readouterr().err
