@@ -9,11 +9,11 @@ the model's graph functions; the second must load all of them from the disk
 cache (``graphs_compiled == 0``, ``compile_source == "disk"``). No timing is
 asserted; the compile seconds are printed for the record.
 
-The probe model has static data: PyTensor's whole-graph cache key depends on
-the order of commutative shape checks, which some graphs with data containers
-(the ANCOVA's ``X``/``y`` row check) get in either order from one process to
-the next; the cache then holds both variants after a few runs (see
-``benchmarks/README.md``).
+The probe model has static data. PyTensor's whole-graph cache key depends on
+the order of the operands of shape checks between two different symbolic
+lengths, an order that follows ``PYTHONHASHSEED``; longmod's models declare
+their data containers to share one length (``pt.specify_shape``) so that their
+keys are the same in every process (``test_seed_reproducible.py``).
 """
 
 from __future__ import annotations

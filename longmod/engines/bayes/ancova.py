@@ -25,17 +25,23 @@ from longmod.results.schema import effects_frame
 
 def _build(Xc: np.ndarray, y: np.ndarray, columns: list[str], p: Mapping[str, Any]):
     import pymc as pm
+    import pytensor.tensor as pt
 
     with pm.Model(coords={"term": columns}) as model:
-        X = pm.Data("X", Xc)
         yd = pm.Data("y", y)
+        # X's row count is declared to be y's length (SpecifyShape checks it inside one Op),
+        # so the likelihood has a single length. Without this the graph compared X's rows
+        # with y's length in an Eq whose operand order came from iterating a set of PyTensor
+        # variables (it followed PYTHONHASHSEED): the numba cache key of the logp graph
+        # changed from one process to the next and warm runs recompiled it.
+        X = pt.specify_shape(pm.Data("X", Xc), (yd.shape[0], None))
         # prior hyper-parameters are data too, so one compiled model serves any priors
         bmu = pm.Data("beta_mu", np.asarray(p["beta_mu"], dtype=float))
         bsd = pm.Data("beta_sigma", np.asarray(p["beta_sigma"], dtype=float))
         ssd = pm.Data("sigma_scale", np.asarray(p["sigma"], dtype=float))
         beta_c = pm.Normal("beta_c", mu=bmu, sigma=bsd, dims="term")
         sigma = pm.HalfNormal("sigma", sigma=ssd)
-        pm.Normal("obs", mu=pm.math.dot(X, beta_c), sigma=sigma, observed=yd, shape=X.shape[0])
+        pm.Normal("obs", mu=pm.math.dot(X, beta_c), sigma=sigma, observed=yd, shape=yd.shape[0])
     return model
 
 
@@ -113,6 +119,15 @@ def fit_bayes_ancova(
         InferenceData (``beta`` on the original parameterisation,
         ``beta_c`` with centred covariates), ``extras["priors"]`` the priors
         used.
+
+    Notes
+    -----
+    Reproducibility: the same ``sampler["seed"]`` (with the same data, priors,
+    settings and package versions) gives bit-identical draws in every run that
+    loads the compiled model from the disk cache, and the ANCOVA's cold
+    (first, compiling) run was measured to give the same draws too; see
+    :mod:`longmod.engines.bayes.runtime` ("Reproducibility") for the exact
+    guarantee and the case where a cold run differs.
 
     Examples
     --------

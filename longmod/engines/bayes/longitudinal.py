@@ -94,12 +94,16 @@ def contrast_vectors(spec: Any, prep: Prepared, visits: list[Any]) -> np.ndarray
 
 def _build_lmm(Xc, y, subj, t, n_subj, columns, p, slope: bool):
     import pymc as pm
+    import pytensor.tensor as pt
 
     with pm.Model(coords={"term": columns}) as model:
-        X = pm.Data("X", Xc)
         yd = pm.Data("y", y)
-        idx = pm.Data("subject_idx", subj)
-        tt = pm.Data("time", t)
+        # every per-row container is declared to have y's length (SpecifyShape checks it in one
+        # Op each), so the likelihood's broadcast has one length: see _build_mmrm
+        n = yd.shape[0]
+        X = pt.specify_shape(pm.Data("X", Xc), (n, None))
+        idx = pt.specify_shape(pm.Data("subject_idx", subj), (n,))
+        tt = pt.specify_shape(pm.Data("time", t), (n,))
         z0 = pm.Normal("z0", 0.0, 1.0, shape=n_subj)
         beta_c = pm.Normal("beta_c", mu=np.asarray(p["beta_mu"]), sigma=np.asarray(p["beta_sigma"]), dims="term")
         sigma = pm.HalfNormal("sigma", sigma=p["sigma"])
@@ -114,7 +118,7 @@ def _build_lmm(Xc, y, subj, t, n_subj, columns, p, slope: bool):
         else:
             sd0 = pm.HalfNormal("re_sd", sigma=p["random_intercept_sd"])
             mu = pm.math.dot(X, beta_c) + (sd0 * z0)[idx]
-        pm.Normal("obs", mu=mu, sigma=sigma, observed=yd, shape=X.shape[0])
+        pm.Normal("obs", mu=mu, sigma=sigma, observed=yd, shape=n)
     return model
 
 
@@ -138,10 +142,14 @@ def _build_mmrm(Xc_by_pat, y_by_pat, patterns, n_visits, columns, p):
         Lfull = sd[:, None] * Lc
         for k, (vis, _) in enumerate(patterns):
             m = len(vis)
-            X = pm.Data(f"X_{k}", Xc_by_pat[k])
             yk = pm.Data(f"y_{k}", y_by_pat[k])
-            # explicit shape (not -1): the inferred-size check fused nondeterministically and
-            # changed the graph's numba cache key from one process to the next
+            # All lengths derive from y's: X's rows are declared (SpecifyShape, one Op with a
+            # fixed input order) to be len(y) * m and the reshape is explicit (not -1). PyTensor
+            # builds the check that two *different* symbolic lengths agree as Eq(a, b) with a, b
+            # taken from a set of variables, an order that followed PYTHONHASHSEED; e.g. with
+            # m = 1 the reshape became an ExpandDims and Eq(X rows, y rows) changed the numba
+            # cache key of the logp graph from one process to the next.
+            X = pt.specify_shape(pm.Data(f"X_{k}", Xc_by_pat[k]), (yk.shape[0] * m, None))
             resid = yk - pt.dot(X, beta_c).reshape((yk.shape[0], m))
             pm.Potential(f"loglik_{k}", mvn_chol_logp(resid, pattern_cholesky(Lfull, vis), m))
     return model

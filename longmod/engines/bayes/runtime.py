@@ -10,8 +10,10 @@ run (or a second process) reuses the compiled C modules:
 * a ``base_compiledir`` the user already put in ``PYTENSOR_FLAGS`` wins.
 
 BLAS: pip's PyTensor links no BLAS unless the system has one; ``scripts/setup``
-installs Debian's ``libopenblas-dev``, which PyTensor then detects
-(``blas__ldflags = -lopenblas ...``). When none is found the result carries a
+installs Debian's ``libopenblas-dev``, which PyTensor's own search does not find
+(it wants ``libcblas`` or ``libgfortran`` beside it), so :func:`configure_pytensor`
+sets ``blas__ldflags=-lopenblas`` when OpenBLAS is installed and the user set no
+``blas__ldflags``. When none is found the result carries a
 warning (``convergence.warnings``), never silently.
 
 Compiled models across processes: PyTensor caches the numba code of each Op
@@ -19,6 +21,29 @@ and of whole graphs under ``base_compiledir/numba``;
 :func:`enable_numba_graph_cache` makes sure folded array constants do not
 stop numba from caching the whole graph, and :class:`SampleInfo` records
 whether a model came from memory, from the disk cache or was compiled.
+The cache keys of the model's whole graphs are recorded too
+(``SampleInfo.graph_cache_keys``, ``graph_cache_keys`` in ``InferenceData.attrs``).
+PyTensor derives them from the rewritten graph, so a model must give one graph
+in every process: a check that two *different* symbolic lengths agree (e.g. the
+rows of ``X`` and the length of ``y``) enters the graph as ``Eq(a, b)`` with
+``a, b`` taken from a set of variables, in an order that follows
+``PYTHONHASHSEED``; the models therefore declare every per-row container to have
+``y``'s length (``pt.specify_shape``), which leaves a single length.
+
+Reproducibility (the exact guarantee): nutpie draws depend only on the seed,
+the data, the model and the machine code of the compiled graph. With the same
+versions, data and settings, the same seed gives bit-identical draws in every
+run that loads the model from the disk cache (every run after the first one
+against a cache folder), and in every cold run (empty cache). A cold run and a
+warm run agreed bit for bit for the STROMA-CoV-2 ANCOVA but differ for its
+Bayesian MMRM (7 visits: ``benchmarks/README.md``; 4 visits, 2 chains x 100
+draws: first draw equal to 9 significant digits, then the chains take
+different paths through the same posterior). The process that compiles the
+numba functions keeps that machine code in memory (reloading the model from the
+disk cache in the same process gave the cold draws again), and it does not
+round exactly like the code a fresh process loads. Both are valid chains; to
+make a first run reproduce later runs exactly, warm the cache in another
+process first (e.g. run the fit twice and keep the second).
 
 Sampler settings come from ``ModelSpec.sampler`` (keys in
 :data:`SAMPLER_KEYS`). The default backend is nutpie (numba-compiled model,
@@ -32,6 +57,7 @@ small machines.
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import sys
 import time
@@ -52,6 +78,7 @@ DEFAULT_SAMPLER: Mapping[str, Any] = {
 PYMC_INIT = "jitter+adapt_diag_grad"
 
 _COMPILED: dict[Any, Any] = {}  # in-process cache of nutpie compiled models
+_GRAPH_KEYS: dict[Any, tuple[str, ...]] = {}  # numba graph cache keys of the models in _COMPILED
 
 
 class SamplerError(ValueError):
@@ -93,7 +120,12 @@ def configure_pytensor() -> dict[str, Any]:
     configured = False
     if "pytensor" not in sys.modules and "base_compiledir" not in flags:
         target.mkdir(parents=True, exist_ok=True)
-        os.environ["PYTENSOR_FLAGS"] = ",".join(x for x in (flags, f"base_compiledir={target}") if x)
+        extra = [f"base_compiledir={target}"]
+        # PyTensor's own BLAS search wants libblas + libcblas or libopenblas + libgfortran;
+        # Debian's libopenblas-dev has neither pair, so name OpenBLAS when the system has it
+        if "blas__ldflags" not in flags and ctypes.util.find_library("openblas"):
+            extra.append("blas__ldflags=-lopenblas")
+        os.environ["PYTENSOR_FLAGS"] = ",".join(x for x in (flags, *extra) if x)
         configured = True
     import pytensor
 
@@ -108,8 +140,8 @@ def configure_pytensor() -> dict[str, Any]:
         warnings.append(
             "PyTensor found no BLAS library (blas__ldflags is empty): PyMC's own NUTS (the fallback sampler) "
             "then uses slower NumPy C-API fallbacks for dot products; nutpie (numba, the default) is unaffected. "
-            "Install OpenBLAS (Debian: apt-get install libopenblas-dev, done by scripts/setup): PyTensor then "
-            "finds and links it by itself (or set PYTENSOR_FLAGS=blas__ldflags=-lopenblas)"
+            "Install OpenBLAS (Debian: apt-get install libopenblas-dev, done by scripts/setup): longmod then "
+            "links it (PYTENSOR_FLAGS=blas__ldflags=-lopenblas) when it configures PyTensor before its first import"
         )
     return {"compiledir": str(pytensor.config.compiledir), "base_compiledir": base,
             "configured_here": configured, "blas": blas, "warnings": warnings}
@@ -179,13 +211,26 @@ class SampleInfo:
     numba_compiled: int = 0
     #: of which whole-graph functions (logp/gradient, expand); 0 on a warm disk cache
     graphs_compiled: int = 0
+    #: PyTensor's numba cache keys (sha256) of the model's whole-graph functions, sorted;
+    #: the same model must give the same keys in every process (else a warm run recompiles)
+    graph_cache_keys: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
 
     def attrs(self) -> dict[str, Any]:
         """Compile/sampling record for ``InferenceData.attrs`` (saved with the netCDF)."""
         return {"sampler_backend": self.backend, "compile_seconds": float(self.compile_seconds),
                 "compile_source": self.compile_source, "numba_compiled": int(self.numba_compiled),
-                "graphs_compiled": int(self.graphs_compiled), "sample_seconds": float(self.sample_seconds)}
+                "graphs_compiled": int(self.graphs_compiled), "graph_cache_keys": ",".join(self.graph_cache_keys),
+                "sample_seconds": float(self.sample_seconds)}
+
+
+def _graph_functions() -> dict[Any, str]:
+    """PyTensor-generated whole-graph numba functions alive in this process -> their cache keys."""
+    try:
+        from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+    except ImportError:  # pragma: no cover - numba missing
+        return {}
+    return {f: k for f, k in list(CACHED_SRC_FUNCTIONS.items()) if getattr(f, "__name__", "") == "numba_funcified_fgraph"}
 
 
 class _NumbaCompileCounter:
@@ -341,15 +386,19 @@ def sample_model(
             try:
                 if cache_key is not None and cache_key in _COMPILED:
                     compiled = _COMPILED[cache_key].with_data(**data)
+                    info.graph_cache_keys = _GRAPH_KEYS.get(cache_key, ())
                     info.compile_cached = True
                     info.compile_source = "memory"
                 else:
+                    before = _graph_functions()
                     with _NumbaCompileCounter() as counter:
                         compiled = nutpie.compile_pymc_model(build())
                     info.numba_compiled, info.graphs_compiled = counter.compiled, counter.graphs
                     info.compile_source = "compiled" if counter.graphs else "disk"
+                    info.graph_cache_keys = tuple(sorted({k for f, k in _graph_functions().items() if f not in before}))
                     if cache_key is not None:
                         _COMPILED[cache_key] = compiled
+                        _GRAPH_KEYS[cache_key] = info.graph_cache_keys
             except Exception as exc:  # noqa: BLE001 - any compile failure triggers the documented fallback
                 info.warnings.append(f"nutpie failed to compile the model ({type(exc).__name__}: {exc}); fell back to PyMC NUTS")
                 info.backend = "pymc"
