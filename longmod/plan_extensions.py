@@ -42,6 +42,24 @@ def _labelled(fit, analysis: Analysis, plan: AnalysisPlan, outcome: str) -> pd.D
     return eff
 
 
+def _per_outcome(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, spec):
+    """(outcome, long data, spec with the visits and arms of those data) for each measured outcome of the analysis."""
+    opts = analysis.options
+    est = plan.estimands.get(analysis.estimand) if analysis.estimand else None
+    outcomes = list(opts.get("outcomes", [est.outcome] if est else []))
+    if not outcomes:
+        raise ValueError(f"analysis {analysis.name!r}: no outcome; give 'outcomes' or an estimand")
+    measured = set(trial.measurements["variable"])
+    for outcome in outcomes:
+        if outcome not in measured:
+            continue
+        data = long_analysis_data(trial, outcome, days=opts.get("days"))
+        levels = dict(spec.levels)
+        levels[spec.visit or "visit"] = [visit_label(d) for d in sorted(data["day"].unique())]
+        levels[plan.treatment.variable] = [plan.treatment.reference, plan.treatment.active]
+        yield outcome, data, spec.replace(name=analysis.name, levels=levels, treatment=plan.treatment)
+
+
 def run_model(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis_data) -> pd.DataFrame:
     """Fit a longitudinal model spec to each outcome of a ``model`` analysis, with each engine.
 
@@ -53,22 +71,10 @@ def run_model(analysis: Analysis, plan: AnalysisPlan, trial: TrialData, analysis
     """
     from longmod.engines.registry import fit_model
 
-    opts = analysis.options
-    spec = load_model_spec(plan.path.parent / opts["spec"])
-    est = plan.estimands.get(analysis.estimand) if analysis.estimand else None
-    outcomes = list(opts.get("outcomes", [est.outcome] if est else []))
-    days = opts.get("days")
-    engines = list(opts.get("engines", [spec.engine]))
-    measured = set(trial.measurements["variable"])
+    spec = load_model_spec(plan.path.parent / analysis.options["spec"])
+    engines = list(analysis.options.get("engines", [spec.engine]))
     frames = []
-    for outcome in outcomes:
-        if outcome not in measured:
-            continue
-        data = long_analysis_data(trial, outcome, days=days)
-        levels = dict(spec.levels)
-        levels[spec.visit or "visit"] = [visit_label(d) for d in sorted(data["day"].unique())]
-        levels[plan.treatment.variable] = [plan.treatment.reference, plan.treatment.active]
-        s = spec.replace(name=analysis.name, levels=levels, treatment=plan.treatment)
+    for outcome, data, s in _per_outcome(analysis, plan, trial, spec):
         for engine in engines:
             base = {"analysis": analysis.name, "estimand": analysis.estimand, "outcome": outcome, **_label(analysis, plan)}
             try:
@@ -150,21 +156,8 @@ def run_bayes_model(
     spec = load_model_spec(plan.path.parent / opts["spec"])
     if spec.visit is None:
         raise ValueError(f"analysis {analysis.name!r}: spec {opts['spec']} has no visit; use kind 'bayes_ancova' for one row per patient")
-    est = plan.estimands.get(analysis.estimand) if analysis.estimand else None
-    outcomes = list(opts.get("outcomes", [est.outcome] if est else []))
-    if not outcomes:
-        raise ValueError(f"analysis {analysis.name!r}: no outcome; give 'outcomes' or an estimand")
-    days = opts.get("days")
-    measured = set(trial.measurements["variable"])
     frames = []
-    for outcome in outcomes:
-        if outcome not in measured:
-            continue
-        data = long_analysis_data(trial, outcome, days=days)
-        levels = dict(spec.levels)
-        levels[spec.visit] = [visit_label(d) for d in sorted(data["day"].unique())]
-        levels[plan.treatment.variable] = [plan.treatment.reference, plan.treatment.active]
-        s = spec.replace(name=analysis.name, levels=levels, treatment=plan.treatment)
+    for outcome, data, s in _per_outcome(analysis, plan, trial, spec):
         fit = fit_bayes(s, data, estimand=analysis.estimand, sampler=sampler)
         _keep_posterior(posteriors, f"{analysis.name}_{outcome}", fit)
         eff = _labelled(fit, analysis, plan, outcome)
