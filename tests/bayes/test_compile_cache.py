@@ -18,12 +18,11 @@ keys are the same in every process (``test_seed_reproducible.py``).
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
+
+from .fresh_process import run_fresh
 
 pytestmark = pytest.mark.slow
 
@@ -52,21 +51,10 @@ print("RESULT " + json.dumps(dict(idata.attrs), default=str))
 """
 
 
-def _run(cache: str) -> dict:
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "LONGMOD_CACHE": cache, "PYTHONPATH": root}
-    env.pop("PYTENSOR_FLAGS", None)
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=root, capture_output=True, text=True,
-                         timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
-
-
 def test_second_process_loads_compiled_model_from_disk(tmp_path):
     cache = str(tmp_path / "cache")
-    cold = _run(cache)
-    warm = _run(cache)
+    cold = run_fresh(SCRIPT, cache)
+    warm = run_fresh(SCRIPT, cache)
     print(f"compile seconds: cold {cold['compile_seconds']:.1f}, warm {warm['compile_seconds']:.1f}")
     assert cold["sampler_backend"] == warm["sampler_backend"] == "nutpie"
     assert cold["compile_source"] == "compiled" and cold["graphs_compiled"] >= 1

@@ -16,12 +16,9 @@ see ``longmod.engines.bayes.runtime`` (module docstring, "Reproducibility").
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+
+from .fresh_process import run_fresh
 
 pytestmark = pytest.mark.slow
 
@@ -54,21 +51,10 @@ print("RESULT " + json.dumps({**{k: idata.attrs[k] for k in ("sampler_backend", 
 """
 
 
-def _run(cache: str, hashseed: str) -> dict:
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "LONGMOD_CACHE": cache, "PYTHONPATH": root, "PYTHONHASHSEED": hashseed}
-    env.pop("PYTENSOR_FLAGS", None)
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=root, capture_output=True, text=True, check=False,
-                         timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
-
-
 def test_same_seed_same_draws_cold_and_warm(tmp_path):
     cache = str(tmp_path / "cache")
-    cold = _run(cache, "1")
-    warm = _run(cache, "4")
+    cold = run_fresh(SCRIPT, cache, PYTHONHASHSEED="1")
+    warm = run_fresh(SCRIPT, cache, PYTHONHASHSEED="4")
     print(f"compile seconds: cold {cold['compile_seconds']:.1f}, warm {warm['compile_seconds']:.1f}")
     assert cold["sampler_backend"] == warm["sampler_backend"] == "nutpie"
     assert cold["compile_source"] == "compiled"
