@@ -1,7 +1,8 @@
 """Shared fixtures for the engine tests: reference folders and session-scoped fits.
 
-The external references live in ``shared/`` *beside* the repository clone
-(``<repo>/../shared``); when it is absent the reference tests skip and say why.
+The SAS references (``fev_data.csv``, ``sas_reference.yaml``, openpharma/mmrm,
+Apache-2.0) are kept in ``tests/reference/mmrm/``, copies of the external folder
+``shared/reference/mmrm/`` beside the repository clone, so they run on any clone.
 """
 
 from __future__ import annotations
@@ -13,27 +14,20 @@ import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = (REPO / ".." / "shared").resolve()
-MMRM_REF = SHARED / "reference" / "mmrm"
+SHARED_MMRM = (REPO / ".." / "shared" / "reference" / "mmrm").resolve()
+MMRM_REF = REPO / "tests" / "reference" / "mmrm"
 R_REF = REPO / "tests" / "reference" / "r"
-
-
-def _need_shared() -> None:
-    if not (MMRM_REF / "fev_data.csv").is_file():
-        pytest.skip(f"external reference folder not found at {MMRM_REF} (expected shared/ beside the repo clone)")
 
 
 @pytest.fixture(scope="session")
 def fev_data() -> pd.DataFrame:
     """openpharma/mmrm's fev_data (Apache-2.0), 800 rows, FEV1 missing in 263."""
-    _need_shared()
     return pd.read_csv(MMRM_REF / "fev_data.csv")
 
 
 @pytest.fixture(scope="session")
 def sas_cases() -> dict:
     """SAS reference cases keyed by id, every scalar kept as the printed string."""
-    _need_shared()
     yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read sas_reference.yaml (pip install pyyaml)")
     with open(MMRM_REF / "sas_reference.yaml") as fh:
         doc = yaml.load(fh, Loader=yaml.BaseLoader)  # strings: keeps SAS's printed digits

@@ -1,6 +1,6 @@
 """Native core against SAS PROC MIXED (openpharma/mmrm's design/SAS outputs, Apache-2.0).
 
-Numbers come from ``../shared/reference/mmrm/sas_reference.yaml``, read as the
+Numbers come from ``tests/reference/mmrm/sas_reference.yaml`` (a copy of ``../shared/reference/mmrm/``), read as the
 strings SAS printed. Tolerances and why:
 
 * -2 (RE)ML log-likelihood: rtol 1e-8. SAS prints it with 8 decimals in the

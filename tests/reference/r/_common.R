@@ -6,7 +6,7 @@ script_dir <- function() {
 fev_path <- function() {
   a <- commandArgs(TRUE)
   if (length(a)) return(a[1])
-  file.path(script_dir(), "..", "..", "..", "..", "shared", "reference", "mmrm", "fev_data.csv")
+  file.path(script_dir(), "..", "mmrm", "fev_data.csv")  # tests/reference/mmrm: copy of shared/reference/mmrm
 }
 read_fev <- function() {
   d <- read.csv(fev_path(), stringsAsFactors = FALSE)
