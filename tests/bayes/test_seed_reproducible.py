@@ -9,9 +9,10 @@ ANCOVA's logp graph two different numba cache keys (a commutative ``Eq`` of
 recompiled. Asserted: identical whole-graph cache keys, the warm process
 compiles nothing, and the posterior draws are bit-identical.
 
-Cold and warm draws are identical for this model; for larger models (the
-4-visit MMRM) a cold process was measured to round differently from warm ones,
-see ``longmod.engines.bayes.runtime`` (module docstring, "Reproducibility").
+The cold process compiles in a child process and samples with the code loaded
+from the disk cache (``longmod.engines.bayes.runtime``, "Reproducibility"), as
+the warm one does; for the 4-visit MMRM this was measured by hand (3-minute
+cold compile, too slow for the suite; ``benchmarks/README.md``).
 """
 
 from __future__ import annotations

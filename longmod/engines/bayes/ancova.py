@@ -123,11 +123,9 @@ def fit_bayes_ancova(
     Notes
     -----
     Reproducibility: the same ``sampler["seed"]`` (with the same data, priors,
-    settings and package versions) gives bit-identical draws in every run that
-    loads the compiled model from the disk cache, and the ANCOVA's cold
-    (first, compiling) run was measured to give the same draws too; see
-    :mod:`longmod.engines.bayes.runtime` ("Reproducibility") for the exact
-    guarantee and the case where a cold run differs.
+    settings and package versions) gives bit-identical draws in every run, the
+    first (compiling) one included; see :mod:`longmod.engines.bayes.runtime`
+    ("Reproducibility") for how.
 
     Examples
     --------

@@ -31,19 +31,19 @@ rows of ``X`` and the length of ``y``) enters the graph as ``Eq(a, b)`` with
 ``y``'s length (``pt.specify_shape``), which leaves a single length.
 
 Reproducibility (the exact guarantee): nutpie draws depend only on the seed,
-the data, the model and the machine code of the compiled graph. With the same
-versions, data and settings, the same seed gives bit-identical draws in every
-run that loads the model from the disk cache (every run after the first one
-against a cache folder), and in every cold run (empty cache). A cold run and a
-warm run agreed bit for bit for the STROMA-CoV-2 ANCOVA but differ for its
-Bayesian MMRM (7 visits: ``benchmarks/README.md``; 4 visits, 2 chains x 100
-draws: first draw equal to 9 significant digits, then the chains take
-different paths through the same posterior). The process that compiles the
-numba functions keeps that machine code in memory (reloading the model from the
-disk cache in the same process gave the cold draws again), and it does not
-round exactly like the code a fresh process loads. Both are valid chains; to
-make a first run reproduce later runs exactly, warm the cache in another
-process first (e.g. run the fit twice and keep the second).
+the data, the model and the machine code of the compiled graph. numba code
+compiled inside a process does not round exactly like the same code loaded
+from the disk cache by a later process (measured: the STROMA-CoV-2 Bayesian
+MMRM's first draw agreed to 9 significant digits, then the chains took
+different paths). So a model is never compiled in the sampling process: the
+first time a model (its ``cache_key`` and the package versions) is seen,
+a fresh child process compiles it into the disk cache
+(:func:`_compile_in_fresh_process`, marker files under
+``base_compiledir/longmod_compiled``), and the sampling process loads it from
+there. With the same versions, data and settings, the same seed then gives
+bit-identical draws in the first run and every later one (measured for the
+ANCOVA and the 4-visit MMRM: ``tests/bayes/test_seed_reproducible.py`` and
+``benchmarks/README.md``). A fit without a ``cache_key`` compiles in-process.
 
 Sampler settings come from ``ModelSpec.sampler`` (keys in
 :data:`SAMPLER_KEYS`). The default backend is nutpie (numba-compiled model,
@@ -346,6 +346,69 @@ class _blas_limits:
             os.environ.pop(k, None)
 
 
+_CHILD_COMPILE = """
+import json, sys
+import cloudpickle
+from longmod.engines.bayes import runtime
+runtime.configure_pytensor()
+runtime.enable_numba_graph_cache()
+import nutpie
+with open(sys.argv[1], "rb") as fh:
+    build = cloudpickle.load(fh)
+with runtime._NumbaCompileCounter() as counter:
+    nutpie.compile_pymc_model(build())
+print("RESULT " + json.dumps({"numba_compiled": counter.compiled, "graphs_compiled": counter.graphs}))
+"""
+
+
+def _compiled_marker(cache_key: Any) -> Path | None:
+    """File that says the model ``cache_key`` was compiled into the disk cache by a fresh process."""
+    if cache_key is None:
+        return None
+    import hashlib
+
+    import pytensor
+
+    digest = hashlib.sha256(repr((cache_key, sorted(versions().items()))).encode()).hexdigest()
+    return Path(str(pytensor.config.base_compiledir)) / "longmod_compiled" / digest
+
+
+def _compile_in_fresh_process(build: Callable[[], Any], cache_key: Any, info: "SampleInfo") -> dict | None:
+    """Compile a model's numba functions into the disk cache in a child process, once per model.
+
+    numba code compiled in a process does not round exactly like the same code
+    loaded from the disk cache by a later process, so a first (cold) run would
+    give other draws than every later run with the same seed. Compiling in a
+    child and loading from the disk cache here makes every run sample with the
+    disk-loaded code. Returns the child's compile counts, or None when nothing
+    was done (no ``cache_key``, already compiled, or the child failed; the
+    failure is recorded in ``info.warnings`` and this process compiles instead).
+    """
+    import json
+    import subprocess
+    import tempfile
+
+    marker = _compiled_marker(cache_key)
+    if marker is None or marker.exists():
+        return None
+    import cloudpickle
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "build.pkl"
+        path.write_bytes(cloudpickle.dumps(build))
+        out = subprocess.run([sys.executable, "-c", _CHILD_COMPILE, str(path)], capture_output=True, text=True,
+                             check=False, env=dict(os.environ))
+    result = next((line[len("RESULT "):] for line in out.stdout.splitlines() if line.startswith("RESULT ")), None)
+    if out.returncode != 0 or result is None:
+        info.warnings.append("compiling the model in a fresh process failed; compiled in this process instead, so "
+                             "this run's draws may differ from later runs with the same seed: "
+                             + (out.stderr.strip().splitlines() or ["no message"])[-1])
+        return None
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(repr(cache_key) + "\n", encoding="utf-8")
+    return json.loads(result)
+
+
 def sample_model(
     build: Callable[[], Any],
     data: Mapping[str, Any],
@@ -390,11 +453,15 @@ def sample_model(
                     info.compile_cached = True
                     info.compile_source = "memory"
                 else:
+                    child = _compile_in_fresh_process(build, cache_key, info)
                     before = _graph_functions()
                     with _NumbaCompileCounter() as counter:
                         compiled = nutpie.compile_pymc_model(build())
                     info.numba_compiled, info.graphs_compiled = counter.compiled, counter.graphs
-                    info.compile_source = "compiled" if counter.graphs else "disk"
+                    if child is not None:  # the numba functions were compiled by the child, loaded here
+                        info.numba_compiled += child["numba_compiled"]
+                        info.graphs_compiled += child["graphs_compiled"]
+                    info.compile_source = "compiled" if info.graphs_compiled else "disk"
                     info.graph_cache_keys = tuple(sorted({k for f, k in _graph_functions().items() if f not in before}))
                     if cache_key is not None:
                         _COMPILED[cache_key] = compiled
