@@ -21,6 +21,7 @@ def test_help_has_examples(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "longmod reanalyse stroma-cov2 --out" in out and "longmod trials" in out and "longmod fit " in out
+    assert "longmod plan init my_trial/" in out
     for cmd in ("reanalyse", "fit", "trials"):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
@@ -102,7 +103,10 @@ def test_user_folder_is_user_data(tmp_path):
     toml = (folder / "trial.toml").read_text().replace("synthetic = true", "synthetic = false")
     (folder / "trial.toml").write_text(toml)
     out = tmp_path / "out"
-    assert main(["reanalyse", "stroma-cov2", "--data", str(folder), "--out", str(out), "--quiet",
+    # the bundled plan, run on a folder of one's own
+    shutil.copy(__import__("longmod.resources", fromlist=["x"]).models_dir() / "stroma_cov2" / "plan.toml",
+                folder / "plan.toml")
+    assert main(["reanalyse", str(folder), "--out", str(out), "--quiet",
                  "--only", "primary_ancova", "prior_grid_published"]) == 0
     effects = pd.read_csv(out / "effects.csv")
     assert set(effects.loc[effects.engine != "published", "data_label"]) == {"user data", "published summary"}
@@ -116,7 +120,7 @@ def test_failure_writes_nothing(tmp_path, capsys):
     p.loc[3, "arm"] = "MSC"
     p.to_csv(folder / "patients.csv", index=False)
     out = tmp_path / "out"
-    assert main(["reanalyse", "--data", str(folder), "--out", str(out)]) == 2
+    assert main(["reanalyse", str(folder), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"{folder / 'patients.csv'}, line 5, column 'arm': unknown arm 'MSC'; valid arms: uc_msc, placebo" in err
     assert not out.exists()
@@ -124,7 +128,10 @@ def test_failure_writes_nothing(tmp_path, capsys):
 
 def test_unknown_trial_and_analysis(tmp_path, capsys):
     assert main(["reanalyse", "recovery", "--out", str(tmp_path / "x")]) == 2
-    assert "bundled trials: stroma-cov2" in capsys.readouterr().err
+    assert "neither a trial folder (a folder with trial.toml) nor a bundled trial; bundled trials: stroma-cov2" in \
+        capsys.readouterr().err
+    assert main(["reanalyse", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+    assert "no such trial folder" in capsys.readouterr().err
     assert main(["reanalyse", "stroma-cov2", "--only", "mmrm_magic", "--out", str(tmp_path / "y")]) == 2
     assert "the plan declares: primary_ancova" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
