@@ -77,9 +77,13 @@ def default_plan_text(meta: TrialMeta) -> str:
         "",
         "# ---- estimands: what is estimated, and how intercurrent events are handled --------------",
         "# hypothetical = the value is left missing (likelihood-based models treat it as missing at random;",
-        "# the ANCOVA analyses the patients with a value and counts the others in n_dropped). To impute",
-        "# instead: death = { strategy = \"composite\", value = <a value in the outcome's units> }, or",
-        "# discharge = { strategy = \"locf_multiplier\", factor = 1.10 }.",
+        "# the ANCOVA analyses the patients with a value and counts the others in n_dropped).",
+    ]
+    if has["death"]:
+        lines.append("# To impute instead: death = { strategy = \"composite\", value = <a value in the outcome's units> }")
+    if has["discharge"]:
+        lines.append("# To impute instead: discharge = { strategy = \"locf_multiplier\", factor = 1.10 }")
+    lines += [
         "[estimands.primary]",
         f"label = {_q(f'Primary: {info.label or out} change from baseline to day {day}')}",
         f"outcome = {_q(out)}",

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from longmod.data import from_frames, load_trial
-from longmod.data.trial import MEASUREMENT_COLUMNS, PATIENT_COLUMNS, TrialData, TrialMeta
+from longmod.data.trial import MEASUREMENT_COLUMNS, TrialData, TrialMeta
 from longmod.reconstruct.calibrate import CalibrationError, FastModel, calibrate_anchors
 from longmod.reconstruct.evaluate import evaluate_targets
 from longmod.reconstruct.generator import draw_patients, fill_trajectories
@@ -70,9 +70,12 @@ def _measurements(anchors, draw, spec, rng, variable) -> pd.DataFrame:
     return daily[list(MEASUREMENT_COLUMNS)]
 
 
-def _patients_table(pts: pd.DataFrame) -> pd.DataFrame:
-    extra = [c for c in pts.columns if c not in PATIENT_COLUMNS]
-    return pts[list(PATIENT_COLUMNS) + extra].sort_values("patient_id").reset_index(drop=True)
+def _patients_table(pts: pd.DataFrame, meta: TrialMeta) -> pd.DataFrame:
+    # the fixture's column order: ids, arm, strata, event days, doses; then the other covariates as drawn
+    order = ["patient_id", "arm", *meta.stratification, *meta.event_columns, "doses_received"]
+    first = [c for c in order if c in pts.columns]
+    extra = [c for c in pts.columns if c not in first]
+    return pts[first + extra].sort_values("patient_id").reset_index(drop=True)
 
 
 def reconstruct(spec: TargetSpec, meta: TrialMeta, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, int]:
@@ -120,7 +123,7 @@ def reconstruct(spec: TargetSpec, meta: TrialMeta, seed: int) -> tuple[pd.DataFr
                              rng=np.random.default_rng(ss))
         anchors = draw.anchors
         tpl_meas = _measurements(anchors, draw, spec, np.random.default_rng(0), spec.outcome)
-        template = from_frames(_patients_table(draw.patients), tpl_meas, meta)
+        template = from_frames(_patients_table(draw.patients, meta), tpl_meas, meta)
         model = FastModel(spec, template, anchors, aims)
         try:
             x = calibrate_anchors(model, anchors["value"].to_numpy(), anchors["lower"].to_numpy(),
@@ -130,7 +133,7 @@ def reconstruct(spec: TargetSpec, meta: TrialMeta, seed: int) -> tuple[pd.DataFr
             continue
         calibrated = anchors.assign(value=x)
         meas = _measurements(calibrated, draw, spec, np.random.default_rng(streams[1]), spec.outcome)
-        pts = _patients_table(draw.patients)
+        pts = _patients_table(draw.patients, meta)
         trial = from_frames(pts, meas, meta)
         report = evaluate_targets(spec, trial)
         fast = model.values(x, list(spec.targets), fast=True)

@@ -93,7 +93,8 @@ class FastModel:
             const, mult, addb = np.zeros(m), np.zeros(m), np.zeros(m)
             for r, row in enumerate(f.itertuples(index=False)):
                 pid = row.patient_id
-                base_idx[r] = self._anchor(key, pid, est.baseline_day, name)
+                base_day = spec.baseline_day if est.baseline_day is None else est.baseline_day
+                base_idx[r] = self._anchor(key, pid, base_day, name)
                 s_ = _strategy_for(est, row.event, row.source)
                 if s_ is None:
                     val_idx[r], mult[r] = self._anchor(key, pid, est.day, name), 1.0
