@@ -12,8 +12,8 @@ alpha; ``docs/bayes_sbc.md`` uses alpha = 0.01 per quantity).
 
 Run::
 
-    .venv/bin/python -m longmod.engines.bayes.sbc --kind lmm --reps 100
-    .venv/bin/python -m longmod.engines.bayes.sbc --kind mmrm --reps 100
+    PYTHONPATH=. .venv/bin/python benchmarks/bayes_sbc.py --kind lmm --reps 100
+    PYTHONPATH=. .venv/bin/python benchmarks/bayes_sbc.py --kind mmrm --reps 100
 """
 
 from __future__ import annotations
