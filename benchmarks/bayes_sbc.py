@@ -42,12 +42,12 @@ def sbc_design(n_patients: int, seed: int) -> pd.DataFrame:
 
 
 def _spec(kind: str, sampler: dict[str, Any]):
-    from longmod.spec.model import ModelSpec
+    from longmod.spec.model import ModelSpec, Treatment
 
     return ModelSpec(name=f"sbc-{kind}", outcome="pf", fixed="arm * visit + baseline", subject="patient_id",
                      visit="visit", time="day", covariance="us" if kind == "mmrm" else "ris",
                      levels={"visit": list(VISITS)}, engine="pymc", mcid=20.0,
-                     priors={"scale": 20.0}, sampler=sampler)
+                     priors={"scale": 20.0}, sampler=sampler, treatment=Treatment("arm", "placebo", "uc_msc"))
 
 
 def _simulate(kind: str, spec: Any, design: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:

@@ -72,13 +72,13 @@ def long_data(n: int, seed: int = 1):
 
 
 def _spec(model: str, sampler: str):
-    from longmod.spec.model import ModelSpec
+    from longmod.spec.model import ModelSpec, Treatment
 
     backend = "nutpie" if sampler.startswith("nutpie") else "pymc"
     return ModelSpec(name="bench", outcome="pf", fixed="arm * visit + baseline", subject="patient_id",
                      visit="visit", time="day", covariance=model, levels={"visit": ["D3", "D7", "D14"]},
-                     engine="pymc", sampler={"chains": 4, "draws": 1000, "tune": 1000, "seed": 1, "cores": 2,
-                                             "backend": backend})
+                     engine="pymc", treatment=Treatment("arm", "placebo", "uc_msc"),
+                     sampler={"chains": 4, "draws": 1000, "tune": 1000, "seed": 1, "cores": 2, "backend": backend})
 
 
 def bambi_worker(model: str, n: int) -> dict:

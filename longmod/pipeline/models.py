@@ -10,6 +10,7 @@ facts go to the context's timings (timings.csv), never to the effects.
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 
@@ -100,8 +101,12 @@ def _row_extras(fit, ctx, analysis, outcome: str, spec) -> pd.DataFrame:
         eff[k] = v
     eff["outcome"] = outcome
     eff["converged"] = bool(fit.convergence.converged)
-    n_dropped = int(fit.provenance.get("rows_dropped_missing", 0) or 0)
     warns = list(fit.convergence.warnings)
+    n_dropped = fit.provenance.get("rows_dropped_missing")
+    if n_dropped is None:  # engines that only say it in words (the Bayesian design front end)
+        said = [re.match(r"(\d+) row\(s\)[^;]*dropped", w) for w in warns]
+        n_dropped = sum(int(m.group(1)) for m in said if m)
+    n_dropped = int(n_dropped or 0)
     if n_dropped and not any("dropped" in w for w in warns):
         msg = f"{n_dropped} row(s) dropped for missing values"
         warnings.warn(f"analysis {analysis.name!r}, {outcome}: {msg}", stacklevel=3)

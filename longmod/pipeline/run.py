@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -229,11 +230,17 @@ def reanalyse(
             frames.append(k.run(ctx, a))
         ctx.record_timing(a, time.perf_counter() - t0, outcome="", engine="")
     section = None
+    opts = dict(biomarker_options or {})
+    if run_biomarkers and len(td.meta.active_arms) > 1 and "active" not in opts:
+        reason = (f"the biomarker section compares one arm with the reference and the trial has "
+                  f"{len(td.meta.active_arms)} active arms; give biomarker_options={{'active': ...}}")
+        warnings.warn(f"biomarker section not run: {reason}", stacklevel=2)
+        ctx.unavailable = {**ctx.unavailable, BIOMARKERS: f"not run: {reason}"}
+        run_biomarkers = False
     if run_biomarkers:
         from longmod.biomarkers.section import biomarker_section
 
         t0 = time.perf_counter()
-        opts = dict(biomarker_options or {})
         if sampler:
             opts["sampler"] = {**dict(sampler), **dict(opts.get("sampler") or {})}
         section = biomarker_section(td, progress=progress, **opts)

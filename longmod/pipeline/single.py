@@ -57,7 +57,7 @@ def run_ancova(ctx, analysis) -> pd.DataFrame:
     >>> from longmod.pipeline import reanalyse
     >>> res = reanalyse("stroma-cov2", only=["primary_ancova"])
     >>> row = res.effects[res.effects["engine"] == "ancova-ols"].iloc[0]
-    >>> row["df_method"], int(row["n_dropped"]), row["day"] == row["estimand_day"]
+    >>> row["df_method"], int(row["n_dropped"]), bool(row["day"] == row["estimand_day"])
     ('residual', 0, True)
     """
     data = ctx.analysis_data(analysis.estimand)

@@ -298,6 +298,8 @@ def trajectory_variables(trial, max_variables: int = MAX_TRAJECTORIES) -> list[s
     ['pf', 'sofa']
     """
     m = trial.measurements
+    if m.empty or "day" not in m:
+        return []
     lloq = m["lloq"] if "lloq" in m else pd.Series(np.nan, index=m.index)
     biomarkers = set(m.loc[lloq.notna(), "variable"].astype(str))
     days = m.groupby(m["variable"].astype(str))["day"].nunique()
