@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from longmod.results.schema import t_interval
+from longmod.spec.terms import level_label
 
 CONTRAST_METHODS = ("pairwise", "revpairwise", "trt.vs.ctrl", "consec")
 
@@ -133,7 +134,7 @@ class LinearInference:
             raise ValueError("contrast() needs specs: the variable(s) whose marginal means are contrasted")
         grid, L = self._grid([*specs, *by], at)
         n_cells = int(np.prod([len(grid[v].unique()) for v in specs]))
-        labels = [" ".join(str(x) for x in row) for row in grid[specs].itertuples(index=False)][:n_cells]
+        labels = [" ".join(level_label(x) for x in row) for row in grid[specs].itertuples(index=False)][:n_cells]
         W, names = _weights(method, labels, ref)
         out = []
         groups = [()] if not by else list(dict.fromkeys(tuple(r) for r in grid[by].itertuples(index=False)))

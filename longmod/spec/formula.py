@@ -47,6 +47,7 @@ from longmod.spec.terms import (  # noqa: F401  (re-exported: the formula API li
     _default_levels,
     _display,
     _is_categorical_dtype,
+    _is_lookup,
     _labels,
     _ordered_terms,
     _parse_terms,
@@ -191,31 +192,38 @@ class Formula:
                 lv = levels.get(v) or _default_levels(work[v])
                 work[v] = _as_labels(work[v], v, lv)
                 converted[v] = list(lv)
-        if not factors:
-            spec_all = None
-            enc: dict = {}
-            fvars: dict = {}
-            struct: dict = {}
-        else:
-            text_all = "0 + " + " + ".join(_quote(fa) for fa in factors)
+        enc: dict = {}
+        fvars: dict = {}
+        struct: dict = {}
+        for fa in factors:  # plain columns: typed here, no evaluation needed
+            if _is_lookup(fa):
+                if fa.expr in converted:
+                    enc[fa.expr] = ("CATEGORICAL", {"categories": converted[fa.expr]})
+                elif pd.api.types.is_numeric_dtype(work[fa.expr].dtype):
+                    enc[fa.expr] = ("NUMERICAL", {})
+                else:
+                    raise FormulaError(f"column {fa.expr!r} is neither numeric nor categorical (dtype {work[fa.expr].dtype})")
+                fvars[fa.expr] = (fa.expr,)
+        calls = [fa for fa in factors if not _is_lookup(fa)]
+        if calls:  # C(), I(), log(), ...: formulaic evaluates them (categories and codings from distinct rows)
+            text_all = "0 + " + " + ".join(fa.expr for fa in calls)
             try:
-                # categories and codings only: every distinct row is enough (numeric state is taken below)
                 with np.errstate(all="ignore"):
                     mm = model_matrix(_F(text_all, _ordering="none"), work.drop_duplicates(), ensure_full_rank=False,
                                       na_action="ignore", context=CONTEXT)
             except (FormulaicError, ValueError, TypeError, NameError) as exc:
                 raise FormulaError(f"cannot evaluate formula {rhs!r}: {_clean(exc)}") from None
             spec_all = mm.model_spec
-            enc = {str(k): v for k, v in spec_all.encoder_state.items()}
-            fvars = {str(k): v for k, v in spec_all.factor_variables.items()}
-            struct = {str(s.term): list(s.columns) for s in spec_all.structure}
+            enc.update({str(k): v for k, v in spec_all.encoder_state.items()})
+            fvars.update({str(k): tuple(str(getattr(v, "name", v)) for v in vs if getattr(v, "source", "data") == "data")
+                          for k, vs in spec_all.factor_variables.items()})
+            struct.update({str(st.term): list(st.columns) for st in spec_all.structure})
         infos: dict[str, FactorInfo] = {}
         raw: dict[str, tuple] = {}
         by_expr: dict[str, str] = {}
         for fa in factors:
             kind, state = enc.get(fa.expr, (None, {}))
-            dvars = tuple(sorted(str(getattr(v, "name", v)) for v in fvars.get(fa.expr, ())
-                                 if getattr(v, "source", "data") == "data"))
+            dvars = tuple(sorted(fvars.get(fa.expr, ())))
             name = _display(fa)
             if str(kind).endswith("CATEGORICAL"):
                 if len(dvars) != 1 or name not in dvars:
@@ -274,10 +282,10 @@ class Formula:
                         numeric_vars.append(v)
         nterms = tuple(dict.fromkeys(tuple(dict.fromkeys(by_expr[fa.expr] for fa in t)) for t in ordered))
         numeric_spec = None
-        nfac = [f for f in infos.values() if f.kind == "numeric"]
-        if nfac:
+        nfac = [f for f in infos.values() if f.kind == "numeric" and f.expr not in work.columns]
+        if nfac:  # numeric expressions keep formulaic's state (centring means, polynomial bases)
             nwork = work.loc[:, [v for v in numeric_vars]]
-            ntext = "0 + " + " + ".join(f"`{f.expr}`" if f.expr in nwork.columns else f.expr for f in nfac)
+            ntext = "0 + " + " + ".join(f.expr for f in nfac)
             with np.errstate(all="ignore"):
                 numeric_spec = model_matrix(_F(ntext, _ordering="none"), nwork, ensure_full_rank=False,
                                             na_action="ignore", context=CONTEXT).model_spec
@@ -304,15 +312,23 @@ class Formula:
     # -- evaluation -------------------------------------------------------------------------
     def _categorical_block(self, name: str, values: pd.Series) -> np.ndarray:
         lv = self.factor_levels[name]
-        lab = _labels(values)
+        lab = _labels(values) if len(values) > 200 else np.array([level_label(x) for x in values], dtype=object)
         bad = sorted(set(lab) - set(lv))
         if bad:
             raise FormulaError(f"column {name!r} has value(s) {bad} not among its levels {list(lv)}")
         return np.stack([(lab == x).astype(float) for x in lv], axis=1)
 
     def _numeric_blocks(self, data: pd.DataFrame) -> dict[str, np.ndarray]:
-        if self._numeric_spec is None:
-            return {}
+        out: dict[str, np.ndarray] = {}
+        calls = []
+        for name in self.numeric_factors:
+            f = self.factors[name]
+            if f.expr in self.numeric and f.variables == (f.expr,):  # a plain column
+                out[name] = pd.to_numeric(data[f.expr]).to_numpy(dtype=float)[:, None]
+            else:
+                calls.append(name)
+        if not calls:
+            return out
         from formulaic.errors import FormulaicError
 
         cols = [v for v in self.numeric if v in data.columns]
@@ -322,8 +338,8 @@ class Formula:
         except (FormulaicError, ValueError, TypeError) as exc:
             raise FormulaError(f"cannot evaluate the numeric terms of {self.rhs!r}: {_clean(exc)}") from None
         M = np.asarray(mm, dtype=float)
-        out, j = {}, 0
-        for name in self.numeric_factors:
+        j = 0
+        for name in calls:
             m = len(self.factors[name].suffixes)
             out[name] = M[:, j:j + m]
             j += m

@@ -174,6 +174,10 @@ def formula_variables(rhs: str, columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c in required]
 
 
+def _is_lookup(factor) -> bool:
+    return str(factor.eval_method).endswith("LOOKUP")
+
+
 def _quote(factor) -> str:
     if str(factor.eval_method).endswith("LOOKUP"):
         return f"`{factor.expr}`"

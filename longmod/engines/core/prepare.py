@@ -20,8 +20,9 @@ Rules (documented in the user guide, checked here):
 * **Number-coded factors**: the treatment variable and the visit variable must be
   categorical wherever they appear in the fixed effects (text, bool, Categorical,
   ``C(x)`` or ``levels``); a numeric treatment or visit would be fitted as a slope, so it
-  is an error that says how to declare it (``C(visit)`` or ``levels=``). Other numeric
-  columns are covariates (slopes).
+  is an error that says how to declare it (``C(visit)`` or ``levels=``). A text visit
+  column enters the formula with its levels in time order (first = reference). Other
+  numeric columns are covariates (slopes).
 * **Per-visit contrast** (:func:`effect_grid`): emmeans-style estimated marginal means
   of active and reference at each visit, with equal weights over the levels of every
   other factor and numeric covariates at their mean over the fitted rows (a numeric
@@ -169,7 +170,7 @@ def visit_order(spec: ModelSpec, frame: pd.DataFrame) -> tuple[list[str], str]:
     >>> visit_order(spec.replace(time=None), d)
     Traceback (most recent call last):
     ...
-    longmod.spec.model.SpecError: model 'm': visit column 'v' holds text labels (D1, D14, D2) and no order is known, but covariance 'ar1' depends on the visit order. Give the order: levels={'v': [...]} in time order, or a numeric time column (time='day'), or make 'v' an ordered pandas Categorical
+    longmod.spec.model.SpecError: model 'm': visit column 'v' holds text labels (D1, D2, D14) and no order is known, but covariance 'ar1' depends on the visit order. Give the order: levels={'v': [...]} in time order, or a numeric time column (time='day'), or make 'v' an ordered pandas Categorical
     """
     where = f"model {spec.name!r}"
     v = spec.visit
@@ -213,7 +214,8 @@ def visit_order(spec: ModelSpec, frame: pd.DataFrame) -> tuple[list[str], str]:
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         return [level_label(x) for x in sorted(pd.unique(s))], "numeric"
     if _structure_is_ordered(spec.covariance):
-        shown = ", ".join(observed[:6]) + (", ..." if len(observed) > 6 else "")
+        nat = sorted(observed, key=natural_key)
+        shown = ", ".join(nat[:6]) + (", ..." if len(nat) > 6 else "")
         raise SpecError(
             f"{where}: visit column {v!r} holds text labels ({shown}) and no order is known, but covariance "
             f"{spec.covariance!r} depends on the visit order. Give the order: levels={{{v!r}: [...]}} in time order, "
@@ -299,7 +301,9 @@ def prepare(spec: ModelSpec, data: pd.DataFrame) -> Prepared:
     visit_levels, order_how, counts = None, None, {}
     if spec.visit:
         lv, order_how = visit_order(spec, frame)
-        levels[spec.visit] = lv
+        numeric_visit = pd.api.types.is_numeric_dtype(frame[spec.visit].dtype) and spec.visit not in spec.levels
+        if not numeric_visit:  # the visit factor of the formula in time order (first = reference)
+            levels[spec.visit] = lv
         lab = frame[spec.visit].map(level_label)
         frame["__pos"] = lab.map({x: i for i, x in enumerate(lv)}).to_numpy()
         visit_levels = tuple(lv)
