@@ -81,7 +81,7 @@ def _spec(formula: str, data: pd.DataFrame, allowed: Sequence[str], family: str,
 
 def mmrm(formula: str, data: pd.DataFrame, *, reml: bool = True, df: str = "kenward-roger", vcov: str = "model",
          treatment: Any = None, levels: Mapping[str, Sequence] | None = None, time: str | None = None,
-         engine: str = "native", name: str = "mmrm", level: float = 0.95):
+         visit: str | None = None, engine: str = "native", name: str = "mmrm", level: float = 0.95):
     """Fit a mixed model for repeated measures, written as in R's mmrm.
 
     Parameters
@@ -110,6 +110,10 @@ def mmrm(formula: str, data: pd.DataFrame, *, reml: bool = True, df: str = "kenw
     time : str, optional
         Numeric time column: orders the visits (``D14`` after ``D2``) when ``levels``
         does not.
+    visit : str, optional
+        With ``sp_exp(time | subject)``: the categorical visit column of the fixed
+        effects, so that ``fit.effects`` has one treatment contrast per visit (a
+        covariance over visits names its visit itself).
     engine : str
         ``"native"`` (the only engine with MMRM structures).
     name : str
@@ -140,7 +144,7 @@ def mmrm(formula: str, data: pd.DataFrame, *, reml: bool = True, df: str = "kenw
                  "an MMRM needs one covariance term such as us(visit | subject) or sp_exp(time | subject); "
                  "random effects (1 + t | id) go to longmod.lmm()",
                  name=name, method="reml" if reml else "ml", df=_df(df), vcov=_vcov(vcov), engine=engine,
-                 treatment=treatment, levels=levels, time=time)
+                 treatment=treatment, levels=levels, time=time, visit=visit)
     return fit_model(spec, data)
 
 
