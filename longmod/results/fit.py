@@ -81,7 +81,9 @@ class FitResult:
     extras : mapping
         Engine-specific objects (e.g. LS means table, InferenceData).
     model : LinearInference, optional
-        What :meth:`lsmeans` and :meth:`contrast` need (frequentist engines).
+        What :meth:`lsmeans` and :meth:`contrast` need (frequentist engines). It holds
+        closures over the fit's internals, so it is not pickled: a FitResult sent to
+        another process keeps its tables but not ``lsmeans()``/``contrast()``.
 
     Examples
     --------
@@ -111,6 +113,9 @@ class FitResult:
     extras: Mapping[str, Any] = field(default_factory=dict)
     model: Any = field(default=None, repr=False, compare=False)
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "model": None}
+
     def __repr__(self) -> str:
         from longmod.results.summary import short_repr
 
@@ -126,8 +131,9 @@ class FitResult:
     def _inference(self):
         if self.model is None:
             raise NotImplementedError(
-                f"the {self.engine} engine's result carries no fixed-effects inference for lsmeans()/contrast(); "
-                "use a frequentist engine (native, lme4, statsmodels)"
+                f"this {self.engine} result carries no fixed-effects inference for lsmeans()/contrast(): the "
+                "frequentist engines (native, lme4, statsmodels) attach it to the results they return, but it is "
+                "not kept when a result is pickled; refit in this process"
             )
         return self.model
 
