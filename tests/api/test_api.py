@@ -76,6 +76,16 @@ def test_fit_of_the_toml_spec_equals_the_formula_route(fev_data, key_fit, tmp_pa
     np.testing.assert_allclose(via_formula.effects["estimate"], key_fit.effects["estimate"], rtol=1e-9)
 
 
+def test_bundled_formula_spec_fits(fev_data):
+    from longmod.resources import models_dir
+
+    spec = load_model_spec(models_dir() / "examples" / "fev_data_ar1_formula.toml")
+    assert (spec.covariance, spec.visit, spec.subject, spec.time) == ("ar1", "AVISIT", "USUBJID", "VISITN")
+    fit = longmod.fit(spec, fev_data)
+    assert fit.convergence.converged and list(fit.effects["day"]) == [1.0, 2.0, 3.0, 4.0]
+    assert "SEXFemale" in set(fit.params["term"]) and fit.fit_stats["df_method"] == "kenward-roger"
+
+
 def test_spec_formula_conflicts_and_replace():
     with pytest.raises(SpecError, match="contradicts the formula"):
         ModelSpec(name="m", formula="y ~ x + us(v | id)", covariance="cs")

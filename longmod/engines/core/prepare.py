@@ -352,8 +352,9 @@ def effect_grid(spec: ModelSpec, prep: Prepared) -> tuple[pd.DataFrame, np.ndarr
 
     Returns
     -------
-    grid : DataFrame with ``visit``, ``day``, treatment column (two rows per visit:
-        reference, active)
+    grid : DataFrame with ``visit``, ``day`` (the visit's median ``time`` when the spec
+        has one, else the number in the visit label, else its position), treatment
+        column (two rows per visit: reference, active)
     L : LS-means matrix (kept columns)
     C : contrast matrix, one row per visit (active - reference)
 
@@ -379,6 +380,9 @@ def effect_grid(spec: ModelSpec, prep: Prepared) -> tuple[pd.DataFrame, np.ndarr
         visits = list(prep.visit_levels)
         if spec.visit in f.factor_levels:
             by, values = [spec.visit, trt], {spec.visit: visits, **values}
+    day_of = {}
+    if spec.visit and spec.time and prep.visit_levels is not None:  # the visit's median time, else its label
+        day_of = prep.frame.groupby(prep.frame[spec.visit].map(level_label))[spec.time].median().to_dict()
     rows, Ls = [], []
     for i, v in enumerate(visits):
         vals = dict(values)
@@ -392,7 +396,8 @@ def effect_grid(spec: ModelSpec, prep: Prepared) -> tuple[pd.DataFrame, np.ndarr
         g, L = lsmeans_matrix(f, prep.frame, b, vals)
         Ls.append(L[:, keep])
         for arm in vals[trt]:
-            rows.append({"visit": v, "day": day_of_level(v, i) if v is not None else np.nan, trt: arm})
+            day = float(day_of[v]) if v in day_of else (day_of_level(v, i) if v is not None else np.nan)
+            rows.append({"visit": v, "day": day, trt: arm})
     L = np.vstack(Ls)
     C = np.array([L[2 * i + 1] - L[2 * i] for i in range(len(visits))])
     return pd.DataFrame(rows), L, C
