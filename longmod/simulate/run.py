@@ -167,7 +167,10 @@ def _save_chunk(folder: Path, cell: int, start: int, frame: pd.DataFrame) -> Non
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # the progress bar is optional
+        return None
 
     return tqdm(total=total, unit="trial", desc="simulating", file=sys.stderr, smoothing=0.1)
 
@@ -259,7 +262,11 @@ def run_simulation(
         for c, start, stop in todo:
             finish((c, start), run_chunk(sc.document, c, start, stop, seed))
     elif todo:
-        from dask.distributed import Client, LocalCluster, as_completed
+        try:
+            from dask.distributed import Client, LocalCluster, as_completed
+        except ImportError:
+            raise ImportError("longmod simulate runs on Dask: install longmod[dist] (dask[distributed]), "
+                              "or run in this process with scheduler='serial' (--serial)") from None
 
         cluster = None
         if scheduler:
