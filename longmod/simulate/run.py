@@ -13,7 +13,6 @@ checkpoint folder is removed once the outputs are written.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from longmod.simulate.scenario import Scenario, load_scenario, parse_scenario
+from longmod.simulate.scenario import Scenario, load_scenario
 
 #: Columns of the per-trial results.
 TRIAL_COLUMNS = ("analysis", "kind", "estimand", "cell", "n_per_arm", "effect", "trial", "estimate", "std_error",
@@ -44,19 +43,14 @@ def trial_rng(seed: int, cell: int, trial: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(cell), int(trial))))
 
 
-@functools.lru_cache(maxsize=8)
-def _scenario_from_document(document: str) -> Scenario:
-    return parse_scenario(json.loads(document))
-
-
-def run_chunk(document: str, cell: int, start: int, stop: int, seed: int) -> pd.DataFrame:
+def run_chunk(scenario: Scenario, cell: int, start: int, stop: int, seed: int) -> pd.DataFrame:
     """Simulate and analyse trials ``start..stop-1`` of one cell (runs on a Dask worker).
 
     Examples
     --------
     >>> from longmod.resources import models_dir
     >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
-    >>> r = run_chunk(s.document, 0, 0, 2, seed=1)
+    >>> r = run_chunk(s, 0, 0, 2, seed=1)
     >>> sorted(r["trial"].unique().tolist()), set(r["analysis"]) == {a.name for a in s.analyses}
     ([0, 1], True)
     """
@@ -65,7 +59,6 @@ def run_chunk(document: str, cell: int, start: int, stop: int, seed: int) -> pd.
     from longmod.simulate.analyses import SIMULATION_ANALYSES
     from longmod.simulate.generate import simulate_trial
 
-    scenario = _scenario_from_document(document)
     n, effect = scenario.cells()[cell]
     trials = [simulate_trial(scenario, n, effect, trial_rng(seed, cell, i)) for i in range(start, stop)]
     frames = []
@@ -260,7 +253,7 @@ def run_simulation(
     cluster_info = "serial"
     if scheduler == "serial":
         for c, start, stop in todo:
-            finish((c, start), run_chunk(sc.document, c, start, stop, seed))
+            finish((c, start), run_chunk(sc, c, start, stop, seed))
     elif todo:
         try:
             from dask.distributed import Client, LocalCluster, as_completed
@@ -277,7 +270,7 @@ def run_simulation(
             client = Client(cluster)
         cluster_info = f"dask {'scheduler ' + scheduler if scheduler else 'LocalCluster'} with {len(client.scheduler_info()['workers'])} worker(s)"
         try:
-            futs = {client.submit(run_chunk, sc.document, c, start, stop, seed, pure=False): (c, start) for c, start, stop in todo}
+            futs = {client.submit(run_chunk, sc, c, start, stop, seed, pure=False): (c, start) for c, start, stop in todo}
             for fut in as_completed(futs):
                 finish(futs[fut], fut.result())
         finally:

@@ -32,6 +32,7 @@ estimand); it grows linearly from 0 at baseline.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -104,6 +105,9 @@ class SimulationAnalysis:
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
 
+    def __reduce__(self):  # picklable for Dask workers (a mappingproxy is not)
+        return (SimulationAnalysis, (self.name, self.kind, dict(self.options)))
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -124,8 +128,6 @@ class Scenario:
     alpha: float = 0.05
     description: str = ""
     derived_from: str = ""
-    #: Canonical JSON of the scenario document (ships the scenario to Dask workers; hashed for checkpoints).
-    document: str = ""
 
     @property
     def active_arm(self) -> str:
@@ -138,8 +140,12 @@ class Scenario:
         return np.asarray(self.schedule[1:], float)
 
     def digest(self) -> str:
-        """sha256 of :attr:`document` (identifies the scenario in checkpoints and outputs)."""
-        return hashlib.sha256(self.document.encode()).hexdigest()
+        """sha256 of every field (identifies the scenario in checkpoints and outputs)."""
+        return hashlib.sha256(json.dumps(_plain(self), sort_keys=True, default=str).encode()).hexdigest()
+
+    def replace(self, **changes: Any) -> "Scenario":
+        """A copy with ``changes`` applied (e.g. ``n_per_arm=(45,)``)."""
+        return dataclasses.replace(self, **changes)
 
     def cells(self) -> list[tuple[int, float]]:
         """Every ``(n_per_arm, effect)`` combination, in a fixed order."""
@@ -151,6 +157,18 @@ class Scenario:
             if a.name == name:
                 return a
         raise KeyError(f"scenario {self.name!r} has no analysis {name!r}; declared: {', '.join(a.name for a in self.analyses)}")
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return str(obj)
+    return obj
 
 
 def _check_keys(table: Mapping, allowed: tuple[str, ...], where: str) -> None:
@@ -254,7 +272,7 @@ def parse_scenario(doc: Mapping[str, Any], *, where: str = "scenario") -> Scenar
         endpoint_day=endpoint, n_per_arm=n_per_arm, effect=effect, outcome=outcome,
         death=_hazard(doc.get("death"), f"{where} [death]"), discharge=_hazard(doc.get("discharge"), f"{where} [discharge]"),
         estimand=estimand, analyses=tuple(analyses), alpha=alpha, description=str(head.get("description", "")),
-        derived_from=str(head.get("derived_from", "")), document=json.dumps(doc, sort_keys=True, default=str),
+        derived_from=str(head.get("derived_from", "")),
     )
 
 
