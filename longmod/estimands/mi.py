@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from longmod.estimands.ancova_batch import ancova_batch
 from longmod.estimands.descriptions import estimand_description
 from longmod.estimands.imputation_params import Fitter, ImputationParams
 from longmod.estimands.mvn import fill_conditional
@@ -86,36 +87,6 @@ def _ancova(wide: WideData, values: np.ndarray, covariates: Sequence[str], level
     d[tr.variable] = d[tr.variable].astype(str)
     d["__outcome"] = values
     return fit_ancova(d, treatment=tr, outcome="__outcome", covariates=list(covariates), level=level)
-
-
-def ancova_many(wide: WideData, outcomes: np.ndarray, covariates: Sequence[str], level: float = 0.95):
-    """ANCOVA treatment effect of each column of ``outcomes`` (n x M), one design for all.
-
-    The first column goes through :func:`longmod.engines.ancova.fit_ancova`
-    (input checks, the covariates it keeps); the others reuse its design
-    matrix, so the M fits cost one QR decomposition. The tests check every
-    column against ``fit_ancova``.
-
-    Returns
-    -------
-    tuple of numpy.ndarray and float and int
-        ``(estimates (M,), standard errors (M,), residual df, n_obs)``.
-    """
-    first = _ancova(wide, outcomes[:, 0], covariates, level)
-    tr = wide.spec.treatment
-    keep = list(first.coefficients["term"])[2:]
-    X = np.column_stack([np.ones(wide.n), (wide.patients[tr.variable].astype(str) == tr.active).to_numpy(float),
-                         *(wide.patients[c].to_numpy(float) for c in keep)])
-    if np.isnan(outcomes).any() or len(X) != first.n_obs:
-        raise ValueError("ANCOVA of completed datasets: an outcome or covariate is missing after imputation")
-    q, r = np.linalg.qr(X)
-    beta = np.linalg.solve(r, q.T @ outcomes)
-    resid = outcomes - X @ beta
-    dfree = X.shape[0] - X.shape[1]
-    s2 = (resid**2).sum(axis=0) / dfree
-    rinv = np.linalg.inv(r)
-    v11 = float((rinv[1] ** 2).sum())  # [(X'X)^-1]_11
-    return beta[1], np.sqrt(s2 * v11), float(dfree), int(first.n_obs)
 
 
 def _target(wide: WideData, target_visit: str | None) -> int:
@@ -204,8 +175,9 @@ def multiple_imputation(
     data, methods = apply_strategy(wide, strategy)
     k = _target(data, target_visit)
     done = complete_datasets(data, params, methods, seed=seed)
-    est, se, dfree, n_obs = ancova_many(data, done[:, :, k].T, covariates, level)
-    pooled = pool_scalar(est, se, dfree, level)
+    fits = ancova_batch(data.patients, done[:, :, k].T, treatment=data.spec.treatment, covariates=covariates,
+                        level=level)
+    pooled = pool_scalar(fits.estimate, fits.std_error, fits.df, level)
     name = analysis or (f"mi_{strategy}" if isinstance(strategy, str) else "mi_mixed")
     notes = list(params.notes)
     if data.removed:
@@ -213,7 +185,7 @@ def multiple_imputation(
                      "(fit the imputation model without them: apply_strategy first)")
     row = {
         **_base_row(data, k, strategy, name, estimand, outcome), **pooled.as_row(),
-        "n_obs": n_obs, "n_patients": data.n, "imputation": "multiple", "draws_source": params.source,
+        "n_obs": fits.n_obs, "n_patients": data.n, "imputation": "multiple", "draws_source": params.source,
         "n_imputed": int(np.isnan(data.y[:, k]).sum()), "n_removed_post_ice": data.removed,
         "warnings": "; ".join(notes), **{f"imputation_{key}": v for key, v in dict(params.diagnostics).items()},
     }

@@ -10,6 +10,7 @@ import pytest
 MODULES = [
     "longmod.estimands.rubin", "longmod.estimands.mvn", "longmod.estimands.mvn_em", "longmod.estimands.wide",
     "longmod.estimands.reference_based", "longmod.estimands.imputation_params", "longmod.estimands.descriptions",
+    "longmod.estimands.ancova_batch", "longmod.estimands.tipping", "longmod.estimands.tipping_plot",
 ]
 
 

@@ -198,15 +198,17 @@ def test_bad_input_is_reported():
     pd.testing.assert_frame_equal(pts, before)
 
 
-def test_vectorised_ancova_equals_fit_ancova(sim):
-    from longmod.estimands.mi import _ancova, ancova_many
+def test_ancova_batch_equals_fit_ancova(sim):
+    from longmod.estimands.ancova_batch import ancova_batch
+    from longmod.estimands.mi import _ancova
 
     _, _, w = sim
     data, methods = apply_strategy(w, "cir")
     draws = bootstrap_params(data, em_fitter(), 4, seed=9)
     done = complete_datasets(data, draws, methods, seed=1)[:, :, 2].T
-    est, se, dfree, n = ancova_many(data, done, COV)
+    b = ancova_batch(data.patients, done, treatment=data.spec.treatment, covariates=COV)
     for m in range(4):
         f = _ancova(data, done[:, m], COV, 0.95)
-        assert est[m] == pytest.approx(f.estimate, rel=1e-10) and se[m] == pytest.approx(f.std_error, rel=1e-10)
-        assert dfree == f.df and n == f.n_obs
+        for key in ("estimate", "std_error", "conf_low", "conf_high", "p_value"):
+            assert getattr(b, key)[m] == pytest.approx(getattr(f, key), rel=1e-10), (m, key)
+        assert b.df == f.df and b.n_obs == f.n_obs
