@@ -11,6 +11,7 @@ MODULES = [
     "longmod.estimands.rubin", "longmod.estimands.mvn", "longmod.estimands.mvn_em", "longmod.estimands.wide",
     "longmod.estimands.reference_based", "longmod.estimands.imputation_params", "longmod.estimands.descriptions",
     "longmod.estimands.ancova_batch", "longmod.estimands.tipping", "longmod.estimands.tipping_plot",
+    "longmod.estimands.while_alive", "longmod.estimands.worst_rank",
 ]
 
 
