@@ -61,7 +61,8 @@ def tipping_plot_data(
     for q, lev, lab in contours:
         if q in sweep.columns and sweep[q].notna().any():
             c = tipping_contour(sweep, q, lev, x=x, y=y, where=where)
-            lines.append(c.assign(label=lab))
+            if len(c):
+                lines.append(c.assign(label=lab))
     cont = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame(columns=["quantity", "level", "line", "x", "y",
                                                                                    "label"])
     d = _slice(sweep, x, y, where)
