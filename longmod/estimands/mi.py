@@ -106,14 +106,21 @@ def _method_label(strategy: str | Mapping[str, str]) -> str:
 def _base_row(wide, k, strategy, analysis, estimand, outcome) -> dict:
     import longmod
 
+    from longmod.estimands.descriptions import ESTIMANDS
+
     info = estimand_description(analysis) if analysis else None
+    label, assumes = (info.label, info.assumes) if info else (None, "")
+    if info is None and not isinstance(strategy, str):
+        # one method per event kind: name each and say what each assumes
+        prefix = "mi_" if analysis.startswith("mi") else "cm_"
+        parts = {kind: ESTIMANDS[prefix + m] for kind, m in sorted(dict(strategy).items())}
+        label = "Per event: " + "; ".join(f"{kind}: {e.label}" for kind, e in parts.items())
+        assumes = " ".join(f"After {kind}: {e.assumes}" for kind, e in parts.items())
     return {
-        "analysis": analysis, "estimand": estimand or (info.label if info else None),
-        "outcome": outcome or wide.spec.outcome,
+        "analysis": analysis, "estimand": estimand or label, "outcome": outcome or wide.spec.outcome,
         "day": float(wide.visit_days[k]) if wide.visit_days is not None else np.nan,
         "contrast": wide.spec.treatment.label, "engine": ENGINE, "engine_version": longmod.__version__,
-        "visit": wide.visits[k], "method": _method_label(strategy),
-        "assumes": info.assumes if info else "",
+        "visit": wide.visits[k], "method": _method_label(strategy), "assumes": assumes,
     }
 
 

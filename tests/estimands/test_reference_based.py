@@ -212,3 +212,11 @@ def test_ancova_batch_equals_fit_ancova(sim):
         for key in ("estimate", "std_error", "conf_low", "conf_high", "p_value"):
             assert getattr(b, key)[m] == pytest.approx(getattr(f, key), rel=1e-10), (m, key)
         assert b.df == f.df and b.n_obs == f.n_obs
+
+
+def test_per_event_strategy_rows_name_each_assumption(sim):
+    _, _, w = sim
+    draws = bootstrap_params(w, em_fitter(), 3, seed=1)
+    row = multiple_imputation(w, draws, strategy={"death": "j2r", "discharge": "mar"}, covariates=COV).iloc[0]
+    assert row["analysis"] == "mi_mixed" and row["method"] == "death: j2r, discharge: mar"
+    assert row["estimand"].startswith("Per event: death: Jump to reference") and "After discharge:" in row["assumes"]
