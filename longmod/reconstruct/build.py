@@ -294,8 +294,10 @@ def _format_patients(spec: TargetSpec, pts: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _format_measurements(meas: pd.DataFrame) -> pd.DataFrame:
+def _format_measurements(spec: TargetSpec, meas: pd.DataFrame) -> pd.DataFrame:
     out = meas.copy()
+    if spec.sort_measurements:
+        out = out.sort_values(["patient_id", "variable", "day"], kind="stable").reset_index(drop=True)
     out["day"] = out["day"].astype(int)
     out["lloq"] = out["lloq"].astype(float)
     return out
@@ -347,7 +349,7 @@ def build_fixture(name_or_folder: str | Path, *, seed: int | None = None, out: s
     with tempfile.TemporaryDirectory(dir=dest) as tmp:
         tmp = Path(tmp)
         _write_csv(_format_patients(spec, tables.patients), tmp / "patients.csv")
-        _write_csv(_format_measurements(tables.measurements), tmp / "measurements.csv")
+        _write_csv(_format_measurements(spec, tables.measurements), tmp / "measurements.csv")
         for f in ("trial.toml", "targets.toml"):
             shutil.copyfile(folder / f, tmp / f)
         written = read_tables(tmp)

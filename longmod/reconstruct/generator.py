@@ -96,22 +96,34 @@ def _baseline(rng, gen, arm_of, arms) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return x, lower, upper, cat
 
 
-def _matched_sets(rng, gen, arm_of, arms) -> np.ndarray | None:
-    """Matched-set ids: ``active_per_set`` patients of the first arm with their share of every other arm."""
+def _matched_sets(rng, gen, pts: pd.DataFrame, arms) -> np.ndarray | None:
+    """Matched-set ids 1..k: ``active_per_set`` patients of the first arm with their share of every other arm.
+
+    With ``match_on`` (a column drawn before), a set's patients share its value.
+    """
     ms = gen.get("matched_sets")
     if not ms:
         return None
     per = int(ms.get("active_per_set", 1))
+    arm_of = pts["arm"].to_numpy()
+    key = pts[ms["match_on"]].astype(str).to_numpy() if ms.get("match_on") else np.full(len(pts), "")
     first = np.flatnonzero(arm_of == arms[0])
     if len(first) % per:
         raise GeneratorError(f"generator.matched_sets: {len(first)} {arms[0]} patients do not split into sets of {per}")
-    k = len(first) // per
     out = np.zeros(len(arm_of), dtype=int)
-    for arm in arms:
-        idx = np.flatnonzero(arm_of == arm)
-        if len(idx) % k:
-            raise GeneratorError(f"generator.matched_sets: {len(idx)} {arm} patients do not split evenly into {k} sets")
-        out[idx[rng.permutation(len(idx))]] = np.repeat(np.arange(1, k + 1), len(idx) // k)
+    next_id = 1
+    for level in sorted(set(key)):
+        n_sets = int((key[first] == level).sum()) // per
+        if (key[first] == level).sum() % per:
+            raise GeneratorError(f"generator.matched_sets: {arms[0]} patients with {ms.get('match_on')} = {level} "
+                                 f"do not split into sets of {per}")
+        for arm in arms:
+            idx = np.flatnonzero((arm_of == arm) & (key == level))
+            if n_sets == 0 or len(idx) % n_sets:
+                raise GeneratorError(f"generator.matched_sets: {len(idx)} {arm} patients with "
+                                     f"{ms.get('match_on') or 'no matching column'} = {level!r} do not fill {n_sets} set(s) evenly")
+            out[idx[rng.permutation(len(idx))]] = np.repeat(np.arange(next_id, next_id + n_sets), len(idx) // n_sets)
+        next_id += n_sets
     return out
 
 
@@ -122,7 +134,7 @@ def draw_patient_table(gen: Mapping[str, Any], rng: np.random.Generator) -> pd.D
     ----------
     gen : mapping
         The ``[generator]`` table: ``arms`` (arm = size), ``id_prefix``,
-        ``matched_sets`` (``column``, ``active_per_set``), ``binary.<col>``
+        ``matched_sets`` (``column``, ``active_per_set``, ``match_on``), ``binary.<col>``
         (``counts`` per arm), ``categorical.<col>`` (``values``, ``counts`` per
         arm), ``normal.<col>`` (``mean``, ``sd``, ``lower``, ``upper``,
         ``decimals``). Not modified.
@@ -148,9 +160,6 @@ def draw_patient_table(gen: Mapping[str, Any], rng: np.random.Generator) -> pd.D
     width = max(2, len(str(n)))
     ids = [f"{gen.get('id_prefix', 'P')}{i + 1:0{width}d}" for i in range(n)]
     pts = pd.DataFrame({"patient_id": ids, "arm": arm_of})
-    sets = _matched_sets(rng, gen, arm_of, arms)
-    if sets is not None:
-        pts[str(gen["matched_sets"].get("column", "matched_set"))] = sets
     for name, spec in dict(gen.get("binary", {})).items():
         col = np.zeros(n, dtype=int)
         for arm in arms:
@@ -171,6 +180,9 @@ def draw_patient_table(gen: Mapping[str, Any], rng: np.random.Generator) -> pd.D
         v = rng.normal(float(spec["mean"]), float(spec["sd"]), n)
         v = np.clip(v, float(spec.get("lower", -np.inf)), float(spec.get("upper", np.inf)))
         pts[name] = np.round(v, int(spec.get("decimals", 1)))
+    sets = _matched_sets(rng, gen, pts, arms)
+    if sets is not None:
+        pts[str(gen["matched_sets"].get("column", "matched_set"))] = sets
     return pts
 
 

@@ -9,8 +9,9 @@ A targets file (TOML) has these parts:
     applied *before* the targets are evaluated), ``facts`` (the published-facts
     file the ``source`` keys refer to), ``patient_columns`` (leading columns of
     ``patients.csv``, in order), ``end_columns`` (event-day columns after which
-    a patient is no longer measured) and ``data_note`` (a sentence on what is
-    measured when, for CALIBRATION.md).
+    a patient is no longer measured), ``data_note`` (a sentence on what is
+    measured when, for CALIBRATION.md) and ``sort_measurements`` (write the
+    measurements sorted by patient, variable and day).
 ``[estimands.<name>]``
     Estimands as in :class:`longmod.spec.estimand.Estimand` (strategies per
     intercurrent event); analysis sets refer to them.
@@ -137,6 +138,7 @@ class TargetSpec:
     end_columns : tuple of str
         Event-day columns that end a patient's measurements.
     data_note : str
+    sort_measurements : bool
     """
 
     name: str
@@ -157,6 +159,7 @@ class TargetSpec:
     patient_columns: tuple[str, ...] = ("patient_id", "arm")
     end_columns: tuple[str, ...] = ()
     data_note: str = ""
+    sort_measurements: bool = False
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -286,6 +289,7 @@ def parse_targets(doc: Mapping[str, Any], *, where: str = "targets") -> TargetSp
         path=where, candidates=tuple(_freeze(c) for c in candidates), facts=str(rec.get("facts", "")),
         patient_columns=tuple(rec.get("patient_columns", ("patient_id", "arm"))),
         end_columns=tuple(rec.get("end_columns", ())), data_note=str(rec.get("data_note", "")),
+        sort_measurements=bool(rec.get("sort_measurements", False)),
     )
 
 

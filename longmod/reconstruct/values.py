@@ -79,8 +79,8 @@ def _quantile_fn(dist: Mapping[str, Any], arm: str):
     return lambda u: np.exp(mu + sigma * stats.norm.ppf(u))
 
 
-def _cdf_fn(qf, lo: float, hi: float):
-    """Numerical CDF of ``qf`` on (lo, hi) by a fine grid (monotone)."""
+def _cdf_fn(qf):
+    """Numerical CDF of the quantile function ``qf`` (interpolated on a fine grid)."""
     u = np.linspace(1e-6, 1 - 1e-6, 4001)
     q = qf(u)
     return lambda x: np.interp(x, q, u)
@@ -104,7 +104,7 @@ def _pinned_sample(block, arm: str, n: int, rng, step: float) -> np.ndarray:
             fixed[lo], fixed[lo + 1] = pin_pair(v, frac, step, int(rng.integers(1, kmax + 1)))
     qf = _quantile_fn(block["distribution"], arm)
     lower, upper = float(block.get("lower", 0.0)), float(block.get("upper", np.inf))
-    cdf = _cdf_fn(qf, lower, upper)
+    cdf = _cdf_fn(qf)
     ranks = sorted(fixed)
     out = np.empty(n)
     for r, v in fixed.items():
@@ -219,7 +219,8 @@ def draw_values(block: Mapping[str, Any], name: str, tables: Tables, arms: list[
         rows = pd.DataFrame({"patient_id": result.index, "day": int(block["day"]), "variable": str(block["variable"]),
                              "value": result.to_numpy(float), "lloq": np.nan})
         rows = rows[rows["value"].notna()]
-        meas = pd.concat([tables.measurements, rows], ignore_index=True)[list(MEASUREMENT_COLUMNS)]
+        parts = [m for m in (tables.measurements, rows) if len(m)]
+        meas = pd.concat(parts, ignore_index=True)[list(MEASUREMENT_COLUMNS)] if parts else rows
         return Tables(pts, meas, tables.doc)
     col = str(block.get("column", name))
     new = pts.copy()
