@@ -67,6 +67,25 @@ def fisher_p(cols, t, ctx) -> float:
     return float(stats.fisher_exact(table).pvalue)
 
 
+def chisq_p(cols, t, ctx) -> float:
+    """Pearson chi-square test of the ``where`` indicator between arms (R's ``chisq.test``; ``correct``: Yates).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> from longmod.spec.model import Treatment
+    >>> cols = {"arm": np.array(["a"] * 10 + ["b"] * 10)}
+    >>> mask = np.array([1] * 5 + [0] * 15, bool)
+    >>> ctx = {"treatment": Treatment("arm", "b", "a"), "where_mask": mask}
+    >>> round(chisq_p(cols, NS(options={"correct": False}), ctx), 4), round(chisq_p(cols, NS(options={}), ctx), 4)
+    (0.0098, 0.0389)
+    """
+    act, ref = _arms(cols, ctx)
+    e = np.asarray(ctx["where_mask"], bool)
+    table = np.array([[(e & act).sum(), (~e & act).sum()], [(e & ref).sum(), (~e & ref).sum()]])
+    return float(stats.chi2_contingency(table, correction=bool(t.options.get("correct", True)))[1])
+
+
 def logrank_p(cols, t, ctx) -> float:
     """Weighted log-rank test of a time-to-event column (R's ``survdiff``; ``strata`` option).
 
@@ -78,6 +97,8 @@ def logrank_p(cols, t, ctx) -> float:
     >>> round(logrank_p(cols, NS(variable="t", options={}), {"treatment": Treatment("arm", "b", "a")}), 4)
     0.0246
     """
+    import warnings
+
     from statsmodels.duration.survfunc import survdiff
 
     act, _ = _arms(cols, ctx)
@@ -88,7 +109,9 @@ def logrank_p(cols, t, ctx) -> float:
     strata = t.options.get("strata")
     if strata:
         kw["strata"] = np.asarray(cols[strata])
-    return float(survdiff(time, event, act.astype(int), **kw)[1])
+    with warnings.catch_warnings():  # log(0) of the last survival estimate in Peto weights (weight 0, harmless)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(survdiff(time, event, act.astype(int), **kw)[1])
 
 
 def cox_p(cols, t, ctx) -> float:
@@ -258,16 +281,20 @@ def exact_conditional_p(cols, t, ctx) -> float:
 
 
 def _rank_p(x, y, t, paired: bool) -> float:
+    """Two-sided Wilcoxon P: ``method = "r"`` follows R's ``wilcox.test`` rule (exact when n < 50 and
+    there are no ties or zero differences, else the normal approximation with continuity correction)."""
     method = str(t.options.get("method", "r"))
     correct = bool(t.options.get("correct", True))
-    if method == "r":
-        from longmod.engines.ancova import rank_sum_test, signed_rank_test
-
-        return signed_rank_test(y, x).p_value if paired else rank_sum_test(x, y).p_value
     if paired:
         d = x - y
+        if method == "r":
+            exact = len(d) < 50 and not np.any(d == 0) and len(np.unique(np.abs(d))) == len(d)
+            method, correct = ("exact", False) if exact else ("asymptotic", True)
         return float(stats.wilcoxon(d, method="approx" if method == "asymptotic" else "exact",
                                     correction=correct and method == "asymptotic").pvalue)
+    if method == "r":
+        exact = len(x) < 50 and len(y) < 50 and len(np.unique(np.concatenate([x, y]))) == len(x) + len(y)
+        method, correct = ("exact", False) if exact else ("asymptotic", True)
     return float(stats.mannwhitneyu(x, y, method=method, use_continuity=correct).pvalue)
 
 
@@ -371,9 +398,9 @@ def ttest_p(cols, t, ctx) -> float:
 
 #: Test statistics (between-arm P values); ``MASK_KINDS`` read the ``where`` filter as the event indicator.
 TESTS: dict[str, Callable] = {
-    "fisher_p": fisher_p, "logrank_p": logrank_p, "cox_p": cox_p, "mcnemar_p": mcnemar_p, "clogit_p": clogit_p,
+    "fisher_p": fisher_p, "chisq_p": chisq_p, "logrank_p": logrank_p, "cox_p": cox_p, "mcnemar_p": mcnemar_p, "clogit_p": clogit_p,
     "exact_conditional_p": exact_conditional_p, "mann_whitney_p": rank_sum_p,
     "matched_signed_rank_p": matched_signed_rank_p, "sign_test_p": sign_test_p, "van_elteren_p": van_elteren_p,
     "ttest_p": ttest_p,
 }
-MASK_KINDS = frozenset({"fisher_p", "mcnemar_p", "clogit_p", "exact_conditional_p"})
+MASK_KINDS = frozenset({"fisher_p", "chisq_p", "mcnemar_p", "clogit_p", "exact_conditional_p"})

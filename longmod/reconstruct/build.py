@@ -380,7 +380,9 @@ def verify(spec: TargetSpec, tables) -> tuple[pd.DataFrame, pd.DataFrame | None]
     if spec.extension:
         from longmod.reconstruct.extension import extension_report
 
-        final = pd.concat([final, extension_report(spec, tables)], ignore_index=True)
+        ext = extension_report(spec, tables)
+        if len(ext):
+            final = pd.concat([final, ext], ignore_index=True)
     if spec.biomarkers:
         from longmod.reconstruct.biomarkers import biomarker_report
 

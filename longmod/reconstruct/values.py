@@ -21,7 +21,8 @@ One ``[generator.values.<name>]`` table adds one patients-table column
 The values are then assigned to the arm's patients: in random order, by a
 score (``order_by``: a patients column or a variable's value/change on a day,
 plus Gaussian ``noise`` on the rank scale), or comonotonically with another
-column subject to ``after = {column, min_gap}``. Draws repeat (``max_draws``)
+column subject to ``after = {column, min_gap}`` (values raised to that day +
+``min_gap`` where needed, pinned ones excepted). Draws repeat (``max_draws``)
 until every target listed in ``accept`` holds on the result; the targets are
 evaluated by the same code that writes CALIBRATION.md.
 """
@@ -86,7 +87,8 @@ def _cdf_fn(qf):
     return lambda x: np.interp(x, q, u)
 
 
-def _pinned_sample(block, arm: str, n: int, rng, step: float) -> np.ndarray:
+def _pinned_sample(block, arm: str, n: int, rng, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted values and which of them are pinned order statistics."""
     pins = dict(block["pin"])
     order = {"q1": 0.25, "median": 0.5, "q3": 0.75}
     fixed: dict[int, float] = {}
@@ -118,7 +120,9 @@ def _pinned_sample(block, arm: str, n: int, rng, step: float) -> np.ndarray:
         vals = qf(rng.uniform(u_lo, u_hi, b - a))
         vals = np.clip(np.round(vals / step) * step, edges[j], edges[j + 1])
         out[a:b] = np.sort(vals)
-    return out
+    pinned = np.zeros(n, bool)
+    pinned[list(fixed)] = True
+    return out, pinned
 
 
 def _window_sample(block, arm: str, n: int, rng) -> np.ndarray:
@@ -146,17 +150,29 @@ def _score(block, tables: Tables, ids: np.ndarray) -> np.ndarray:
     return -s if ob.get("descending") else s
 
 
-def _assign(block, tables: Tables, ids: np.ndarray, values: np.ndarray, rng) -> np.ndarray | None:
-    """Values in patient order (``ids``); ``None`` if the ``after`` constraint cannot hold."""
+def _assign(block, tables: Tables, ids: np.ndarray, values: np.ndarray, rng,
+            pinned: np.ndarray | None = None) -> np.ndarray | None:
+    """Values in patient order (``ids``); ``None`` if the ``after`` constraint cannot hold.
+
+    With ``after``, the k-th smallest value goes to the patient with the k-th
+    smallest ``after`` column; a value below that day + ``min_gap`` is raised
+    to it unless it is a pinned order statistic or the raise would change the
+    values' order (then the draw is infeasible).
+    """
     n = len(ids)
     if "after" in block:
         after = tables.patients.set_index("patient_id")[block["after"]["column"]].reindex(ids).to_numpy(float)
         order = np.argsort(after + rng.uniform(0, 1e-3, n), kind="stable")
         vals = np.sort(values)
+        need = np.sort(after) + float(block["after"].get("min_gap", 0))
+        low = vals < need
+        if pinned is not None and np.any(low & pinned):
+            return None
+        vals = np.where(low, need, vals)
+        if np.any(np.diff(vals) < 0):
+            return None
         out = np.empty(n)
         out[order] = vals
-        if np.any(out < after + float(block["after"].get("min_gap", 0))):
-            return None
         return out
     if "order_by" in block:
         s = _score(block, tables, ids)
@@ -207,11 +223,12 @@ def draw_values(block: Mapping[str, Any], name: str, tables: Tables, arms: list[
         if "given" in block:
             result[ids] = _given(block, tables, ids, arm, rng, step)
             continue
+        pinned = None
         if "windows" in block:
             vals = _window_sample(block, arm, len(ids), rng)
         else:
-            vals = _pinned_sample(block, arm, len(ids), rng, step)
-        out = _assign(block, tables, ids, vals, rng)
+            vals, pinned = _pinned_sample(block, arm, len(ids), rng, step)
+        out = _assign(block, tables, ids, vals, rng, pinned)
         if out is None:
             return None
         result[ids] = out
