@@ -147,7 +147,7 @@ def draw_patient_table(gen: Mapping[str, Any], rng: np.random.Generator) -> pd.D
     Examples
     --------
     >>> import numpy as np
-    >>> gen = {"arms": {"a": 2, "b": 4}, "matched_sets": {"column": "set"}}
+    >>> gen = {"arms": {"a": 2, "b": 4}, "matched_sets": {"column": "set"}}  # 2 sets of 1 + 2
     >>> pts = draw_patient_table(gen, np.random.default_rng(0))
     >>> pts.groupby("set")["arm"].apply(lambda a: "".join(sorted(a))).tolist()
     ['abb', 'abb']
@@ -182,7 +182,7 @@ def draw_patient_table(gen: Mapping[str, Any], rng: np.random.Generator) -> pd.D
         pts[name] = np.round(v, int(spec.get("decimals", 1)))
     sets = _matched_sets(rng, gen, pts, arms)
     if sets is not None:
-        pts[str(gen["matched_sets"].get("column", "matched_set"))] = sets
+        pts[str(gen["matched_sets"]["column"])] = sets
     return pts
 
 
