@@ -103,7 +103,7 @@ def render_calibration(spec: TargetSpec, report: pd.DataFrame, *, seed: int, att
     ...     "analysis_sets": {"s": {}}, "generator": {"arms": {"a": 1}},
     ...     "targets": [{"id": "n", "kind": "count", "set": "s", "arm": "a", "variable": "arm",
     ...                  "value": 1, "tolerance": 0}]})
-    >>> rep = pd.DataFrame([{"id": "n", "description": "count", "published": 1.0, "achieved": 1.0,
+    >>> rep = pd.DataFrame([{"id": "n", "kind": "count", "description": "count", "published": 1.0, "achieved": 1.0,
     ...     "tolerance": 0.0, "passed": True, "soft": False, "source": ""}])
     >>> "SYNTHETIC" in render_calibration(spec, rep, seed=1, attempts=1)
     True
@@ -132,10 +132,23 @@ def render_calibration(spec: TargetSpec, report: pd.DataFrame, *, seed: int, att
         "",
         f"## Targets ({n_pass}/{len(hard)} met)",
         "",
+        "Every target holds *by construction*: the data were built to meet it. A P value among them "
+        "(marked below) therefore matches by construction and is no evidence of which test the authors used.",
+        "",
     ]
-    rows = [[r.id, r.description, _num(r.published), _num(r.achieved), _num(r.tolerance),
-             "pass" if r.passed else "FAIL", f"`{r.source}`" if r.source else ""] for r in hard.itertuples()]
+
+    def result(r) -> str:
+        if not r.passed:
+            return "FAIL"
+        return "pass: P value, matches by construction" if str(r.kind).endswith("_p") else "pass"
+
+    rows = [[r.id, r.description, _num(r.published), _num(r.achieved), _num(r.tolerance), result(r),
+             f"`{r.source}`" if r.source else ""] for r in hard.itertuples()]
     lines += _table(["id", "statistic", "published", "achieved", "tolerance", "result", "source (quote key)"], rows)
+    notes = {t.id: t.note for t in spec.targets if t.note}
+    shown = [i for i in hard["id"] if i in notes]
+    if shown:
+        lines += ["", "Notes on the targets:", ""] + [f"- `{i}`: {notes[i]}" for i in shown]
     if len(soft):
         lines += ["", "## Soft targets (reported, not required)", ""]
         rows = [[r.id, r.description, _num(r.published), _num(r.achieved), _num(r.tolerance),

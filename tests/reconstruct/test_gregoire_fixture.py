@@ -87,7 +87,7 @@ def test_candidate_p_values_agree_with_r(reference):
             section, key = test["reference"].split(".")
             assert tab[(c["id"], test["label"])] == pytest.approx(reference[section][key], abs=1e-6), test["label"]
             n += 1
-    assert n == 33
+    assert n == 35
 
 
 def test_only_uncorrected_mcnemar_gives_the_survival_p_values(reference):

@@ -118,7 +118,7 @@ def test_candidate_p_values_agree_with_r():
             section, key = test["reference"].split(".")
             assert tab[(c["id"], test["label"])] == pytest.approx(ref[section][key], abs=1e-6), test["label"]
             n += 1
-    assert n == 15
+    assert n == 17
     assert ref["o2_stop"]["logrank"] == pytest.approx(0.007, abs=5e-4)
     assert ref["hospital_stay"]["logrank"] == pytest.approx(0.042, abs=5e-4)
 
