@@ -6,7 +6,9 @@ One ``[generator.values.<name>]`` table adds one patients-table column
 
 ``pin`` + ``distribution``
     Order statistics placed so that R's type-7 quantiles equal the published
-    ones exactly after rounding (``pin = {median = {...}, q1 = ..., q3 = ...}``);
+    ones exactly after rounding (``pin = {median = {...}, q1 = ..., q3 = ...}``;
+    a quantile that falls on one order statistic is that value, even off the
+    ``decimals`` grid);
     the other values drawn from ``distribution`` (``lognormal`` with
     ``median``/``sigma`` per arm, or ``knots``: a piecewise log-linear quantile
     function through published quantiles and assumed extremes) restricted to

@@ -172,6 +172,8 @@ counts = {{ active = 0, control = 0 }}
 [generator.categorical.doses_received]
 values = [1]
 counts = {{ active = [12], control = [14] }}
+[generator.calibration]
+max_attempts = 3
 """
 
 
