@@ -331,7 +331,7 @@ def build_fixture(name_or_folder: str | Path, *, seed: int | None = None, out: s
     Examples
     --------
     >>> import tempfile
-    >>> res = build_fixture("stroma_cov2", out=tempfile.mkdtemp())
+    >>> res = build_fixture("gregoire_2022", out=tempfile.mkdtemp())
     >>> bool(res.report.loc[~res.report["soft"], "passed"].all()), res.trial.synthetic
     (True, True)
     """
@@ -371,10 +371,10 @@ def verify(spec: TargetSpec, tables) -> tuple[pd.DataFrame, pd.DataFrame | None]
     --------
     >>> from longmod.reconstruct.tables import read_tables
     >>> from longmod.resources import fixtures_dir
-    >>> folder = fixtures_dir() / "stroma_cov2"
+    >>> folder = fixtures_dir() / "gregoire_2022"
     >>> report, cands = verify(load_targets(folder / "targets.toml"), read_tables(folder))
-    >>> bool(report.loc[~report["soft"], "passed"].all())
-    True
+    >>> bool(report.loc[~report["soft"], "passed"].all()), len(cands)
+    (True, 35)
     """
     final = evaluate_targets(spec, tables)
     if spec.extension:
