@@ -166,6 +166,26 @@ class TargetSpec:
         """Arm labels in the order of ``[generator] arms``."""
         return tuple(self.generator["arms"])
 
+    def calibrated_sources(self) -> frozenset[str]:
+        """Quote keys of the published numbers the data were built to reproduce (hard targets).
+
+        A reproduction of one of these numbers on the fixture matches *by
+        construction*; a published result whose quote keys are all outside this
+        set is an independent check. Assumption notes (``assumption: ...``) are
+        not quote keys.
+
+        Examples
+        --------
+        >>> from longmod.resources import fixtures_dir
+        >>> spec = load_targets(fixtures_dir() / "stroma_cov2" / "targets.toml")
+        >>> "primary_endpoint.ancova_treatment_effect" in spec.calibrated_sources()
+        True
+        """
+        keys = {t.source for t in self.targets if not t.soft and t.source}
+        deaths = dict(self.extension.get("deaths", {})) if self.extension else {}
+        keys |= {str(deaths[k]) for k in ("source",) if k in deaths}
+        return frozenset(k for k in keys if "." in k and not k.startswith("assumption"))
+
     def target(self, target_id: str) -> Target:
         """The target with id ``target_id`` (KeyError lists the ids)."""
         for t in self.targets:
