@@ -4,6 +4,9 @@
 ``z_i ~ N(0, 1)``), ``mu ~ N(mu_mean, mu_sd^2)`` and ``tau`` from a
 :class:`~longmod.engines.meta.priors.HeterogeneityPrior` (half-normal on
 ``tau``, or log-normal on ``tau^2`` which is ``tau ~ LogNormal(mu/2, sigma/2)``).
+The sampler works on ``log tau`` with the declared prior density of ``tau``
+(and its Jacobian) added as a potential; the family is a data value, so one
+compiled model serves every prior and study set.
 The predictive distribution of a new study's true effect is ``theta_new = mu
 + tau z_new`` with ``z_new ~ N(0, 1)`` sampled with the rest.
 
@@ -29,19 +32,23 @@ from longmod.engines.meta.priors import HeterogeneityPrior
 DEFAULT_SAMPLER: Mapping[str, Any] = {"chains": 4, "draws": 2000, "tune": 2000, "target_accept": 0.95}
 
 
-def _build(y: np.ndarray, se: np.ndarray, kind: str, hyper: np.ndarray):
+def _build(y: np.ndarray, se: np.ndarray, hyper: np.ndarray):
+    """One model for both prior families: the family is data (``hyper[2]``), so one compiled model serves all."""
     import pymc as pm
     import pytensor.tensor as pt
 
     with pm.Model() as model:
         yd = pm.Data("y", y)
         sd = pt.specify_shape(pm.Data("se", se), (yd.shape[0],))
-        h = pm.Data("hyper", hyper)  # mu_mean, mu_sd, then the tau prior's parameters
+        # mu_mean, mu_sd, is_half_normal, half-normal scale, log-normal mu and sigma (of log tau^2)
+        h = pm.Data("hyper", hyper)
         mu = pm.Normal("mu", mu=h[0], sigma=h[1])
-        if kind == "half_normal":
-            tau = pm.HalfNormal("tau", sigma=h[2])
-        else:
-            tau = pm.LogNormal("tau", mu=h[2] / 2, sigma=h[3] / 2)
+        log_tau = pm.Flat("log_tau")
+        tau = pm.Deterministic("tau", pt.exp(log_tau))
+        half_normal = pt.log(2.0) + pm.logp(pm.Normal.dist(0.0, h[3]), tau)
+        log_normal = pm.logp(pm.Normal.dist(h[4] / 2, h[5] / 2), log_tau) - log_tau  # density of tau
+        # prior density of tau in the declared family, times the Jacobian d tau / d log_tau = tau
+        pm.Potential("tau_prior", pt.switch(pt.gt(h[2], 0.5), half_normal, log_normal) + log_tau)
         z = pm.Normal("z", 0.0, 1.0, shape=yd.shape[0])
         pm.Normal("obs", mu=mu + tau * z, sigma=sd, observed=yd, shape=yd.shape[0])
         z_new = pm.Normal("z_new", 0.0, 1.0)
@@ -98,11 +105,11 @@ def bayes_meta(
     runtime.configure_pytensor()
     settings = runtime.SamplerSettings.from_mapping({**DEFAULT_SAMPLER, **dict(sampler or {})})
     if tau_prior.kind == "half_normal":
-        hyper = np.array([mu_mean, mu_sd, tau_prior.scale, 0.0])
+        hyper = np.array([mu_mean, mu_sd, 1.0, tau_prior.scale, 0.0, 1.0])
     else:
-        hyper = np.array([mu_mean, mu_sd, tau_prior.mu, tau_prior.sigma])
-    key = ("meta_re", tau_prior.kind)
-    idata, info = runtime.sample_model(lambda: _build(y, se, tau_prior.kind, hyper),
+        hyper = np.array([mu_mean, mu_sd, 0.0, 1.0, tau_prior.mu, tau_prior.sigma])
+    key = ("meta_re",)  # data, study count and prior (family and values) enter through with_data
+    idata, info = runtime.sample_model(lambda: _build(y, se, hyper),
                                        {"y": y, "se": se, "hyper": hyper}, settings, cache_key=key)
     div = count_divergences(idata)
     m = float(mcid) if mcid is not None else np.nan
