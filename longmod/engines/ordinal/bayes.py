@@ -1,8 +1,8 @@
 """Bayesian cumulative-logit model with a random intercept per patient (PyMC).
 
 Same model and parameterisation as :mod:`longmod.engines.ordinal.cumlogit`:
-``logit P(Y_ij <= k) = theta_k - x_ij' beta - sigma_b u_i`` (``u_i ~ N(0, 1)``,
-non-centred), ``P(Y = k)`` by PyMC's ``OrderedLogistic`` (which uses exactly
+``logit P(Y_ij <= k) = theta_k - x_ij' beta - b_i`` (``b_i ~ N(0, sigma_b^2)``,
+centred), ``P(Y = k)`` by PyMC's ``OrderedLogistic`` (which uses exactly
 this form). Without a subject column the random intercept is left out (the
 proportional-odds model on one day).
 
@@ -47,8 +47,11 @@ def _build(od: OrdinalData, priors: Mapping[str, float]):
         if od.group is not None:
             g = pt.specify_shape(pm.Data("group", od.group), (y.shape[0],))
             sigma_b = pm.HalfNormal("sigma_b", hp[2])
-            u = pm.Normal("u", 0.0, 1.0, shape=od.n_patients)
-            eta = eta + sigma_b * u[g]
+            # centred: with several visits per patient the intercepts are well informed, and the
+            # non-centred form made the treatment effect trade off against the arm's mean intercept
+            # (measured: ess_bulk 243 of 1200 draws non-centred)
+            b = pm.Normal("b", 0.0, sigma_b, shape=od.n_patients)
+            eta = eta + b[g]
         pm.OrderedLogistic("obs", eta=eta, cutpoints=theta, observed=y, shape=y.shape[0])
     return model
 

@@ -11,7 +11,8 @@ shifts patients towards *higher* categories.
   Laplace approximation (``nagq = 1``, ``clmm``'s default) or adaptive
   Gauss-Hermite quadrature (``nagq > 1``; ``clmm(nAGQ = n)``); each patient's
   conditional mode by a vectorised Newton iteration, the outer maximisation
-  by BFGS and a final Newton polish on a finite-difference Hessian, whose
+  by BFGS (thresholds as first + log increments, so they stay ordered) and a
+  final Newton polish on a finite-difference Hessian, whose
   inverse gives the standard errors (as ``clmm``).
 
 Validated against ``ordinal::clm``, ``MASS::polr`` and ``ordinal::clmm`` in
@@ -167,7 +168,7 @@ def _clmm_loglik(par: np.ndarray, od: OrdinalData, nagq: int) -> float:
 
     def h(bv: np.ndarray) -> np.ndarray:
         lp = _cell_terms(theta, eta + bv[od.group], od.y)[0]
-        return np.bincount(od.group, lp, G) + stats.norm.logpdf(bv, 0.0, sigma)
+        return np.bincount(od.group, lp, G) - 0.5 * np.log(2 * np.pi) - np.log(sigma) - 0.5 * (bv / sigma) ** 2
 
     if nagq == 1:
         return float(np.sum(h(b) + 0.5 * np.log(2 * np.pi) - 0.5 * np.log(H)))
@@ -217,13 +218,18 @@ def fit_clmm(od: OrdinalData, *, nagq: int = 1) -> OrdinalFit:
     if nagq < 1:
         raise ValueError(f"nagq must be >= 1, got {nagq}")
     fixed = fit_clm(od)
-    start = np.concatenate([fixed.thresholds, fixed.beta, [np.log(0.5)]])
+    K1 = od.n_levels - 1
     f = lambda p: -_clmm_loglik(p, od, nagq)  # noqa: E731
-    res = optimize.minimize(f, start, method="BFGS", options={"gtol": 1e-7, "maxiter": 2000})
-    par = res.x
+
+    def to_par(zz: np.ndarray) -> np.ndarray:  # the optimiser's unconstrained scale: ordered thresholds
+        return np.concatenate([np.cumsum(np.concatenate([zz[:1], np.exp(zz[1:K1])])), zz[K1:]])
+
+    start = np.concatenate([fixed.thresholds[:1], np.log(np.diff(fixed.thresholds)), fixed.beta, [np.log(0.5)]])
+    res = optimize.minimize(lambda zz: f(to_par(zz)), start, method="BFGS", options={"gtol": 1e-7, "maxiter": 2000})
+    par = to_par(res.x)
     warnings = list(od.warnings)
-    for _ in range(5):  # Newton polish: BFGS stops a little short of the optimum
-        H = _num_hessian(f, par)
+    H = _num_hessian(f, par)
+    for _ in range(5):  # Newton polish (Hessian kept fixed): BFGS stops a little short of the optimum
         g = np.array([(f(par + e) - f(par - e)) / (2 * e[i]) for i, e in enumerate(np.diag(1e-6 * np.maximum(np.abs(par), 1)))])
         try:
             step = np.linalg.solve(H, -g)
@@ -239,7 +245,7 @@ def fit_clmm(od: OrdinalData, *, nagq: int = 1) -> OrdinalFit:
         warnings.append("the Hessian at the optimum is not positive definite: standard errors unreliable")
     if np.exp(par[-1]) < 1e-3:
         warnings.append("random-intercept SD near 0 (boundary): consider the fixed-effects model")
-    K1, P = od.n_levels - 1, od.X.shape[1]
+    P = od.X.shape[1]
     return OrdinalFit(par[:K1], par[K1:K1 + P], np.linalg.inv(H), -f(par), float(np.exp(par[-1])),
                       "clmm laplace" if nagq == 1 else f"clmm agq{nagq}", converged, od, int(res.nit), tuple(warnings))
 
