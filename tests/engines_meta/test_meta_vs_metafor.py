@@ -41,7 +41,7 @@ def ref() -> dict:
     return r
 
 
-@pytest.mark.parametrize("name", ["convert", "frequentist", "priors"])
+@pytest.mark.parametrize("name", ["convert", "frequentist", "priors", "bayes"])
 def test_docstring_examples_run(name):
     mod = importlib.import_module(f"longmod.engines.meta.{name}")
     res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -61,7 +61,7 @@ def clmm_fits():
     return {"laplace": fit_clmm(o, nagq=1), "agq10": fit_clmm(o, nagq=10)}
 
 
-@pytest.mark.parametrize("name", ["design", "cumlogit"])
+@pytest.mark.parametrize("name", ["design", "cumlogit", "bayes"])
 def test_docstring_examples_run(name):
     mod = importlib.import_module(f"longmod.engines.ordinal.{name}")
     res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -94,6 +94,13 @@ def bayes_meta(
         :func:`longmod.engines.bayes.summaries.summarise_draws`.
     idata : arviz.InferenceData
     info : longmod.engines.bayes.runtime.SampleInfo
+
+    Examples
+    --------
+    >>> from longmod.engines.meta.priors import half_normal
+    >>> s, idata, info = bayes_meta([-1.99, -0.35, 0.15], [1.52, 0.62, 0.48], tau_prior=half_normal(0.5),
+    ...                             mu_sd=2.82, higher_is_better=False, sampler={"draws": 500, "chains": 2})  # doctest: +SKIP
+    >>> s["mu"]["prob_benefit"], s["theta_new"]["conf_low"]  # doctest: +SKIP
     """
     from longmod.engines.bayes import runtime
     from longmod.engines.bayes.summaries import count_divergences, summarise_draws

@@ -79,7 +79,13 @@ def _check(y: Sequence[float], se: Sequence[float]) -> tuple[np.ndarray, np.ndar
 
 
 def tau2_dl(y: np.ndarray, v: np.ndarray) -> float:
-    """DerSimonian-Laird estimate of ``tau^2`` (truncated at 0)."""
+    """DerSimonian-Laird estimate of ``tau^2`` (truncated at 0).
+
+    Examples
+    --------
+    >>> round(tau2_dl(np.array([0.1, 0.5, 0.9]), np.array([0.01, 0.02, 0.04])), 4)
+    0.1286
+    """
     w = 1 / v
     mu = np.sum(w * y) / w.sum()
     q = np.sum(w * (y - mu) ** 2)
@@ -87,7 +93,13 @@ def tau2_dl(y: np.ndarray, v: np.ndarray) -> float:
 
 
 def tau2_reml(y: np.ndarray, v: np.ndarray) -> float:
-    """REML estimate of ``tau^2`` (truncated at 0), solved to machine precision."""
+    """REML estimate of ``tau^2`` (truncated at 0), solved to machine precision.
+
+    Examples
+    --------
+    >>> round(tau2_reml(np.array([0.1, 0.5, 0.9]), np.array([0.01, 0.02, 0.04])), 4)
+    0.1343
+    """
 
     def score(t2: float) -> float:
         w = 1 / (v + t2)

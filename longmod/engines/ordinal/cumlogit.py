@@ -212,6 +212,18 @@ def fit_clmm(od: OrdinalData, *, nagq: int = 1) -> OrdinalFit:
         ``sigma_b`` = random-intercept SD; ``vcov`` over thresholds,
         coefficients and ``log(sigma_b)`` (inverse of the finite-difference
         Hessian of the negative log-likelihood at the optimum).
+
+    Examples
+    --------
+    >>> from longmod.engines.ordinal.design import ordinal_data
+    >>> rng = np.random.default_rng(0)
+    >>> d = pd.DataFrame({"pid": np.repeat(range(12), 3), "arm": np.repeat(["a", "b"], 18),
+    ...                   "who": rng.integers(3, 7, 36)})
+    >>> od = ordinal_data(d, outcome="who", levels=range(11), better="lower", fixed="arm", treatment="arm",
+    ...                   arms=("a", "b"), subject="pid")
+    >>> f = fit_clmm(od)
+    >>> f.method, f.params["term"].tolist()[-2:]
+    ('clmm laplace', ['armb', 'log(sigma_b)'])
     """
     if od.group is None:
         raise ValueError("fit_clmm needs a subject column (ordinal_data(..., subject=...))")
