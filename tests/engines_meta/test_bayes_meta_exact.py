@@ -25,6 +25,7 @@ from longmod.engines.meta.bayes import bayes_meta_rows
 from longmod.engines.meta.priors import half_normal, turner2015
 
 HERE = Path(__file__).resolve().parents[1] / "reference" / "metafor"
+pytestmark = pytest.mark.slow  # real NUTS sampling: a cold compile takes more than 20 s
 STUDIES = pd.read_csv(HERE / "studies.csv").rename(columns={"yi": "estimate", "sei": "std_error"})
 SAMPLER = {"chains": 2, "draws": 2000, "tune": 1000, "seed": 20261201}
 CASES = {
