@@ -87,6 +87,7 @@ def test_matched_rows_zero_events_are_infinite_not_numbers():
     (lambda d: d.assign(code=d["code"].where(d.index != 5, 7)), "event column 'code' row 5"),
     (lambda d: d.assign(arm=d["arm"].where(d.index != 4, "placebo")), "arm column 'arm' row 4 has 'placebo'"),
     (lambda d: d.drop(columns="site"), "strata column 'site' not found"),
+    (lambda d: d[d.arm == "control"], "no patient in arm\\(s\\) 'active'"),
 ])
 def test_bad_input_is_named(two_arm, change, message):
     bad = change(two_arm.copy())

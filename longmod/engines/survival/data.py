@@ -114,7 +114,7 @@ def survival_data(
     SurvivalInputError
         Naming the column and the first offending row: missing columns,
         missing/negative/non-finite times, event codes outside
-        ``0..max_event_code``, unknown arms, duplicated ids.
+        ``0..max_event_code``, unknown or empty arms, duplicated ids.
 
     Examples
     --------
@@ -149,6 +149,10 @@ def survival_data(
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
         raise SurvivalInputError(f"arm column {arm!r} row {data.index[i]!r} has {a[i]!r}, not one of the declared arms {arms!r}")
+    absent = [x for x in arms if not (a == x).any()]
+    if absent:
+        raise SurvivalInputError(f"arm column {arm!r} has no patient in arm(s) {', '.join(map(repr, absent))}: "
+                                 "a two-arm comparison needs both")
     s = None
     if strata is not None:
         col = _column(data, strata, "strata")
