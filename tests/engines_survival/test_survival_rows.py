@@ -14,7 +14,7 @@ from longmod.engines.survival.clogit import clogit_rows, matched_binary
 from longmod.engines.survival.competing import cif_rows
 from longmod.engines.survival.cox import cox_rows
 from longmod.engines.survival.data import SurvivalInputError, survival_data
-from longmod.engines.survival.km import km_rows, numbers_at_risk
+from longmod.engines.survival.km import km_rows, numbers_at_risk, survival_rows
 from longmod.engines.survival.logrank import logrank_rows
 from longmod.results.schema import EFFECT_COLUMNS
 
@@ -35,6 +35,7 @@ def all_rows(d: pd.DataFrame, arm: str, ref: str, act: str, time: str = "time", 
     sd2 = survival_data(d, time=time, event=code, arm=arm, arms=(ref, act), max_event_code=2)
     frames = [
         km_rows(sd1, analysis="km", outcome="o", tau=21),
+        survival_rows(sd1, day=14, analysis="s14", outcome="o"),
         logrank_rows(sd1, analysis="lr", outcome="o", weights=("logrank", "gehan", "peto", "tarone-ware")),
         logrank_rows(sd1, analysis="slr", outcome="o", stratified=True),
         cox_rows(sd1, analysis="cox", outcome="o"),

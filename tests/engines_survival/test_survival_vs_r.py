@@ -40,7 +40,7 @@ from longmod.engines.survival.clogit import clogit_fit, exact_conditional, match
 from longmod.engines.survival.competing import cif_at, cumulative_incidence
 from longmod.engines.survival.cox import cox_fit
 from longmod.engines.survival.data import survival_data
-from longmod.engines.survival.km import km_quantile, km_table, numbers_at_risk, rmst
+from longmod.engines.survival.km import km_quantile, km_table, numbers_at_risk, rmst, survival_at
 from longmod.engines.survival.logrank import logrank_test
 from tests.conftest import require_rscript
 
@@ -87,6 +87,11 @@ def test_km_curve_median_rmst_at_risk(ref, two_arm, arm):
     np.testing.assert_allclose(med, expect, **TIGHT)
     area, se = rmst(d.time, d.event1, 21)
     np.testing.assert_allclose([area, se], [r["rmean21"], r["rmean21_se"]], **TIGHT)
+    at = survival_at(tab, r["surv_times"])
+    np.testing.assert_allclose(at["surv"], r["surv_at"], **TIGHT)
+    np.testing.assert_allclose(at["std_err"], vec(r["surv_at_se"]), **TIGHT)  # summary() gives se(S); / S = se(log S)
+    np.testing.assert_allclose(at["conf_low"], vec(r["surv_at_lower"]), **TIGHT)
+    np.testing.assert_allclose(at["conf_high"], vec(r["surv_at_upper"]), **TIGHT)
     nar = numbers_at_risk(sdata(two_arm), r["at_risk_times"])
     np.testing.assert_array_equal(nar.loc[nar.arm == arm, "n_risk"], r["at_risk"])
 

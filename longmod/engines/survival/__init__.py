@@ -3,7 +3,8 @@
 * :mod:`~longmod.engines.survival.data` - :func:`survival_data` validates the
   time, event-code, arm and strata columns once;
 * :mod:`~longmod.engines.survival.km` - Kaplan-Meier curves, medians with R's
-  CI, numbers at risk, restricted mean survival time (:func:`km_rows`);
+  CI, survival at a day (:func:`survival_rows`), numbers at risk, restricted
+  mean survival time (:func:`km_rows`);
 * :mod:`~longmod.engines.survival.logrank` - log-rank, Gehan-Breslow,
   Tarone-Ware and Peto-Peto tests, stratified or not (:func:`logrank_rows`);
 * :mod:`~longmod.engines.survival.cox` - Cox model with Efron ties, strata,

@@ -13,6 +13,8 @@ Definitions follow R's ``survival`` package (validated in
   day 14 and the next death on day 21 give a median of 17.5); the CI is the
   same rule applied to the upper and lower curves, missing (NaN) when that
   curve never reaches ``1 - p``;
+* survival at a day (:func:`survival_at`, :func:`survival_rows`) is the curve's
+  value at the last time <= that day, as R ``summary(survfit, times =)``;
 * the restricted mean survival time to ``tau`` is the area under the curve
   on ``[0, tau]`` with R ``print.survfit(rmean = tau)``'s standard error.
 """
@@ -136,6 +138,71 @@ def km_quantile(table: pd.DataFrame, prob: float = 0.5) -> tuple[float, float, f
     low = _findq(x, np.concatenate([[0.0], 1 - table["conf_low"].to_numpy(float)]), prob)
     high = _findq(x, np.concatenate([[0.0], 1 - table["conf_high"].to_numpy(float)]), prob)
     return est, low, high
+
+
+def survival_at(table: pd.DataFrame, times: Sequence[float]) -> pd.DataFrame:
+    """KM survival and its log CI at given times (R ``summary(survfit, times = t)``).
+
+    Times after the last follow-up time give NaN (R drops them).
+
+    Examples
+    --------
+    >>> survival_at(km_table([3, 7, 14, 21, 28], [1, 1, 1, 1, 0]), [0, 10, 30])["surv"].round(2).tolist()
+    [1.0, 0.6, nan]
+    """
+    tt = table["time"].to_numpy(float)
+    out = []
+    for u in times:
+        k = int(np.searchsorted(tt, u, side="right")) - 1
+        if u > tt[-1]:
+            out.append({"time": float(u), "surv": np.nan, "std_err": np.nan, "conf_low": np.nan, "conf_high": np.nan})
+        elif k < 0:
+            out.append({"time": float(u), "surv": 1.0, "std_err": 0.0, "conf_low": 1.0, "conf_high": 1.0})
+        else:
+            r = table.iloc[k]
+            out.append({"time": float(u), "surv": float(r["surv"]), "std_err": float(r["std_err"]),
+                        "conf_low": float(r["conf_low"]), "conf_high": float(r["conf_high"])})
+    return pd.DataFrame(out)
+
+
+def survival_rows(sd: SurvivalData, *, day: float, analysis: str, outcome: str, estimand: str | None = None,
+                  level: float = 0.95) -> pd.DataFrame:
+    """KM probability of being event-free at ``day`` per arm (e.g. D28 survival), common schema.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per arm (``contrast`` = the arm, ``statistic = "survival"``),
+        ``estimate`` = KM survival, ``std_error`` = Greenwood SE of ``log S``
+        (R's ``std.err``), log CI, ``n_events`` by ``day``, ``n_risk`` at ``day``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.engines.survival.data import survival_data
+    >>> d = pd.DataFrame({"t": [60] * 8 + [6, 11, 15, 22, 27, 41, 53] + [60] * 17, "e": [0] * 8 + [1] * 7 + [0] * 17,
+    ...                   "g": ["msc"] * 8 + ["ctrl"] * 24})
+    >>> r = survival_rows(survival_data(d, time="t", event="e", arm="g", arms=("ctrl", "msc")), day=28,
+    ...                   analysis="s28", outcome="death")
+    >>> r[["contrast", "estimate"]].round(3).values.tolist()
+    [['ctrl', 0.792], ['msc', 1.0]]
+    """
+    import longmod
+    from longmod.results.schema import effects_frame
+
+    if (sd.event >= 2).any():
+        raise ValueError("survival_rows: event codes >= 2 (competing events) found; use cif_rows for them")
+    rows = []
+    for a in sd.arms:
+        m = sd.arm == a
+        r = survival_at(km_table(sd.time[m], sd.event[m], level), [day]).iloc[0]
+        rows.append({"analysis": analysis, "estimand": estimand, "outcome": outcome, "day": float(day), "contrast": a,
+                     "statistic": "survival", "estimate": r["surv"], "std_error": r["std_err"], "df": np.nan,
+                     "conf_low": r["conf_low"], "conf_high": r["conf_high"], "p_value": np.nan,
+                     "engine": "longmod.survival", "engine_version": longmod.__version__, "n_obs": int(m.sum()),
+                     "n_patients": int(m.sum()), "n_events": int(((sd.event[m] == 1) & (sd.time[m] <= day)).sum()),
+                     "n_risk": int((sd.time[m] >= day).sum()), "conf_type": "log"})
+    return effects_frame(rows)
 
 
 def numbers_at_risk(sd: SurvivalData, times: Sequence[float]) -> pd.DataFrame:

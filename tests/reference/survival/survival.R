@@ -22,12 +22,15 @@ for (g in levels(a$arm)) {
   tab <- summary(f)$table
   rm <- survival:::survmean(f, rmean = 21)$matrix
   nr <- summary(f, times = c(0, 7, 14, 21, 28), extend = TRUE)
+  s10 <- summary(f, times = c(0, 5, 10, 15))
   km[[g]] <- list(time = f$time, n_risk = f$n.risk, surv = f$surv, std_err = f$std.err,
                   lower = f$lower, upper = f$upper,
                   median = unname(tab["median"]), median_low = unname(tab["0.95LCL"]),
                   median_high = unname(tab["0.95UCL"]),
                   rmean21 = unname(rm["rmean"]), rmean21_se = unname(rm["se(rmean)"]),
-                  at_risk_times = nr$time, at_risk = nr$n.risk)
+                  at_risk_times = nr$time, at_risk = nr$n.risk,
+                  surv_times = s10$time, surv_at = s10$surv, surv_at_se = s10$std.err / s10$surv,
+                  surv_at_lower = s10$lower, surv_at_upper = s10$upper)
 }
 res$km <- km
 # a curve that sits exactly on 0.5 (median = midpoint) and one whose lower limit never reaches 0.5
