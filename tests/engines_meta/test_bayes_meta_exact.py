@@ -14,7 +14,6 @@ must be reported and fine (r_hat < 1.01, ess_bulk > 400, no divergences).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,6 @@ def exact() -> dict:
 
 @pytest.fixture(scope="module", params=list(CASES))
 def fitted(request):
-    os.environ.setdefault("LONGMOD_CACHE", str(Path.home() / ".cache" / "longmod"))
     study_set, prior, mu_sd, better_higher = CASES[request.param]
     rows = bayes_meta_rows(STUDIES[STUDIES.set == study_set], analysis="meta", outcome="o", contrast="t - c",
                            tau_prior=prior, mu_sd=mu_sd, higher_is_better=better_higher, sampler=SAMPLER)
