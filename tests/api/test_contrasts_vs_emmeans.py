@@ -119,3 +119,20 @@ def test_lme4_engine_contrasts_match_emmeans_on_the_same_fit(fev_data, emm_ref):
                       levels=FEV_LEVELS, treatment="ARMCD", visit="AVISIT")
     for call in ("trt_vs_ctrl_by_visit", "average_vis3_vis4", "lsmeans_sex"):
         _same(CALLS[call](fit), emm_ref["fev_ris"][call]["kenward_roger"])
+
+
+@pytest.mark.r
+@pytest.mark.slow
+def test_lme4_engine_fits_uncorrelated_slopes_and_formulas_r_cannot_parse(sleepstudy, emm_ref):
+    pytest.importorskip("pymer4", reason="pymer4 not installed: pip install longmod[lme4]")
+    ref = emm_ref["sleep_ris_diag"]
+    fit = longmod.lmm(SLEEP["sleep_ris_diag"], sleepstudy, df="kenward-roger", engine="lme4")
+    p = fit.params.set_index("term")
+    for term, value in ref["coef"].items():
+        assert p.loc[term, "estimate"] == pytest.approx(value, rel=RTOL)
+        assert p.loc[term, "df"] == pytest.approx(ref["df_kenward_roger"][term], rel=RTOL)
+    # I(Days**2) is formulaic syntax: lme4 gets longmod's design matrix, same coefficients as the native fit
+    a = longmod.lmm("Reaction ~ I(Days**2) + Days + (1 | Subject)", sleepstudy, engine="lme4")
+    b = longmod.lmm("Reaction ~ I(Days**2) + Days + (1 | Subject)", sleepstudy)
+    assert list(a.params["term"]) == ["(Intercept)", "I(Days ** 2)", "Days"]
+    np.testing.assert_allclose(a.params[["estimate", "std_error", "df"]], b.params[["estimate", "std_error", "df"]], rtol=RTOL)
