@@ -9,8 +9,13 @@ from pathlib import Path
 import longmod
 
 BUNDLED = re.compile(r"age_gt70|sofa_gt11|uc_msc|placebo|pao2_fio2")
-#: Files another piece of work is rewriting (remove each entry once it is trial-agnostic).
-KNOWN = {"reconstruct/generator.py", "reconstruct/extension.py", "reconstruct/targets.py"}
+#: Known exceptions, each with its reason (remove an entry once the file no longer needs it).
+KNOWN = {
+    "engines/meta/priors.py",      # "pharmacological vs placebo / control": the name of Turner et al.'s category
+    "reconstruct/targets.py",      # docstring examples of the reconstruction (to be made generic by its owners)
+    "reconstruct/tables.py",       # idem
+    "spec/formula.py",             # a formulaic syntax example, C(x, Treatment("placebo")) (front-end docs)
+}
 
 
 def test_no_bundled_names_in_the_package():
