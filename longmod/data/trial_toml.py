@@ -89,6 +89,8 @@ SCHEMA: Mapping[str, tuple[Key, ...]] = {
         Key("better", "str", False, "higher", f"direction of benefit, one of {', '.join(BETTER)}", '"higher"'),
         Key("type", "str", False, "continuous", f"one of {', '.join(VARIABLE_TYPES)}", '"continuous"'),
         Key("levels", "list", False, None, "ordinal only: the ordered values", "[0, 1, 2, 3, 4]"),
+        Key("after_discharge", "bool", False, None, "may be measured after a discharge event (default: true for an "
+            "ordinal status scale, false otherwise: a value after discharge is an error)", "false"),
     ),
 }
 
