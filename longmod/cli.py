@@ -213,7 +213,16 @@ def _cmd_fit(args) -> int:
     from longmod.outputs import check_writable
 
     check_writable(args.out)
-    spec = load_model_spec(args.spec)
+    import tomllib
+
+    from longmod.errors import UserError
+
+    try:
+        spec = load_model_spec(args.spec)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{args.spec}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{args.spec}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
     if args.engine:
         spec = spec.replace(engine=args.engine)
     path = Path(args.data)

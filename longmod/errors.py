@@ -72,6 +72,7 @@ USER_ERROR_CLASSES: frozenset[str] = frozenset({
     "longmod.biomarkers.frame.BiomarkerFrameError",
     "longmod.reconstruct.targets.TargetsError",
     "longmod.reconstruct.generator.GeneratorError",
+    "tomllib.TOMLDecodeError",
     "builtins.FileNotFoundError", "builtins.FileExistsError", "builtins.NotADirectoryError",
     "builtins.IsADirectoryError", "builtins.PermissionError", "builtins.ImportError",
     "builtins.ModuleNotFoundError", "builtins.NotImplementedError",

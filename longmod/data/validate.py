@@ -225,10 +225,14 @@ def validate_tables(
         dday = pd.to_numeric(patients[col], errors="coerce")
         dday_of = dict(zip(pid, dday.where(dday >= 0)))
         after = (day > mpid.map(dday_of)) & value.notna() & ~m["variable"].isin(late_ok)
-        for i in m.index[after.fillna(False).astype(bool)]:
-            out.add(mw, lab(m, i), "day", f"{m.at[i, 'variable']} measured on day {day[i]:g} after patient "
-                                          f"{mpid[i]!r} was discharged on day {dday_of[mpid[i]]:g} ({col}); remove "
-                                          f"it, correct {col}, or declare after_discharge = true for the variable")
+        rows = m.index[after.fillna(False).astype(bool)]
+        for p, idx in pd.Series(rows, index=rows).groupby(mpid[rows].to_numpy(), sort=False):
+            i = idx.iloc[0]
+            more = f" and {len(idx) - 1} more of this patient's values" if len(idx) > 1 else ""
+            out.add(mw, lab(m, i), "day", f"{m.at[i, 'variable']!r} measured on day {day[i]:g}{more} after patient "
+                                          f"{p!r} was discharged on day {dday_of[p]:g} ({col}); remove these "
+                                          f"values, correct {col}, or declare after_discharge = true for the "
+                                          "variable in trial.toml")
     if "lloq" in m.columns:
         lloq_num = pd.to_numeric(m["lloq"], errors="coerce")
         for name, g in m.assign(_v=value, _l=lloq_num).groupby(m["variable"].astype(str), sort=False):
