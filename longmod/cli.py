@@ -177,10 +177,11 @@ class _Progress:
 
 def _cmd_reanalyse(args) -> int:
     from longmod.outputs import check_writable
-    from longmod.pipeline import reanalyse
 
     t0 = time.perf_counter()
     check_writable(args.out)
+    from longmod.pipeline import reanalyse
+
     steps = _plan_steps(args)
     progress = _Progress(None if steps is None else steps + 1, args.quiet)
     sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune", "seed") if getattr(args, k) is not None}
@@ -365,14 +366,13 @@ def main(argv: list[str] | None = None) -> int:
     >>> main(["reanalyse", "no-such-trial"])  # the message goes to stderr
     2
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    debug = bool(getattr(args, "debug", False))
     from longmod.errors import EXIT_INTERNAL, EXIT_USER, Interrupted, is_user_error, user_message
     from longmod.outputs import signals_raise
 
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         with signals_raise():
+            args = build_parser().parse_args(argv)
             return args.func(args)
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else 2
