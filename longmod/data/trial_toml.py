@@ -284,11 +284,14 @@ def read_trial_toml(path: str | Path) -> TrialMeta:
     path = Path(path)
     if not path.is_file():
         raise TrialDataError([Problem(str(path), None, None, "file not found; a trial folder needs a trial.toml")])
+    data = path.read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TrialDataError([Problem(str(path), None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                                                             "save the file as UTF-8")]) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise TrialDataError([Problem(str(path), line, None, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column "
+                                                             f"{col} ({exc.reason}); save the file as UTF-8")]) from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -194,7 +194,8 @@ def validate_tables(
                 out.add(mw, lab(m, i), "variable", f"unknown variable {_show(v)}; valid variables: {', '.join(meta.variables)}")
     value = pd.to_numeric(m["value"], errors="coerce")
     for i in m.index[m["value"].notna() & value.isna()]:
-        out.add(mw, lab(m, i), "value", f"not a number: {_show(m.at[i, 'value'])}")
+        out.add(mw, lab(m, i), "value", f"not a number: {_show(m.at[i, 'value'])}; give a number, or leave the "
+                                        "cell empty for a missing value (below the LLOQ: empty value, lloq set)")
     if "lloq" in m.columns:
         lloq = pd.to_numeric(m["lloq"], errors="coerce")
         for i in m.index[m["lloq"].notna() & lloq.isna()]:
