@@ -367,11 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     2
     """
     from longmod.errors import EXIT_INTERNAL, EXIT_USER, Interrupted, is_user_error, user_message
-    from longmod.outputs import signals_raise
+    from longmod.outputs import private_tempdir, signals_raise
 
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        with signals_raise():
+        with signals_raise(), private_tempdir():
             args = build_parser().parse_args(argv)
             return args.func(args)
     except KeyboardInterrupt as exc:

@@ -216,3 +216,41 @@ def signals_raise(signums: tuple[int, ...] = (signal.SIGTERM,)) -> Iterator[None
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+#: Name prefix of a run's private temporary folder (in the system temporary folder).
+RUN_TMP_PREFIX = "longmod-run-"
+
+
+@contextlib.contextmanager
+def private_tempdir() -> Iterator[Path]:
+    """Point ``tempfile`` and ``$TMPDIR`` (for child processes) at a folder of this run, removed at the end.
+
+    Libraries write scratch files there (PyTensor leaves one source file per compiled numba function in the
+    temporary folder, about a hundred per run); the folder goes when the block ends, also on an error or
+    an interrupt, and the folders of killed runs are removed by the next one.
+
+    Examples
+    --------
+    >>> with private_tempdir() as d:
+    ...     inside = tempfile.gettempdir() == str(d)
+    >>> inside, d.exists()
+    (True, False)
+    """
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{RUN_TMP_PREFIX}*"):
+        pid = old.name[len(RUN_TMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    run = Path(tempfile.mkdtemp(prefix=f"{RUN_TMP_PREFIX}{os.getpid()}-", dir=base))
+    saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(run), str(run)
+    try:
+        yield run
+    finally:
+        tempfile.tempdir = saved_dir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(run, ignore_errors=True)

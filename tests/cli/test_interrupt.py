@@ -18,10 +18,17 @@ ROOT = Path(__file__).resolve().parents[2]
 ONLY = ["primary_ancova", "rank_sum"]
 
 
-def _start(out: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+def _start(out: Path, only=ONLY, *extra) -> subprocess.Popen:
+    tmpdir = out.parent / "tmpdir"  # the run's $TMPDIR: must be empty afterwards (no stray temporary files)
+    tmpdir.mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "TMPDIR": str(tmpdir)}
     return subprocess.Popen([sys.executable, "-m", "longmod.cli", "reanalyse", "stroma-cov2", "--out", str(out),
-                             "--only", *ONLY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             "--only", *only, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
+def _stray(parent: Path) -> list[str]:
+    return sorted(p.name for p in (parent / "tmpdir").iterdir())
 
 
 def _previous(out: Path) -> dict:
@@ -76,7 +83,7 @@ def test_interrupt_keeps_previous_output(tmp_path, sig, point):
     assert "Traceback" not in err and "nothing was written" in err
     assert len(err.strip().splitlines()[-1]) < 200
     assert _content(out) == old  # the previous output, whole, or none
-    assert _hidden(tmp_path) == []
+    assert _hidden(tmp_path) == [] and _stray(tmp_path) == []
 
 
 @pytest.mark.slow
@@ -150,3 +157,13 @@ def test_unwritable_out_is_found_before_any_computing(tmp_path, capsys, monkeypa
         ro.mkdir(mode=0o500)
         assert main(["reanalyse", "stroma-cov2", "--out", str(ro / "out"), "--quiet"]) == 2
         assert "cannot write in" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_bayesian_run_leaves_no_temporary_files(tmp_path):
+    """PyTensor writes one source file per numba-compiled function to the temporary folder; a run's own
+    temporary folder takes them and goes at the end."""
+    proc = _start(tmp_path / "out", ["bayes_ancova"], "--chains", "1", "--draws", "30", "--tune", "30", "--quiet")
+    _, err = proc.communicate(timeout=1200)
+    assert proc.returncode == 0, err
+    assert _stray(tmp_path) == [] and _hidden(tmp_path) == []
