@@ -79,6 +79,16 @@ USER_ERROR_CLASSES: frozenset[str] = frozenset({
 })
 
 
+def _user_errnos() -> frozenset[int]:
+    import errno
+
+    return frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM") if hasattr(errno, n))
+
+
+#: OS errors the user can fix (disk full, quota, read-only file system, permissions).
+_USER_ERRNOS = _user_errnos()
+
+
 def is_user_error(exc: BaseException) -> bool:
     """True when ``exc`` is a problem with the user's input or command (exit status 2).
 
@@ -86,7 +96,12 @@ def is_user_error(exc: BaseException) -> bool:
     --------
     >>> is_user_error(FileNotFoundError("x.csv")), is_user_error(ZeroDivisionError())
     (True, False)
+    >>> import errno
+    >>> is_user_error(OSError(errno.ENOSPC, "No space left on device"))
+    True
     """
+    if isinstance(exc, OSError) and exc.errno in _USER_ERRNOS:
+        return True
     return any(f"{c.__module__}.{c.__qualname__}" in USER_ERROR_CLASSES for c in type(exc).__mro__)
 
 
@@ -100,4 +115,7 @@ def user_message(exc: BaseException) -> str:
     """
     if isinstance(exc, KeyError) and exc.args:
         return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.errno in _USER_ERRNOS:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}; nothing was written (an earlier output folder is unchanged)"
     return str(exc) or type(exc).__name__

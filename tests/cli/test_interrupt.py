@@ -167,3 +167,26 @@ def test_a_bayesian_run_leaves_no_temporary_files(tmp_path):
     _, err = proc.communicate(timeout=1200)
     assert proc.returncode == 0, err
     assert _stray(tmp_path) == [] and _hidden(tmp_path) == []
+
+
+def test_disk_full_while_writing_is_a_user_error(tmp_path, capsys, monkeypatch):
+    """ENOSPC while the output is written: status 2, one message, the previous output kept, no temporaries."""
+    import errno
+
+    import longmod.pipeline.result as result
+    from longmod.cli import main
+
+    out = tmp_path / "out"
+    old = _previous(out)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "report.html"))
+
+    monkeypatch.setattr(result, "write_html_report", full, raising=False)
+    import longmod.report.html as html
+
+    monkeypatch.setattr(html, "write_html_report", full)
+    assert main(["reanalyse", "stroma-cov2", "--out", str(out), "--quiet", "--only", "primary_ancova"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert _content(out) == old and _hidden(tmp_path) == []
