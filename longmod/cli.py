@@ -143,13 +143,14 @@ def _int_at_least(low: int):
     return parse
 
 
-def _plan_steps(args) -> int | None:
+def _plan_steps(args, trial=None, default=None) -> int | None:
     """How many analyses ``reanalyse`` will run (for ``i/N`` progress), or None if unknown."""
     try:
         from longmod.biomarkers.section import has_biomarkers
         from longmod.pipeline.run import _resolve_plan, resolve_trial
 
-        trial, default = resolve_trial(args.trial)
+        if trial is None:
+            trial, default = resolve_trial(args.trial)
         plan = _resolve_plan(args.plan, default, trial)
         n = len([name for name in plan.analysis_names() if not args.only or name in args.only])
         if (not args.only or "biomarkers" in args.only) and has_biomarkers(trial):
@@ -182,10 +183,14 @@ def _cmd_reanalyse(args) -> int:
     check_writable(args.out)
     from longmod.pipeline import reanalyse
 
-    steps = _plan_steps(args)
+    from longmod.pipeline.run import resolve_trial
+
+    trial, default_plan = resolve_trial(args.trial)  # loaded and checked once, before anything is fitted
+    steps = _plan_steps(args, trial, default_plan)
     progress = _Progress(None if steps is None else steps + 1, args.quiet)
     sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune", "seed") if getattr(args, k) is not None}
-    res = reanalyse(args.trial, plan=args.plan, only=args.only, progress=progress, sampler=sampler)
+    res = reanalyse(trial, plan=args.plan if args.plan is not None else default_plan, only=args.only,
+                    progress=progress, sampler=sampler)
     progress("writing effects.csv, timings.csv, report.md, report.json, report.html and figures/")
     out = res.write(args.out)
     if not args.quiet:
