@@ -314,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  longmod trials\n  longmod reanalyse $(longmod trials | head -n 1) --out results",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.set_defaults(func=_cmd_trials)
+
+    from longmod.simulate import cli as simulate_cli
+
+    simulate_cli.add_parser(sub).set_defaults(func=simulate_cli.run)
     return parser
 
 
@@ -323,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     Examples
     --------
     >>> main(["trials"])
+    gregoire-2022
+    ...
     stroma-cov2
     0
     """
