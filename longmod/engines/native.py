@@ -27,6 +27,7 @@ from longmod.engines.core.covariance import COVARIANCE_TABLE, get_structure
 from longmod.engines.core.likelihood import build_long_data
 from longmod.engines.core.lsmeans import type3_matrices
 from longmod.engines.core.optimize import fit_covariance
+from longmod.engines.core.woodbury import build_subject_data
 from longmod.engines.core.prepare import build_effects, effect_grid, prepare, provenance
 from longmod.results.fit import COVARIANCE_COLUMNS, PARAM_COLUMNS, Convergence, FitResult
 from longmod.results.schema import t_interval
@@ -156,8 +157,15 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
     check_spec(spec)
     s = get_structure(spec.covariance)
     prep = prepare(spec, data)
-    pos, t, labels = _positions(spec, prep, s)
-    ld = build_long_data(prep.y, prep.X, prep.subject, pos, t)
+    ld = None
+    if s.kind == "re":  # per-subject (Woodbury) layout: any times, no grid of positions
+        tr = prep.frame[spec.time].to_numpy(float) if spec.time else np.zeros(len(prep.y))
+        ld = build_subject_data(prep.y, prep.X, prep.subject, tr, s)
+        if ld is not None:
+            t, labels = ld.display_grid()
+    if ld is None:
+        pos, t, labels = _positions(spec, prep, s)
+        ld = build_long_data(prep.y, prep.X, prep.subject, pos, t)
     reml = spec.method == "reml"
     opt = fit_covariance(ld, s, reml)
     ev = opt.evaluation
