@@ -32,7 +32,6 @@ from types import SimpleNamespace
 import numpy as np
 from scipy import linalg
 
-from longmod.engines.core.information import _kron_form
 from longmod.engines.core.likelihood import LOG2PI
 
 #: More distinct times than this: the covariance matrix reported for display is over time quantiles.
@@ -71,7 +70,9 @@ class SubjectData:
     """Per-patient sufficient statistics for ``V_i = Z_i G Z_i' + s2 I``.
 
     ``K``/``t`` are the structure's probe positions (``r`` of them), so
-    ``sigma(phi, t)`` gives ``S(t0)`` and ``G = A S A'``.
+    ``sigma(phi, t)`` gives ``S(t0)`` and ``G = A S A'``. Per-patient arrays keep
+    the patient as their last axis (``(r, r, n)``, ``(r, p + 1, n)``), so that the
+    small r x r algebra runs as a few vector operations over all patients.
     """
 
     n_obs: int
@@ -84,8 +85,8 @@ class SubjectData:
     t: np.ndarray
     A: np.ndarray
     ni: np.ndarray  # (n,)
-    ZtZ: np.ndarray  # (n, r, r)
-    ZtXa: np.ndarray  # (n, r, p + 1): Z_i'[X_i y_i]
+    ZtZ: np.ndarray  # (r, r, n)
+    ZtXa: np.ndarray  # (r, p + 1, n): Z_i'[X_i y_i]
     XatXa: np.ndarray  # (p + 1, p + 1)
     order: np.ndarray  # rows sorted by subject
     starts: np.ndarray  # first sorted row of each subject
@@ -116,7 +117,7 @@ def build_subject_data(y, X, subject_codes, times, s) -> SubjectData | None:
     >>> from longmod.engines.core.covariance import get_structure
     >>> d = build_subject_data(np.arange(5.0), np.ones((5, 1)), np.array([0, 0, 1, 1, 1]),
     ...                        np.array([0.0, 1.5, 0.2, 0.9, 3.0]), get_structure("ris"))
-    >>> d.n_subjects, d.ni.tolist(), d.ZtZ[1].tolist()
+    >>> d.n_subjects, d.ni.tolist(), d.ZtZ[:, :, 1].tolist()
     (2, [2, 3], [[3.0, 4.1], [4.1, 9.85]])
     """
     des = re_design(s)
@@ -133,10 +134,10 @@ def build_subject_data(y, X, subject_codes, times, s) -> SubjectData | None:
     ni = np.diff(np.r_[starts, len(ss)])
     Z = np.vander(times[order], r, increasing=True)
     Xa = np.column_stack([X, y])[order]
-    ZtZ = np.stack([np.add.reduceat(Z[:, k:k + 1] * Z, starts, axis=0) for k in range(r)], axis=1)
-    ZtXa = np.stack([np.add.reduceat(Z[:, k:k + 1] * Xa, starts, axis=0) for k in range(r)], axis=1)
-    return SubjectData(len(y), len(starts), X.shape[1], X, y, subj, r, t0, A, ni, ZtZ, ZtXa, Xa.T @ Xa,
-                       order, starts, times)
+    ZtZ = np.stack([np.stack([np.add.reduceat(Z[:, k] * Z[:, j], starts) for j in range(r)]) for k in range(r)])
+    ZtXa = np.stack([np.add.reduceat(Z[:, k:k + 1] * Xa, starts, axis=0).T for k in range(r)])
+    return SubjectData(len(y), len(starts), X.shape[1], X, y, subj, r, t0, A, ni, ZtZ, np.ascontiguousarray(ZtXa),
+                       Xa.T @ Xa, order, starts, times)
 
 
 @dataclass
@@ -149,29 +150,40 @@ class WEvaluation:
     Minv: np.ndarray
     ok: bool = True
     s2: float = 1.0
-    H: np.ndarray | None = None  # (n, r, r): V_i^-1 = (I - Z H Z') / s2
+    H: np.ndarray | None = None  # (r, r, n): V_i^-1 = (I - Z H Z') / s2
     XaVXa: np.ndarray | None = None
+    HZX: np.ndarray | None = None  # (r, p + 1, n): H_i Z_i'[X_i y_i]
     cache: dict = field(default_factory=dict)
 
 
+def _mm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Per-patient products of stacks (a, b, n) and (b, c, n) -> (a, c, n)."""
+    return np.einsum("ijn,jkn->ikn", A, B)
+
+
+def _gram(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """sum over patients of A_i' B_i for stacks (r, k, n) and (r, m, n) -> (k, m)."""
+    return sum(A[i] @ B[i].T for i in range(A.shape[0]))
+
+
 def _spd_inv_logdet(B: np.ndarray):
-    """Inverse and log-determinant of a stack of small SPD matrices (closed forms for r <= 2)."""
-    r = B.shape[1]
+    """Inverse and log-determinant of a stack (r, r, n) of small SPD matrices (closed forms for r <= 2)."""
+    r = B.shape[0]
     if r == 1:
-        b = B[:, 0, 0]
+        b = B[0, 0]
         if np.any(b <= 0):
             raise np.linalg.LinAlgError
-        return (1.0 / b)[:, None, None], np.log(b)
+        return (1.0 / b)[None, None], np.log(b)
     if r == 2:
-        a, c, d = B[:, 0, 0], B[:, 0, 1], B[:, 1, 1]
+        a, c, d = B[0, 0], B[0, 1], B[1, 1]
         det = a * d - c * c
         if np.any(a <= 0) or np.any(det <= 0):
             raise np.linalg.LinAlgError
-        inv = np.stack([np.stack([d, -c], -1), np.stack([-c, a], -1)], 1) / det[:, None, None]
-        return inv, np.log(det)
-    Lc = np.linalg.cholesky(B)
+        return np.stack([np.stack([d, -c]), np.stack([-c, a])]) / det, np.log(det)
+    Bt = np.moveaxis(B, 2, 0)
+    Lc = np.linalg.cholesky(Bt)
     Li = np.linalg.inv(Lc)
-    return np.swapaxes(Li, 1, 2) @ Li, 2.0 * np.sum(np.log(np.diagonal(Lc, axis1=1, axis2=2)), axis=1)
+    return np.moveaxis(np.swapaxes(Li, 1, 2) @ Li, 0, 2), 2.0 * np.sum(np.log(np.diagonal(Lc, axis1=1, axis2=2)), axis=1)
 
 
 def _bad(data: SubjectData) -> WEvaluation:
@@ -188,16 +200,15 @@ def evaluate(data: SubjectData, S: np.ndarray, nugget: float, reml: bool) -> WEv
     if not (s2 > 0) or not np.all(np.isfinite(w)) or w.min() < -1e-10 * max(1.0, np.abs(w).max()):
         return _bad(data)
     L = U * np.sqrt(np.clip(w, 0.0, None))
-    B = np.matmul(L.T, np.matmul(data.ZtZ, L))
-    B[:, np.arange(r), np.arange(r)] += s2
+    B = np.einsum("ji,jln,lk->ikn", L, data.ZtZ, L, optimize=True)
+    B[np.arange(r), np.arange(r)] += s2
     try:
         Binv, logdetB = _spd_inv_logdet(B)
     except np.linalg.LinAlgError:
         return _bad(data)
-    H = np.matmul(L, np.matmul(Binv, L.T))
-    q1 = data.p + 1
-    HZX = np.matmul(H, data.ZtXa)
-    XaVXa = (data.XatXa - data.ZtXa.reshape(-1, q1).T @ HZX.reshape(-1, q1)) / s2
+    H = np.einsum("ij,jkn,lk->iln", L, Binv, L, optimize=True)
+    HZX = _mm(H, data.ZtXa)
+    XaVXa = (data.XatXa - _gram(data.ZtXa, HZX)) / s2
     XaVXa = 0.5 * (XaVXa + XaVXa.T)
     logdet = (data.n_obs - data.n_subjects * r) * np.log(s2) + float(np.sum(logdetB))
     M, b, yVy = XaVXa[:p, :p], XaVXa[:p, p], float(XaVXa[p, p])
@@ -215,43 +226,49 @@ def evaluate(data: SubjectData, S: np.ndarray, nugget: float, reml: bool) -> WEv
         val = (n - p) * LOG2PI + logdet + 2.0 * np.sum(np.log(np.diag(cm[0]))) + rVr
     else:
         val = n * LOG2PI + logdet + rVr
-    return WEvaluation(float(val), beta, M.copy(), Minv, True, s2, H, XaVXa)
+    return WEvaluation(float(val), beta, M.copy(), Minv, True, s2, H, XaVXa, HZX)
 
 
-def _moments(data: SubjectData, ev: WEvaluation) -> SimpleNamespace:
-    """Powers of V^-1 between Z, X and r (cached on ``ev``)."""
-    if "m" in ev.cache:
-        return ev.cache["m"]
-    p, s2, H = data.p, ev.s2, ev.H
+def _moments(data: SubjectData, ev: WEvaluation, hessian: bool = False) -> SimpleNamespace:
+    """Powers of V^-1 between Z, X and r (cached on ``ev``; ``hessian`` adds what the Hessian needs).
+
+    With ``Y = Z'Z H Z'[X y]`` and ``W = Z'Z H Z'Z``: ``Z'V^-1[X y] = (Z'[X y] - Y) / s2``,
+    ``Z'V^-2[X y] = (Z'[X y] - 2 Y + W H Z'[X y]) / s2^2``, and
+    ``[X y]'V^-m[X y]`` from ``Q_2 = 2H - HZ'ZH``, ``Q_3 = 3H - 3HZ'ZH + HZ'ZHZ'ZH``.
+    """
+    m = ev.cache.get("m")
+    if m is not None and (m.hessian or not hessian):
+        return m
+    p, s2, H, HZX, r = data.p, ev.s2, ev.H, ev.HZX, data.K
     ZZ, ZX = data.ZtZ, data.ZtXa
-    q1 = p + 1
     c = np.r_[-ev.beta, 1.0]
-    HZZ = np.matmul(H, ZZ)
-    Q2 = 2.0 * H - np.matmul(HZZ, H)
-    Q3 = Q2 + H - np.matmul(np.matmul(Q2, ZZ), H)
-
-    def zvz(Q, m):
-        return (ZZ - np.matmul(ZZ, np.matmul(Q, ZZ))) / s2**m
-
-    def zvx(Q, m):
-        return (ZX - np.matmul(ZZ, np.matmul(Q, ZX))) / s2**m
-
-    def xvx(Q, m):
-        return (data.XatXa - ZX.reshape(-1, q1).T @ np.matmul(Q, ZX).reshape(-1, q1)) / s2**m
-
-    ZV1Xa, ZV2Xa = zvx(H, 1), zvx(Q2, 2)
-    XaV2Xa, XaV3Xa = xvx(Q2, 2), xvx(Q3, 3)
-    n_tr = data.n_obs
-    m = SimpleNamespace(
-        Omega=zvz(H, 1), ZV2Z=zvz(Q2, 2).sum(axis=0), Psi=ZV1Xa[:, :, :p], ZV2X=ZV2Xa[:, :, :p],
-        ur=ZV1Xa @ c, ur2=ZV2Xa @ c,
-        trV1=(n_tr - np.einsum("nij,nji->", H, ZZ)) / s2,
-        trV2=(n_tr - np.einsum("nij,nji->", Q2, ZZ)) / s2**2,
-        XV2X=XaV2Xa[:p, :p], XV3X=XaV3Xa[:p, :p], XV2r=XaV2Xa[:p] @ c, rV2r=float(c @ XaV2Xa @ c),
-        rV3r=float(c @ XaV3Xa @ c),
-    )
-    PL = np.matmul(m.Psi, np.linalg.cholesky(ev.Minv))
-    m.Phi = np.matmul(PL, np.swapaxes(PL, 1, 2))  # Psi Minv Psi'
+    if m is None:
+        Y = _mm(ZZ, HZX)
+        ZV1Xa = (ZX - Y) / s2
+        A1 = _gram(ZX, HZX)  # sum Z'Xa' H Z'Xa
+        A2 = _gram(HZX, Y)  # sum (H Z'Xa)' Z'Z (H Z'Xa)
+        XaV2Xa = (data.XatXa - 2.0 * A1 + A2) / s2**2
+        HZZ = _mm(H, ZZ)
+        Wm = _mm(ZZ, HZZ)
+        Psi = ZV1Xa[:, :p]
+        m = SimpleNamespace(
+            hessian=False, Y=Y, A1=A1, A2=A2, HZZ=HZZ, Wm=Wm,
+            Omega=(ZZ - Wm) / s2, Psi=Psi, ur=np.tensordot(c, ZV1Xa, axes=(0, 1)),
+            trV1=(data.n_obs - float(sum(HZZ[i, i].sum() for i in range(r)))) / s2,
+            XV2X=XaV2Xa[:p, :p], XV2r=XaV2Xa[:p] @ c, rV2r=float(c @ XaV2Xa @ c),
+            PsiM=np.einsum("ipn,pq->iqn", Psi, ev.Minv, optimize=True),  # Psi Minv
+        )
+    if hessian:
+        WHZX = _mm(m.Wm, HZX)
+        ZV2Xa = (ZX - 2.0 * m.Y + WHZX) / s2**2
+        XaV3Xa = (data.XatXa - 3.0 * m.A1 + 3.0 * m.A2 - _gram(HZX, WHZX)) / s2**3
+        Q2ZZ = 2.0 * m.HZZ - _mm(m.HZZ, m.HZZ)  # Q2 Z'Z
+        m.ZV2Z = (ZZ.sum(axis=2) - _mm(ZZ, Q2ZZ).sum(axis=2)) / s2**2
+        m.ZV2X, m.ur2 = ZV2Xa[:, :p], np.tensordot(c, ZV2Xa, axes=(0, 1))
+        m.trV2 = (data.n_obs - float(sum(Q2ZZ[i, i].sum() for i in range(r)))) / s2**2
+        m.XV3X, m.rV3r = XaV3Xa[:p, :p], float(c @ XaV3Xa @ c)
+        m.Phi = np.einsum("kpn,lpn->kln", m.PsiM, m.Psi)  # Psi Minv Psi'
+        m.hessian = True
     ev.cache["m"] = m
     return m
 
@@ -259,10 +276,10 @@ def _moments(data: SubjectData, ev: WEvaluation) -> SimpleNamespace:
 def gradient_weights(data: SubjectData, ev: WEvaluation, reml: bool) -> tuple[np.ndarray, float]:
     """G over the probe positions and the nugget weight: d(-2l)/dpsi_a = sum(G * dS_a) + dnugget_a * trG."""
     m = _moments(data, ev)
-    Gam = m.Omega.sum(axis=0) - np.einsum("ni,nj->ij", m.ur, m.ur)
+    Gam = m.Omega.sum(axis=2) - m.ur @ m.ur.T
     gam = m.trV1 - m.rV2r
     if reml:
-        Gam = Gam - m.Phi.sum(axis=0)
+        Gam = Gam - np.tensordot(m.PsiM, m.Psi, axes=([1, 2], [1, 2]))  # sum Psi Minv Psi'
         gam -= float(np.sum(ev.Minv * m.XV2X))
     return data.A.T @ Gam @ data.A, float(gam)
 
@@ -276,9 +293,9 @@ def _zpsi(data: SubjectData, ev: WEvaluation):
         return ev.cache["zpsi"]
     m = _moments(data, ev)
     r, p = data.K, data.p
-    Pf = m.Psi.reshape(len(m.Psi), r * p)
-    Zpsi = (Pf.T @ Pf).reshape(r, p, r, p).transpose(0, 2, 1, 3)  # sum_i Psi_i[k]' Psi_i[l]
-    gpsi = np.tensordot(m.Psi, m.ur, axes=(0, 0)).transpose(0, 2, 1)  # sum_i Psi_i[k] ur_i[l]
+    Pf = m.Psi.reshape(r * p, -1)
+    Zpsi = (Pf @ Pf.T).reshape(r, p, r, p).transpose(0, 2, 1, 3)  # sum_i Psi_i[k]' Psi_i[l]
+    gpsi = np.tensordot(m.Psi, m.ur, axes=(2, 1)).transpose(0, 2, 1)  # sum_i Psi_i[k] ur_i[l]
     ev.cache["zpsi"] = (Zpsi, gpsi)
     return Zpsi, gpsi
 
@@ -295,10 +312,19 @@ def p_matrices(data: SubjectData, ev: WEvaluation, dS: np.ndarray, dn: np.ndarra
     return P
 
 
+def _kron(Om: np.ndarray, X: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """``sum_i tr(D_a Om_i D_b X_i)`` for stacks (r, r, n)."""
+    r = Om.shape[0]
+    T = (Om.reshape(r * r, -1) @ X.reshape(r * r, -1).T).reshape(r, r, r, r).transpose(3, 0, 1, 2)
+    Df = D.reshape(len(D), r * r)
+    H = Df @ T.reshape(r * r, r * r) @ Df.T
+    return 0.5 * (H + H.T)
+
+
 def information(data: SubjectData, ev: WEvaluation, dS, dn, reml: bool, C=None,
                 kinds: tuple[str, ...] = ("observed", "expected")) -> dict[str, np.ndarray]:
     """Observed / expected / average Hessian of -2 log L (see :func:`longmod.engines.core.information.information`)."""
-    m = _moments(data, ev)
+    m = _moments(data, ev, hessian=True)
     Zpsi, gpsi = _zpsi(data, ev)
     dG = _dG(data, dS)
     s = np.zeros(len(dG)) if dn is None else np.asarray(dn, float)
@@ -309,14 +335,14 @@ def information(data: SubjectData, ev: WEvaluation, dS, dn, reml: bool, C=None,
     MP = np.matmul(Minv, P)
     E3 = (MP.reshape(q, -1) @ np.swapaxes(MP, 1, 2).reshape(q, -1).T) if reml else np.zeros((q, q))
     gMg = g @ Minv @ g.T
-    UR = m.ur[:, :, None] * m.ur[:, None, :]
-    Y1 = np.einsum("nkp,pq,nlq->kl", m.ZV2X, Minv, m.Psi, optimize=True) if reml else 0.0
-    Y2 = np.einsum("nk,nl->kl", m.ur2, m.ur)
+    UR = m.ur[:, None] * m.ur[None, :]
+    Y1 = np.tensordot(m.ZV2X, m.PsiM, axes=([1, 2], [1, 2])) if reml else 0.0  # sum ZV2X Minv Psi'
+    Y2 = m.ur2 @ m.ur.T
     XV3 = float(np.sum(Minv * m.XV3X)) if reml else 0.0
 
     def form(kern, Y, yss):
         tau = np.einsum("akl,lk->a", dG, Y) if np.ndim(Y) else np.zeros(q)
-        return _kron_form(m.Omega, kern, dG) + np.outer(tau, s) + np.outer(s, tau) + yss * np.outer(s, s)
+        return _kron(m.Omega, kern, dG) + np.outer(tau, s) + np.outer(s, tau) + yss * np.outer(s, s)
 
     out = {"P": P, "g": g}
     if "observed" in kinds:
@@ -336,17 +362,17 @@ def information(data: SubjectData, ev: WEvaluation, dS, dn, reml: bool, C=None,
 
 def kr_sums(data: SubjectData, ev: WEvaluation, dS, dn, W, D2S=None, D2n: float = 0.0):
     """Kenward-Roger's ``sum_ab W_ab Q_ab`` and ``sum_ab W_ab R_ab`` (see :func:`longmod.engines.core.information.kr_sums`)."""
-    m = _moments(data, ev)
+    m = _moments(data, ev, hessian=True)
     Zpsi, _ = _zpsi(data, ev)
     dG = _dG(data, dS)
     s = np.zeros(len(dG)) if dn is None else np.asarray(dn, float)
     r, p = data.K, data.p
     Df = dG.reshape(len(dG), r * r)
-    T5 = (Df.T @ (W @ Df)).reshape(r, r, r, r).transpose(1, 2, 0, 3).reshape(r * r, r * r)
-    Xi = (m.Omega.reshape(len(m.Omega), r * r) @ T5).reshape(-1, r, r)
-    Qsum = np.einsum("nkp,nkl,nlq->pq", m.Psi, Xi, m.Psi, optimize=True)
+    T5 = (Df.T @ (W @ Df)).reshape(r, r, r, r).transpose(1, 2, 0, 3).reshape(r * r, r * r)  # [(m, n), (k, l)]
+    Xi = (T5.T @ m.Omega.reshape(r * r, -1)).reshape(r, r, -1)  # sum_ab W_ab dG_a Omega_i dG_b
+    Qsum = _gram(m.Psi, _mm(Xi, m.Psi))
     Gs = np.tensordot(W @ s, dG, axes=1)
-    cross = np.einsum("nkp,kl,nlq->pq", m.Psi, Gs, m.ZV2X, optimize=True)
+    cross = _gram(m.Psi, np.tensordot(Gs, m.ZV2X, axes=1))
     Qsum = Qsum + cross + cross.T + float(s @ W @ s) * m.XV3X
     Rsum = np.zeros((p, p))
     if D2S is not None:
@@ -357,11 +383,12 @@ def kr_sums(data: SubjectData, ev: WEvaluation, dS, dn, W, D2S=None, D2n: float 
 
 def sandwich_meat(data: SubjectData, ev: WEvaluation) -> np.ndarray:
     """``sum_i X_i'V_i^-1 r_i r_i'V_i^-1 X_i`` (the CR0 meat)."""
-    o = data.order
+    o, p = data.order, data.p
     res = data.y[o] - data.X[o] @ ev.beta
     Xr = np.add.reduceat(data.X[o] * res[:, None], data.starts, axis=0)
-    Ztr = data.ZtXa @ np.r_[-ev.beta, 1.0]
-    sc = (Xr - np.einsum("nkp,nkl,nl->np", data.ZtXa[:, :, :data.p], ev.H, Ztr, optimize=True)) / ev.s2
+    Ztr = np.tensordot(np.r_[-ev.beta, 1.0], data.ZtXa, axes=(0, 1))  # (r, n)
+    HZtr = np.einsum("ijn,jn->in", ev.H, Ztr)
+    sc = (Xr - np.einsum("ipn,in->np", data.ZtXa[:, :p], HZtr)) / ev.s2
     return sc.T @ sc
 
 
