@@ -55,10 +55,11 @@ def phi_derivatives(s: Structure, data, phi: np.ndarray):
     def sig(ph):
         return s.sigma(ph, data.t)
 
+    from longmod.engines.core.optimize import linear_in_phi
+
     phi = np.asarray(phi, float)
     dS, dn = jacobian(sig, phi)
-    j1 = jacobian(sig, phi * 1.01 + 1e-3)
-    if np.array_equal(dS, j1[0]) and np.array_equal(dn, j1[1]):
+    if linear_in_phi(s, data.t, data.K):
         return dS, dn, None, None
     d2S, d2n = hessian_sigma(sig, phi)
     return dS, dn, d2S, d2n
@@ -149,12 +150,16 @@ def kr_df(st: InferenceState, kr: KRState, L: np.ndarray) -> tuple[float, float,
     ell = L.shape[0]
     Phi, W = st.vcov, st.W
     # tr(Theta Phi P_a Phi ...) with Theta = L'(L Phi L')^-1 L, in the l x l space of L
-    Mi = np.linalg.inv(L @ Phi @ L.T)
-    LAL = np.matmul(np.matmul(L, st.PhiPPhi), L.T)  # (q, l, l): L Phi P_a Phi L'
-    MA = np.matmul(Mi, LAL)
-    tr = np.einsum("app->a", MA)
-    A1 = float(tr @ W @ tr)
-    A2 = float(np.einsum("ab,apq,bqp->", W, MA, MA, optimize=True))
+    if ell == 1:
+        c = L[0]
+        tr = (st.PhiPPhi @ c) @ c / float(c @ Phi @ c)
+        A1 = A2 = float(tr @ W @ tr)
+    else:
+        Mi = np.linalg.inv(L @ Phi @ L.T)
+        MA = np.matmul(Mi, np.matmul(np.matmul(L, st.PhiPPhi), L.T))  # (q, l, l): Mi L Phi P_a Phi L'
+        tr = np.trace(MA, axis1=1, axis2=2)
+        A1 = float(tr @ W @ tr)
+        A2 = float(np.sum(W * (MA.reshape(len(MA), -1) @ np.swapaxes(MA, 1, 2).reshape(len(MA), -1).T)))
     B = (A1 + 6 * A2) / (2 * ell)
     g = ((ell + 1) * A1 - (ell + 4) * A2) / ((ell + 2) * A2)
     den = 3 * ell + 2 * (1 - g)
@@ -165,7 +170,8 @@ def kr_df(st: InferenceState, kr: KRState, L: np.ndarray) -> tuple[float, float,
     m = 4 + (ell + 2) / (ell * rho - 1)
     lam = m / (E * (m - 2))
     Lb = L @ st.beta
-    F = float(lam * Lb @ np.linalg.solve(L @ kr.vcov_adj @ L.T, Lb) / ell)
+    LVL = L @ kr.vcov_adj @ L.T
+    F = float(lam * (Lb[0] ** 2 / LVL[0, 0] if ell == 1 else Lb @ np.linalg.solve(LVL, Lb)) / ell)
     return F, float(m), float(lam)
 
 

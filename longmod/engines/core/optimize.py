@@ -1,9 +1,10 @@
 """Optimise the (RE)ML objective over a structure's covariance parameters.
 
 Newton-Raphson with the analytic Hessian comes first
-(:mod:`longmod.engines.core.information`): each iteration takes the observed
-information when it is positive definite and the expected information (Fisher
-scoring) otherwise or when the Newton step does not decrease -2 log L, with a
+(:mod:`longmod.engines.core.information`): after :data:`FISHER_FIRST` Fisher
+scoring iterations (expected information), each iteration takes the observed
+information when it is positive definite and the expected information
+otherwise or when the Newton step does not decrease -2 log L, with a
 backtracking line search. In the unconstrained optimisation scale ``theta`` the
 Hessian is ``D' (d2F/dV2) D`` with ``D = dV/dtheta``; the second-derivative term
 ``sum G * d2V/dtheta2`` is added for structures whose covariance is non-linear
@@ -41,6 +42,10 @@ MAX_EVALUATIONS = 10000
 #: Newton iterations: as the first optimiser, and as the polish after a fallback optimiser.
 NEWTON_ITERATIONS = 100
 POLISH_ITERATIONS = 20
+#: Newton iterations that try the expected information (Fisher scoring) before the observed one:
+#: far from the optimum scoring steps are steadier (measured: 6-8 instead of 9-11 evaluations on
+#: the benchmark MMRMs, 8 instead of 10 at 20 visits), near it Newton converges quadratically.
+FISHER_FIRST = 3
 
 
 class _BudgetSpent(Exception):
@@ -84,8 +89,14 @@ def _funcs(data, s: Structure, reml: bool):
     return sig, jac, f
 
 
+_LINEAR: dict = {}
+
+
 def linear_in_phi(s: Structure, t: np.ndarray, K: int) -> bool:
-    """Whether the structure's covariance is linear in its natural parameters (constant dS/dphi)."""
+    """Whether the structure's covariance is linear in its natural parameters (constant dS/dphi); cached."""
+    key = (s.name, K, np.asarray(t, float).tobytes())
+    if key in _LINEAR:
+        return _LINEAR[key]
     q = s.n_par(K)
     rng = np.random.default_rng(0)
 
@@ -95,7 +106,11 @@ def linear_in_phi(s: Structure, t: np.ndarray, K: int) -> bool:
     phi0 = np.real(s.to_phi(s.start(np.linspace(1.0, 2.0, K)).astype(complex), K))
     j0 = jacobian(sig, phi0)
     j1 = jacobian(sig, phi0 * (1.0 + 0.05 * rng.random(q)) + 1e-3)
-    return all(np.allclose(a, b, rtol=1e-12, atol=1e-14) for a, b in zip(j0, j1))
+    out = all(np.allclose(a, b, rtol=1e-12, atol=1e-14) for a, b in zip(j0, j1))
+    if len(_LINEAR) > 256:
+        _LINEAR.clear()
+    _LINEAR[key] = out
+    return out
 
 
 def second_term(jac, x: np.ndarray, G: np.ndarray, trG: float) -> np.ndarray:
@@ -137,7 +152,7 @@ class _Problem:
         self.ops = ops(data)
         self.linear = linear_in_phi(s, data.t, data.K)
         self.budget = int(budget)
-        self.best_v, self.best_x = np.inf, None
+        self.best_v, self.best_x, self.best_out = np.inf, None, None
 
     def eval(self, x):
         """Objective, gradient and evaluation at ``x`` (one evaluation of the budget)."""
@@ -148,7 +163,7 @@ class _Problem:
         if not np.isfinite(v):
             v, g = 1e300, np.zeros(len(x))
         if v < self.best_v:
-            self.best_v, self.best_x = v, np.array(x, float)
+            self.best_v, self.best_x, self.best_out = v, np.array(x, float), (v, g, ev)
         return v, g, ev
 
     def tracked(self, x):
@@ -191,7 +206,7 @@ def newton(prob: _Problem, x: np.ndarray, max_iter: int) -> tuple[np.ndarray, in
             return x, it, True, ""
         H = prob.hessians(x, ev)
         accepted = False
-        for kind in ("observed", "expected"):
+        for kind in (("expected", "observed") if it < FISHER_FIRST else ("observed", "expected")):
             Hk = H[kind]
             try:
                 cf = np.linalg.cholesky(Hk)
@@ -281,7 +296,10 @@ def fit_covariance(
         warnings.append(f"{used[-1]} stopped: the budget of {int(max_evaluations)} objective evaluations "
                         "(max_evaluations) is spent; keeping the best point found")
     evaluations = int(max_evaluations) - prob.budget
-    v, g, ev = objective(data, prob.sig, prob.jac, np.asarray(x, float), reml)
+    if prob.best_x is not None and np.array_equal(prob.best_x, x) and prob.best_out[2].ok:
+        v, g, ev = prob.best_out
+    else:
+        v, g, ev = objective(data, prob.sig, prob.jac, np.asarray(x, float), reml)
     gnorm = float(np.max(np.abs(g))) if np.isfinite(v) else np.inf
     converged = bool(not spent and np.isfinite(v) and v < 1e299 and gnorm < GRAD_TOL * max(1.0, abs(v) * 1e-3))
     if not converged:
