@@ -199,7 +199,14 @@ def between_within_df(data) -> np.ndarray:
 
 
 def contrast_test(estimate: float, se: float, df: float) -> tuple[float, float]:
-    """t statistic and two-sided p value (normal when df is infinite)."""
+    """t statistic and two-sided p value (normal when df is infinite).
+
+    Examples
+    --------
+    >>> t, p = contrast_test(2.0, 1.0, np.inf)
+    >>> t, round(p, 6)
+    (2.0, 0.0455)
+    """
     t = estimate / se
     p = 2 * (stats.norm.sf(abs(t)) if not np.isfinite(df) else stats.t.sf(abs(t), df))
     return float(t), float(p)

@@ -119,6 +119,20 @@ def information(data: LongData, ev: Evaluation, dS: np.ndarray, dn: np.ndarray |
     -------
     dict
         kind -> (q, q) matrix; ``"P"`` -> (q, p, p) and ``"g"`` -> (q, p) as by-products.
+
+    Examples
+    --------
+    With ``V = s R`` the derivative at ``s = 1`` is ``V`` itself, and ``tr(P V P V) = n - p``:
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.likelihood import build_long_data, evaluate
+    >>> y = np.array([1.0, 2.0, 0.5, 1.5, 2.5, 1.0])
+    >>> d = build_long_data(y, np.ones((6, 1)), np.repeat([0, 1, 2], 2), np.tile([0, 1], 3), np.array([1.0, 2.0]))
+    >>> S = np.array([[1.0, 0.3], [0.3, 1.0]])
+    >>> ev = evaluate(d, S, 0.0, True)
+    >>> H = information(d, ev, S[None], np.zeros(1), True, kinds=("expected",))["expected"]
+    >>> round(float(H[0, 0]), 10)
+    5.0
     """
     D = _full(dS, dn)
     V = ev.Vemb

@@ -252,6 +252,19 @@ def fit_covariance(
         ``theta`` (optimisation scale), ``phi`` (natural parameters), the
         objective value (-2 log L), the evaluation at the optimum and the
         convergence record.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure
+    >>> from longmod.engines.core.likelihood import build_long_data
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.normal(size=90) + np.repeat(rng.normal(size=30), 3)
+    >>> data = build_long_data(y, np.ones((90, 1)), np.repeat(np.arange(30), 3), np.tile(np.arange(3), 30),
+    ...                        np.arange(1.0, 4.0))
+    >>> res = fit_covariance(data, get_structure("cs"), reml=True)
+    >>> res.converged, res.optimizer, res.evaluations < 20
+    (True, 'Newton', True)
     """
     prob = _Problem(data, s, reml, max_evaluations)
     x = start_values(data, s) if theta0 is None else np.asarray(theta0, float)
