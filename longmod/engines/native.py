@@ -26,6 +26,7 @@ from longmod.engines.core import inference as inf
 from longmod.engines.core.covariance import COVARIANCE_TABLE, get_structure
 from longmod.engines.core.likelihood import build_long_data
 from longmod.engines.core.lsmeans import type3_matrices
+from longmod.engines.core.ops import blas_controller
 from longmod.engines.core.optimize import fit_covariance
 from longmod.engines.core.woodbury import build_subject_data
 from longmod.engines.core.prepare import build_effects, effect_grid, prepare, provenance
@@ -146,9 +147,7 @@ def fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitR
     >>> fit.convergence.converged, len(fit.effects), list(fit.effects["visit"])
     (True, 3, ['V1', 'V2', 'V3'])
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_controller().limit(limits=1, user_api="blas"):
         return _fit_native(spec, data, level)
 
 

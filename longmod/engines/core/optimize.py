@@ -170,14 +170,14 @@ class _Problem:
         v, g, _ = self.eval(x)
         return v, g
 
-    def hessians(self, x, ev) -> dict[str, np.ndarray]:
-        """Observed and expected Hessian of -2 log L in ``theta`` at ``x`` (``ev`` evaluated there)."""
+    def hessians(self, x, ev, kinds=("observed", "expected")) -> dict[str, np.ndarray]:
+        """Observed and/or expected Hessian of -2 log L in ``theta`` at ``x`` (``ev`` evaluated there)."""
         dS, dn = self.jac(x)
         C = None
-        if not self.linear:
+        if not self.linear and "observed" in kinds:
             G, trG = self.ops.gradient_weights(self.data, ev, self.reml)
             C = second_term(self.jac, np.asarray(x, float), G, trG)
-        return self.ops.information(self.data, ev, dS, dn, self.reml, C, ("observed", "expected"))
+        return self.ops.information(self.data, ev, dS, dn, self.reml, C, kinds)
 
 
 def _converged_newton(g: np.ndarray, dec: float, v: float) -> bool:
@@ -200,13 +200,15 @@ def newton(prob: _Problem, x: np.ndarray, max_iter: int) -> tuple[np.ndarray, in
     v, g, ev = prob.eval(x)
     if v >= 1e299:
         return x, 0, False, "start value infeasible"
-    scoring = 0
     for it in range(max_iter):
         if float(np.max(np.abs(g))) < 1e-7:
             return x, it, True, ""
-        H = prob.hessians(x, ev)
+        order = ("expected", "observed") if it < FISHER_FIRST else ("observed", "expected")
+        H: dict[str, np.ndarray] = {}
         accepted = False
-        for kind in (("expected", "observed") if it < FISHER_FIRST else ("observed", "expected")):
+        for kind in order:
+            if kind not in H:
+                H.update(prob.hessians(x, ev, (kind,)))
             Hk = H[kind]
             try:
                 cf = np.linalg.cholesky(Hk)
@@ -224,7 +226,6 @@ def newton(prob: _Problem, x: np.ndarray, max_iter: int) -> tuple[np.ndarray, in
                                    or (v2 <= v + 1e-12 * max(1.0, abs(v)) and np.max(np.abs(g2)) < np.max(np.abs(g)))):
                     x, v, g, ev = x2, v2, g2, ev2
                     accepted = True
-                    scoring += kind == "expected"
                     break
                 lam /= 2
             if accepted:
@@ -232,7 +233,9 @@ def newton(prob: _Problem, x: np.ndarray, max_iter: int) -> tuple[np.ndarray, in
         if not accepted:
             # at the rounding level of -2 log L no step can decrease it: converged if the
             # Newton decrement is that small (predicted decrease < 1e-9 relative)
-            ok = "observed" in H and _decrement(H["observed"], g) < 2e-9 * max(1.0, abs(v))
+            if "observed" not in H:
+                H.update(prob.hessians(x, ev, ("observed",)))
+            ok = _decrement(H["observed"], g) < 2e-9 * max(1.0, abs(v))
             return x, it, ok, "" if ok else "no step decreased -2 log L"
     return x, max_iter, False, f"{max_iter} iterations reached"
 
