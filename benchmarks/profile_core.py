@@ -11,8 +11,9 @@ Usage::
 
 Cases: ``sim`` (benchmarks/bench_core.py's simulated trial, ``--visits`` visits, unstructured,
 REML, Kenward-Roger, LS means), ``bcva`` (openpharma/mmrm's ``bcva_data``:
-``BCVA_CHG ~ BCVA_BL + RACE + ARMCD * AVISIT``, same options) and ``lmm`` (random
-intercept + slope, Satterthwaite, irregular times).
+``BCVA_CHG ~ BCVA_BL + RACE + ARMCD * AVISIT``, same options), ``lmm`` (random
+intercept + slope, Satterthwaite, irregular times) and ``lmm-grid`` (the same LMM on the
+``sim`` data, times on the 8-visit grid).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _wrap(totals, counts):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", choices=["sim", "bcva", "lmm"], default="sim")
+    ap.add_argument("--case", choices=["sim", "bcva", "lmm", "lmm-grid"], default="sim")
     ap.add_argument("--patients", type=int, default=50)
     ap.add_argument("--visits", type=int, default=8)
     ap.add_argument("--bcva", type=Path, default=ROOT / "benchmarks" / "data" / "bcva_data.csv")
@@ -80,6 +81,8 @@ def main() -> None:
 
     if args.case == "sim":
         d, spec = bc.simulate(args.patients, visits=args.visits), bc.mmrm_spec(args.visits)
+    elif args.case == "lmm-grid":
+        d, spec = bc.simulate(args.patients), bc.lmm_spec()
     elif args.case == "lmm":
         d, spec = bc.simulate_irregular(args.patients), bc.irregular_spec()
     else:
