@@ -10,9 +10,7 @@ import pytest
 MODULES = [
     "longmod.spec.formula", "longmod.engines.core.covariance", "longmod.engines.core.lsmeans",
     "longmod.engines.core.prepare", "longmod.engines.native", "longmod.engines.statsmodels_lmm",
-    "longmod.engines.registry", "longmod.engines.lme4", "longmod.engines.core.likelihood",
-    "longmod.engines.core.information", "longmod.engines.core.woodbury", "longmod.engines.core.optimize",
-    "longmod.engines.core.inference", "longmod.engines.core.ops",
+    "longmod.engines.registry", "longmod.engines.lme4",
 ]
 
 
