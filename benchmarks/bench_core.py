@@ -175,7 +175,9 @@ def r_time(csv: Path, what: str, opts: dict, timeout: float) -> tuple[float, flo
                              capture_output=True, text=True, timeout=timeout)
         el, ll = out.stdout.split()[-2:]
         return float(el), float(ll)
-    except (subprocess.TimeoutExpired, ValueError):
+    except subprocess.TimeoutExpired:
+        return float("inf"), float("nan")  # reported as "> timeout"
+    except ValueError:
         return float("nan"), float("nan")
     finally:
         os.unlink(fh.name)
@@ -210,9 +212,12 @@ def _native(row: dict, prefix: str, spec: ModelSpec, d: pd.DataFrame, rep: int, 
 
 
 def _ratios(row: dict, native: str, others: tuple[str, ...]) -> None:
+    """R time / native time, and the relative -2 log L difference (R - native) / native."""
     for o in others:
         if np.isfinite(row.get(f"{o}_s", np.nan)) and row.get(f"{native}_s"):
             row[f"{o}_over_{native}"] = row[f"{o}_s"] / row[f"{native}_s"]
+        if np.isfinite(row.get(f"{o}_neg2ll", np.nan)):
+            row[f"{o}_neg2ll_rel"] = (row[f"{o}_neg2ll"] - row[f"{native}_neg2ll"]) / abs(row[f"{native}_neg2ll"])
 
 
 def main() -> None:
@@ -223,6 +228,7 @@ def main() -> None:
     ap.add_argument("--bcva", action="store_true", help="add the bcva_data row")
     ap.add_argument("--lmm-sizes", type=int, nargs="*", default=[], help="patients, irregular-time LMM rows")
     ap.add_argument("--gls-max", type=int, default=1000)
+    ap.add_argument("--gls-max-visits", type=int, default=12, help="gls only up to this many visits")
     ap.add_argument("--statsmodels-max", type=int, default=5000)
     ap.add_argument("--glmmtmb-max", type=int, default=5000)
     ap.add_argument("--no-r", action="store_true")
@@ -230,6 +236,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     have_r = shutil.which("Rscript") is not None and not args.no_r
+    TIMEOUT[0] = args.r_timeout
     load_start = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -248,7 +255,7 @@ def main() -> None:
                     _native(row, "native_lmm", lmm_spec(), d, rep)
                 d.to_csv(csv, index=False)
                 if have_r:
-                    if n <= args.gls_max:
+                    if n <= args.gls_max and (K <= args.gls_max_visits):
                         row["gls_s"], row["gls_neg2ll"] = r_time(csv, "gls", SIM_R, args.r_timeout)
                     if n <= args.glmmtmb_max:
                         row["glmmtmb_s"], row["glmmtmb_neg2ll"] = r_time(csv, "glmmtmb", SIM_R, args.r_timeout)
@@ -288,7 +295,12 @@ def main() -> None:
     print(markdown(rows))
 
 
+TIMEOUT = [900.0]
+
+
 def _fmt(x, unit=" s"):
+    if x == float("inf"):
+        return f"> {TIMEOUT[0]:.0f}{unit} (stopped)"
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return "—"
     return f"{x:.3g}{unit}" if x < 10 else f"{x:.1f}{unit}"
