@@ -27,9 +27,9 @@ given dV (see :func:`objective`); second derivatives are in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
-from scipy import linalg
 
 LOG2PI = float(np.log(2 * np.pi))
 #: A pattern is kept as sufficient statistics when it has more patients than
@@ -101,7 +101,7 @@ class LongData:
     raw_groups: np.ndarray
     raw_starts: np.ndarray
 
-    @property
+    @cached_property
     def mask2(self) -> np.ndarray:
         """(P, K, K): both positions observed."""
         return self.mask[:, :, None] & self.mask[:, None, :]
@@ -216,6 +216,21 @@ class Evaluation:
         return [self.Vemb[i][np.ix_(pat.idx, pat.idx)] for i, pat in enumerate(self.patterns)]
 
 
+def _gls(M: np.ndarray, b: np.ndarray, yVy: float):
+    """GLS pieces from X'V^-1X, X'V^-1y, y'V^-1y: beta, (X'V^-1X)^-1, log|X'V^-1X|, r'V^-1r (None if not PD)."""
+    try:
+        Lm = np.linalg.cholesky(M)
+    except np.linalg.LinAlgError:
+        return None
+    d = np.diag(Lm)
+    if not np.all(np.isfinite(Lm)) or np.any(d <= 0):
+        return None
+    Li = np.linalg.inv(Lm)
+    Minv = Li.T @ Li
+    beta = Minv @ b
+    return beta, Minv, 2.0 * float(np.sum(np.log(d))), yVy - float(b @ beta)
+
+
 def _bad(data: LongData) -> Evaluation:
     p = data.p
     return Evaluation(np.inf, np.full(p, np.nan), np.zeros((p, p)), np.zeros((p, p)),
@@ -257,18 +272,13 @@ def evaluate(data: LongData, S: np.ndarray, nugget: float, reml: bool) -> Evalua
         b += Xf.T @ Vy.reshape(-1)
         yVy += float(data.yr.reshape(-1) @ Vy.reshape(-1))
     M = 0.5 * (M + M.T)
-    try:
-        cm = linalg.cho_factor(M, lower=True, check_finite=False)
-    except (linalg.LinAlgError, ValueError):
+    gls = _gls(M, b, yVy)
+    if gls is None:
         return _bad(data)
-    if not np.all(np.isfinite(cm[0])):
-        return _bad(data)
-    beta = linalg.cho_solve(cm, b, check_finite=False)
-    Minv = linalg.cho_solve(cm, np.eye(p), check_finite=False)
-    rVr = yVy - float(b @ beta)
+    beta, Minv, logdetM, rVr = gls
     n = data.n_obs
     if reml:
-        val = (n - p) * LOG2PI + logdet + 2.0 * np.sum(np.log(np.diag(cm[0]))) + rVr
+        val = (n - p) * LOG2PI + logdet + logdetM + rVr
     else:
         val = n * LOG2PI + logdet + rVr
     return Evaluation(float(val), beta, M, Minv, Vemb, data.patterns, True, W, Vy)

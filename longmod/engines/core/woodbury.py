@@ -30,9 +30,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
-from scipy import linalg
-
-from longmod.engines.core.likelihood import LOG2PI
+from longmod.engines.core.likelihood import LOG2PI, _gls
 
 #: More distinct times than this: the covariance matrix reported for display is over time quantiles.
 MAX_DISPLAY_TIMES = 200
@@ -212,18 +210,13 @@ def evaluate(data: SubjectData, S: np.ndarray, nugget: float, reml: bool) -> WEv
     XaVXa = 0.5 * (XaVXa + XaVXa.T)
     logdet = (data.n_obs - data.n_subjects * r) * np.log(s2) + float(np.sum(logdetB))
     M, b, yVy = XaVXa[:p, :p], XaVXa[:p, p], float(XaVXa[p, p])
-    try:
-        cm = linalg.cho_factor(M, lower=True, check_finite=False)
-    except (linalg.LinAlgError, ValueError):
+    gls = _gls(M, b, yVy)
+    if gls is None:
         return _bad(data)
-    if not np.all(np.isfinite(cm[0])):
-        return _bad(data)
-    beta = linalg.cho_solve(cm, b, check_finite=False)
-    Minv = linalg.cho_solve(cm, np.eye(p), check_finite=False)
-    rVr = yVy - float(b @ beta)
+    beta, Minv, logdetM, rVr = gls
     n = data.n_obs
     if reml:
-        val = (n - p) * LOG2PI + logdet + 2.0 * np.sum(np.log(np.diag(cm[0]))) + rVr
+        val = (n - p) * LOG2PI + logdet + logdetM + rVr
     else:
         val = n * LOG2PI + logdet + rVr
     return WEvaluation(float(val), beta, M.copy(), Minv, True, s2, H, XaVXa, HZX)
