@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from longmod.engines.core.covariance import Structure, hessian_sigma, jacobian
 from longmod.engines.core.likelihood import Evaluation
@@ -208,5 +208,5 @@ def contrast_test(estimate: float, se: float, df: float) -> tuple[float, float]:
     (2.0, 0.0455)
     """
     t = estimate / se
-    p = 2 * (stats.norm.sf(abs(t)) if not np.isfinite(df) else stats.t.sf(abs(t), df))
+    p = 2 * (special.ndtr(-abs(t)) if not np.isfinite(df) else special.stdtr(df, -abs(t)))
     return float(t), float(p)
