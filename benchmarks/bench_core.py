@@ -124,12 +124,17 @@ def bcva(path: Path = BCVA_CSV) -> tuple[pd.DataFrame, ModelSpec]:
     return d, spec
 
 
-def timed(fn, repeat=1):
+def timed(fn, repeat=1, cpu=None):
+    """Best wall time of ``repeat`` calls (and the CPU time of that call in ``cpu[0]``)."""
     best, out = np.inf, None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
+        w = time.perf_counter() - t0
+        if w < best:
+            best = w
+            if cpu is not None:
+                cpu[:] = [time.process_time() - c0]
     return best, out
 
 
@@ -142,22 +147,23 @@ if (!is.null(o$visit)) d[[o$visit]] <- factor(d[[o$visit]], levels = unique(d[[o
 d[[o$arm]] <- factor(d[[o$arm]], levels = c(o$ref, setdiff(unique(d[[o$arm]]), o$ref)))
 d[[o$subject]] <- factor(d[[o$subject]])
 fixed <- as.formula(paste(o$y, "~", o$fixed))
-el <- NA; ll <- NA
+st <- c(elapsed = NA, user.self = NA, sys.self = NA, user.child = 0, sys.child = 0); ll <- NA
 if (what == "gls") {
   cor <- corSymm(form = as.formula(paste("~ as.integer(", o$visit, ") |", o$subject)))
   w <- varIdent(form = as.formula(paste("~ 1 |", o$visit)))
-  el <- system.time(f <- gls(fixed, correlation = cor, weights = w, method = "REML", data = d))[["elapsed"]]
+  st <- system.time(f <- gls(fixed, correlation = cor, weights = w, method = "REML", data = d))
   ll <- -2 * as.numeric(logLik(f))
 } else if (what == "glmmtmb") {
   fo <- as.formula(paste(o$y, "~", o$fixed, "+ us(0 +", o$visit, "|", o$subject, ")"))
-  el <- system.time(f <- suppressWarnings(glmmTMB(fo, dispformula = ~ 0, REML = TRUE, data = d)))[["elapsed"]]
+  st <- system.time(f <- suppressWarnings(glmmTMB(fo, dispformula = ~ 0, REML = TRUE, data = d)))
   ll <- -2 * as.numeric(logLik(f))
 } else if (what == "lmer") {
   fo <- as.formula(paste(o$y, "~", o$fixed, "+ (1 +", o$time, "|", o$subject, ")"))
-  el <- system.time(f <- suppressWarnings(lmer(fo, data = d, REML = TRUE)))[["elapsed"]]
+  st <- system.time(f <- suppressWarnings(lmer(fo, data = d, REML = TRUE)))
   ll <- -2 * as.numeric(logLik(f))
 }
-cat(sprintf("%.6f %.8f\n", el, ll))
+cpu <- sum(st[c("user.self", "sys.self", "user.child", "sys.child")], na.rm = TRUE)
+cat(sprintf("%.6f %.6f %.8f\n", st[["elapsed"]], cpu, ll))
 """
 
 SIM_R = {"y": "y", "fixed": "arm * visit", "visit": "visit", "vnum": "vnum", "arm": "arm", "ref": "ctl",
@@ -167,13 +173,16 @@ BCVA_R = {"y": "BCVA_CHG", "fixed": "BCVA_BL + RACE + ARMCD * AVISIT", "visit": 
 LMM_R = {"y": "y", "fixed": "arm * time", "arm": "arm", "ref": "ctl", "subject": "pid", "time": "time"}
 
 
-def r_time(csv: Path, what: str, opts: dict, timeout: float) -> tuple[float, float]:
+def r_time(csv: Path, what: str, opts: dict, timeout: float, row: dict | None = None) -> tuple[float, float]:
+    """Elapsed seconds and -2 log L of an R fit (its CPU seconds go to ``row[what + "_cpu_s"]``)."""
     with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
         fh.write(R_SCRIPT)
     try:
         out = subprocess.run(["Rscript", fh.name, str(csv), what, *[f"{k}={v}" for k, v in opts.items()]],
                              capture_output=True, text=True, timeout=timeout)
-        el, ll = out.stdout.split()[-2:]
+        el, cpu, ll = out.stdout.split()[-3:]
+        if row is not None:
+            row[f"{what}_cpu_s"] = float(cpu)
         return float(el), float(ll)
     except subprocess.TimeoutExpired:
         return float("inf"), float("nan")  # reported as "> timeout"
@@ -199,8 +208,10 @@ def statsmodels_time(d: pd.DataFrame) -> tuple[float, float]:
 
 
 def _native(row: dict, prefix: str, spec: ModelSpec, d: pd.DataFrame, rep: int, memory: bool = False) -> None:
-    t, f = timed(lambda: fit_native(spec, d), rep)
+    cpu = [np.nan]
+    t, f = timed(lambda: fit_native(spec, d), rep, cpu)
     row[f"{prefix}_s"] = t
+    row[f"{prefix}_cpu_s"] = cpu[0]
     row[f"{prefix}_neg2ll"] = f.fit_stats["neg2_log_likelihood"]
     row[f"{prefix}_converged"] = bool(f.convergence.converged)
     row[f"{prefix}_optimizer"] = f.convergence.optimizer
@@ -212,10 +223,12 @@ def _native(row: dict, prefix: str, spec: ModelSpec, d: pd.DataFrame, rep: int, 
 
 
 def _ratios(row: dict, native: str, others: tuple[str, ...]) -> None:
-    """R time / native time, and the relative -2 log L difference (R - native) / native."""
+    """R time / native time (wall and CPU), and the relative -2 log L difference (R - native) / native."""
     for o in others:
         if np.isfinite(row.get(f"{o}_s", np.nan)) and row.get(f"{native}_s"):
             row[f"{o}_over_{native}"] = row[f"{o}_s"] / row[f"{native}_s"]
+        if np.isfinite(row.get(f"{o}_cpu_s", np.nan)) and row.get(f"{native}_cpu_s"):
+            row[f"{o}_over_{native}_cpu"] = row[f"{o}_cpu_s"] / row[f"{native}_cpu_s"]
         if np.isfinite(row.get(f"{o}_neg2ll", np.nan)):
             row[f"{o}_neg2ll_rel"] = (row[f"{o}_neg2ll"] - row[f"{native}_neg2ll"]) / abs(row[f"{native}_neg2ll"])
 
@@ -256,12 +269,12 @@ def main() -> None:
                 d.to_csv(csv, index=False)
                 if have_r:
                     if n <= args.gls_max and (K <= args.gls_max_visits):
-                        row["gls_s"], row["gls_neg2ll"] = r_time(csv, "gls", SIM_R, args.r_timeout)
+                        row["gls_s"], row["gls_neg2ll"] = r_time(csv, "gls", SIM_R, args.r_timeout, row)
                     if n <= args.glmmtmb_max:
-                        row["glmmtmb_s"], row["glmmtmb_neg2ll"] = r_time(csv, "glmmtmb", SIM_R, args.r_timeout)
+                        row["glmmtmb_s"], row["glmmtmb_neg2ll"] = r_time(csv, "glmmtmb", SIM_R, args.r_timeout, row)
                     if K == 8:
                         row["lmer_s"], row["lmer_neg2ll"] = r_time(csv, "lmer", SIM_R | {"fixed": "arm * time"},
-                                                                   args.r_timeout)
+                                                                   args.r_timeout, row)
                 if K == 8 and n <= args.statsmodels_max:
                     row["statsmodels_s"], row["statsmodels_neg2ll"] = statsmodels_time(d)
                 _ratios(row, "native_mmrm", ("gls", "glmmtmb"))
@@ -272,8 +285,8 @@ def main() -> None:
                 _native(row, "native_mmrm", spec, d, 3, memory=True)
                 d.to_csv(csv, index=False)
                 if have_r:
-                    row["gls_s"], row["gls_neg2ll"] = r_time(csv, "gls", BCVA_R, args.r_timeout)
-                    row["glmmtmb_s"], row["glmmtmb_neg2ll"] = r_time(csv, "glmmtmb", BCVA_R, args.r_timeout)
+                    row["gls_s"], row["gls_neg2ll"] = r_time(csv, "gls", BCVA_R, args.r_timeout, row)
+                    row["glmmtmb_s"], row["glmmtmb_neg2ll"] = r_time(csv, "glmmtmb", BCVA_R, args.r_timeout, row)
                 _ratios(row, "native_mmrm", ("gls", "glmmtmb"))
             else:
                 d = simulate_irregular(n)
@@ -281,7 +294,7 @@ def main() -> None:
                 _native(row, "native_lmm", irregular_spec(), d, rep)
                 d.to_csv(csv, index=False)
                 if have_r:
-                    row["lmer_s"], row["lmer_neg2ll"] = r_time(csv, "lmer", LMM_R, args.r_timeout)
+                    row["lmer_s"], row["lmer_neg2ll"] = r_time(csv, "lmer", LMM_R, args.r_timeout, row)
                 _ratios(row, "native_lmm", ("lmer",))
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -306,25 +319,33 @@ def _fmt(x, unit=" s"):
     return f"{x:.3g}{unit}" if x < 10 else f"{x:.1f}{unit}"
 
 
+def _cell(r: dict, k: str, native: str) -> str:
+    """R time with the ratios R / native (wall; CPU)."""
+    if f"{k}_s" not in r:
+        return "—"
+    out = _fmt(r[f"{k}_s"])
+    ratios = [f"{r[key]:.0f}x" if r[key] >= 10 else f"{r[key]:.2g}x"
+              for key in (f"{k}_over_{native}", f"{k}_over_{native}_cpu") if key in r]
+    return out + (f" ({'; CPU '.join(ratios)})" if ratios else "")
+
+
 def markdown(rows: list[dict]) -> str:
-    """The README tables: MMRM rows (with the ratios R / native) and LMM rows."""
-    out = ["| data | patients x visits | obs | native MMRM | nlme::gls (ratio) | glmmTMB (ratio) |",
+    """The README tables: wall times, ratios R / native in wall time and (after "CPU") in CPU time."""
+    out = ["| data | patients x visits | obs | native MMRM wall (CPU) | nlme::gls (ratio) | glmmTMB (ratio) |",
            "|---|---|---:|---:|---:|---:|"]
     for r in rows:
         if r["case"] in ("mmrm", "bcva"):
             name = "bcva_data" if r["case"] == "bcva" else "simulated"
-            cells = [f"{_fmt(r.get(k + '_s'))} ({r[k + '_over_native_mmrm']:.0f}x)" if k + "_over_native_mmrm" in r
-                     else _fmt(r.get(k + "_s")) for k in ("gls", "glmmtmb")]
-            out.append(f"| {name} | {r['n_patients']:,} x {r['visits']} | {r['n_obs']:,} | {_fmt(r['native_mmrm_s'])} | "
-                       + " | ".join(cells) + " |")
-    out += ["", "| data | patients | obs | native LMM (ris) | lme4 (ratio native / lme4) | statsmodels |",
+            out.append(f"| {name} | {r['n_patients']:,} x {r['visits']} | {r['n_obs']:,} | "
+                       f"{_fmt(r['native_mmrm_s'])} ({_fmt(r.get('native_mmrm_cpu_s'))}) | "
+                       f"{_cell(r, 'gls', 'native_mmrm')} | {_cell(r, 'glmmtmb', 'native_mmrm')} |")
+    out += ["", "| data | patients | obs | native LMM (ris) wall (CPU) | lme4 (ratio lme4 / native) | statsmodels |",
             "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "native_lmm_s" in r:
             name = "irregular times" if r["case"] == "lmm_irregular" else "8-visit grid"
-            lme4 = (f"{_fmt(r.get('lmer_s'))} ({r['native_lmm_s'] / r['lmer_s']:.2f})"
-                    if np.isfinite(r.get("lmer_s", np.nan)) else "—")
-            out.append(f"| {name} | {r['n_patients']:,} | {r['n_obs']:,} | {_fmt(r['native_lmm_s'])} | {lme4} | "
+            out.append(f"| {name} | {r['n_patients']:,} | {r['n_obs']:,} | {_fmt(r['native_lmm_s'])} "
+                       f"({_fmt(r.get('native_lmm_cpu_s'))}) | {_cell(r, 'lmer', 'native_lmm')} | "
                        f"{_fmt(r.get('statsmodels_s'))} |")
     return "\n".join(out)
 

@@ -44,10 +44,8 @@ def _two_sided(Vs: np.ndarray, A: np.ndarray) -> np.ndarray:
     rest = A.shape[3:]
     r = int(np.prod(rest)) if rest else 1
     A1 = np.matmul(Vs, A.reshape(Ps, K, K * r)).reshape(Ps, K, K, r)  # [p, i, l, x]
-    A1 = A1.transpose(0, 2, 1, 3).reshape(Ps * K, K * r)  # [(p, l), (i, x)]
-    Vt = Vs.transpose(0, 2, 1).reshape(Ps * K, K)  # [(p, l), j] = Vs[p, j, l]
-    Z = (Vt.T @ A1).reshape(K, K, r)  # [j, i, x]
-    return Z.transpose(1, 0, 2).reshape((K, K) + rest)
+    Z = np.matmul(Vs[:, None], A1).sum(axis=0)  # [i, j, x] = sum_p sum_l Vs[p, j, l] A1[p, i, l, x]
+    return Z.reshape((K, K) + rest)
 
 
 def zx_moments(data: LongData, ev: Evaluation) -> tuple[np.ndarray, np.ndarray]:
