@@ -145,6 +145,28 @@ def kr_df(st: InferenceState, kr: KRState, L: np.ndarray) -> tuple[float, float,
     """Kenward-Roger F test of ``L beta = 0``: (F, denominator df m, scale lambda).
 
     For one row the t statistic is ``c'beta / sqrt(c' Phi_A c)`` with df ``m``.
+
+    Examples
+    --------
+    A balanced random-intercept design: the KR df of the treatment effect (between
+    patients) is the between-patient residual df, 30 - 2.
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure
+    >>> from longmod.engines.core.likelihood import build_long_data
+    >>> from longmod.engines.core.optimize import fit_covariance
+    >>> rng = np.random.default_rng(0)
+    >>> subj = np.repeat(np.arange(30), 3)
+    >>> X = np.column_stack([np.ones(90), subj % 2])
+    >>> y = X @ [1.0, 0.5] + rng.normal(size=90) + np.repeat(rng.normal(size=30), 3)
+    >>> data = build_long_data(y, X, subj, np.tile(np.arange(3), 30), np.arange(1.0, 4.0))
+    >>> s = get_structure("cs")
+    >>> opt = fit_covariance(data, s, reml=True)
+    >>> st = prepare(data, s, opt.phi, opt.evaluation, True)
+    >>> kr = kenward_roger(data, s, st, opt.evaluation, linear=False)
+    >>> F, m, lam = kr_df(st, kr, np.array([[0.0, 1.0]]))
+    >>> round(m, 6), round(satterthwaite_df(st, np.array([0.0, 1.0])), 6)
+    (28.0, 28.0)
     """
     L = np.atleast_2d(np.asarray(L, float))
     ell = L.shape[0]

@@ -190,7 +190,22 @@ def _bad(data: SubjectData) -> WEvaluation:
 
 
 def evaluate(data: SubjectData, S: np.ndarray, nugget: float, reml: bool) -> WEvaluation:
-    """-2 (restricted) log-likelihood with ``G = A S A'`` and residual variance ``nugget``."""
+    """-2 (restricted) log-likelihood with ``G = A S A'`` and residual variance ``nugget``.
+
+    Examples
+    --------
+    The same value as the pattern layout for a random intercept:
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure
+    >>> from longmod.engines.core import likelihood
+    >>> y, X = np.array([1.0, 2.0, 0.0, 3.0, 2.5]), np.ones((5, 1))
+    >>> subj, pos = np.array([0, 0, 1, 1, 1]), np.array([0, 1, 0, 1, 2])
+    >>> w = evaluate(build_subject_data(y, X, subj, np.zeros(5), get_structure("ri")), np.array([[0.7]]), 1.3, True)
+    >>> d = likelihood.build_long_data(y, X, subj, pos, np.arange(1.0, 4.0))
+    >>> bool(np.isclose(w.value, likelihood.evaluate(d, np.full((3, 3), 0.7), 1.3, True).value, rtol=1e-12))
+    True
+    """
     p, r = data.p, data.K
     s2 = float(nugget)
     G = data.A @ np.asarray(S, float) @ data.A.T
