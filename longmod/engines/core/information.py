@@ -59,6 +59,17 @@ def zx_moments(data: LongData, ev: Evaluation) -> tuple[np.ndarray, np.ndarray]:
 
     ``Zx[i,j] = sum_s (V^-1 X_s)[i]' (V^-1 X_s)[j]``, ``gz[i,j] = sum_s (V^-1 X_s)[i] (V^-1 r_s)[j]``.
     Cached on ``ev``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.engines.core.likelihood import build_long_data, evaluate
+    >>> X = np.column_stack([np.ones(6), [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]])
+    >>> d = build_long_data(np.array([1.0, 2.0, 0.5, 1.5, 2.5, 1.0]), X, np.repeat([0, 1, 2], 2),
+    ...                     np.tile([0, 1], 3), np.array([1.0, 2.0]))
+    >>> Zx, gz = zx_moments(d, evaluate(d, np.eye(2), 0.0, False))
+    >>> Zx.shape, gz.shape, Zx[0, 0].tolist()  # V = I: Zx[0, 0] is X'X over the first visit
+    ((2, 2, 2, 2), (2, 2, 2), [[3.0, 1.0], [1.0, 1.0]])
     """
     if "Zx" in ev.cache:
         return ev.cache["Zx"]
@@ -90,7 +101,20 @@ def _full(dS: np.ndarray, dn: np.ndarray) -> np.ndarray:
 
 
 def p_matrices(data: LongData, ev: Evaluation, dS: np.ndarray, dn: np.ndarray | None = None) -> np.ndarray:
-    """``P_a = X'V^-1 V_a V^-1 X`` for every parameter: (q, p, p)."""
+    """``P_a = X'V^-1 V_a V^-1 X`` for every parameter: (q, p, p).
+
+    Examples
+    --------
+    With ``V = I`` and ``dV/dphi = I`` (an independence structure), ``P = X'X``:
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.likelihood import build_long_data, evaluate
+    >>> X = np.column_stack([np.ones(6), [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]])
+    >>> d = build_long_data(np.array([1.0, 2.0, 0.5, 1.5, 2.5, 1.0]), X, np.repeat([0, 1, 2], 2),
+    ...                     np.tile([0, 1], 3), np.array([1.0, 2.0]))
+    >>> p_matrices(d, evaluate(d, np.eye(2), 0.0, False), np.eye(2)[None])[0].tolist(), (X.T @ X).tolist()
+    ([[6.0, 2.0], [2.0, 2.0]], [[6.0, 2.0], [2.0, 2.0]])
+    """
     D = _full(dS, dn)
     Zx, _ = zx_moments(data, ev)
     K, p = data.K, data.p
@@ -171,6 +195,19 @@ def kr_sums(data: LongData, ev: Evaluation, dS: np.ndarray, dn: np.ndarray | Non
     ``Q_ab = X'V^-1 V_a V^-1 V_b V^-1 X``, ``R_ab = X'V^-1 V_ab V^-1 X``; ``D2S`` and
     ``D2n`` are ``sum_ab W_ab d2S_ab`` (K x K) and ``sum_ab W_ab d2nugget_ab``, or None
     (linear covariance / KR-linear).
+
+    Examples
+    --------
+    With ``V = I``, ``dV = I`` and ``W = 1``, ``Q = X'X`` and there is no second-derivative term:
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.likelihood import build_long_data, evaluate
+    >>> X = np.column_stack([np.ones(6), [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]])
+    >>> d = build_long_data(np.array([1.0, 2.0, 0.5, 1.5, 2.5, 1.0]), X, np.repeat([0, 1, 2], 2),
+    ...                     np.tile([0, 1], 3), np.array([1.0, 2.0]))
+    >>> Q, R = kr_sums(d, evaluate(d, np.eye(2), 0.0, False), np.eye(2)[None], np.zeros(1), np.eye(1))
+    >>> Q.tolist(), R.tolist()
+    ([[6.0, 2.0], [2.0, 2.0]], [[0.0, 0.0], [0.0, 0.0]])
     """
     D = _full(dS, dn)
     D2 = None if D2S is None else np.asarray(D2S, float) + D2n * np.eye(data.K)
@@ -197,7 +234,21 @@ def kr_sums(data: LongData, ev: Evaluation, dS: np.ndarray, dn: np.ndarray | Non
 
 
 def sandwich_meat(data: LongData, ev: Evaluation) -> np.ndarray:
-    """``sum_i X_i'V_i^-1 r_i r_i'V_i^-1 X_i`` (the CR0 meat)."""
+    """``sum_i X_i'V_i^-1 r_i r_i'V_i^-1 X_i`` (the CR0 meat).
+
+    Examples
+    --------
+    With ``V = I`` the meat is the sum over patients of ``(X_i' r_i)(X_i' r_i)'``:
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.likelihood import build_long_data, evaluate
+    >>> y, X = np.array([1.0, 2.0, 0.5, 1.5, 2.5, 1.0]), np.column_stack([np.ones(6), [0.0, 1, 0, 1, 0, 1]])
+    >>> d = build_long_data(y, X, np.repeat([0, 1, 2], 2), np.tile([0, 1], 3), np.array([1.0, 2.0]))
+    >>> ev = evaluate(d, np.eye(2), 0.0, False)
+    >>> s = [X[i:i + 2].T @ (y - X @ ev.beta)[i:i + 2] for i in (0, 2, 4)]
+    >>> bool(np.allclose(sandwich_meat(d, ev), sum(np.outer(v, v) for v in s)))
+    True
+    """
     p = data.p
     meat = np.zeros((p, p))
     raw = np.zeros(len(data.npat), bool)

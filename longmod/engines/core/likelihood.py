@@ -41,7 +41,19 @@ STAT_BYTES = 256 * 2**20
 
 @dataclass(frozen=True)
 class Pattern:
-    """Patients sharing one set of observed positions."""
+    """Patients sharing one set of observed positions.
+
+    Examples
+    --------
+    Patients 0 and 1 are both seen at positions 0 and 1, so they share one pattern:
+
+    >>> import numpy as np
+    >>> d = build_long_data(np.arange(4.0), np.ones((4, 1)), np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]),
+    ...                     np.array([1.0, 2.0]))
+    >>> (pat,) = d.patterns
+    >>> pat.idx.tolist(), pat.rows.tolist(), pat.n
+    ([0, 1], [[0, 1], [2, 3]], 2)
+    """
 
     idx: np.ndarray  # positions (K-index) of the k observations, in row order
     rows: np.ndarray  # (n_p, k) row numbers into the fitted data
@@ -78,6 +90,14 @@ class LongData:
         Pattern of each patient kept as rows (sorted by pattern), with ``Xr`` (nr, K, p)
         and ``yr`` (nr, K) embedded in the grid; ``raw_groups``/``raw_starts`` segment
         them by pattern.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = build_long_data(np.arange(5.0), np.ones((5, 1)), np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 1]),
+    ...                     np.array([1.0, 2.0]))
+    >>> d.K, d.n_obs, d.n_subjects, d.mask.tolist(), d.position_of_row().tolist()
+    (2, 5, 3, [[False, True], [True, True]], [0, 1, 0, 1, 1])
     """
 
     patterns: tuple[Pattern, ...]
@@ -197,7 +217,17 @@ def build_long_data(y, X, subject_codes, positions, t) -> LongData:
 
 @dataclass
 class Evaluation:
-    """Quantities at one covariance value, reused by gradient and inference."""
+    """Quantities at one covariance value, reused by gradient and inference.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = build_long_data(np.array([1.0, 2.0, 0.0, 3.0]), np.ones((4, 1)), np.array([0, 0, 1, 1]),
+    ...                     np.array([0, 1, 0, 1]), np.array([1.0, 2.0]))
+    >>> ev = evaluate(d, 2 * np.eye(2), 0.0, reml=True)
+    >>> ev.ok, ev.beta.round(12).tolist(), ev.Minv.round(12).tolist(), ev.Vinv[0].round(12).tolist()
+    (True, [1.5], [[0.5]], [[0.5, 0.0], [0.0, 0.5]])
+    """
 
     value: float
     beta: np.ndarray
@@ -308,6 +338,18 @@ def residual_moments(data: LongData, ev: Evaluation, reml: bool) -> tuple[np.nda
     """Per pattern, ``R_p = V^-1 (sum_i r_i r_i') V^-1`` and ``Q_p = V^-1 (sum_i X_i Phi X_i') V^-1`` (P, K, K).
 
     ``Q`` is zero for ML. Cached on ``ev``.
+
+    Examples
+    --------
+    With ``V = I`` and ML, ``R`` sums the residual cross-products ``r_i r_i'`` (residuals
+    (-0.5, 0.5) and (-1.5, 1.5) around the mean 1.5):
+
+    >>> import numpy as np
+    >>> y = np.array([1.0, 2.0, 0.0, 3.0])
+    >>> d = build_long_data(y, np.ones((4, 1)), np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), np.array([1.0, 2.0]))
+    >>> R, Q = residual_moments(d, evaluate(d, np.eye(2), 0.0, reml=False), reml=False)
+    >>> R[0].tolist(), bool(np.all(Q == 0))
+    ([[2.5, -2.5], [-2.5, 2.5]], True)
     """
     key = ("RQ", reml)
     if key in ev.cache:
@@ -336,7 +378,21 @@ def residual_moments(data: LongData, ev: Evaluation, reml: bool) -> tuple[np.nda
 
 
 def gradient_weights(data: LongData, ev: Evaluation, reml: bool) -> tuple[np.ndarray, float]:
-    """G (K x K) and tr-sum such that d(-2l)/dpsi_a = sum(G * dS_a) + dnugget_a * trG."""
+    """G (K x K) and tr-sum such that d(-2l)/dpsi_a = sum(G * dS_a) + dnugget_a * trG.
+
+    Examples
+    --------
+    At the ML estimate of an independence variance (the mean squared residual) the
+    derivative along ``dV = I`` is zero:
+
+    >>> import numpy as np
+    >>> y = np.array([1.0, 2.0, 0.0, 3.0])
+    >>> d = build_long_data(y, np.ones((4, 1)), np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), np.array([1.0, 2.0]))
+    >>> s2 = np.mean((y - y.mean()) ** 2)
+    >>> G, trG = gradient_weights(d, evaluate(d, s2 * np.eye(2), 0.0, reml=False), reml=False)
+    >>> bool(abs(np.sum(G * np.eye(2))) < 1e-10), bool(abs(trG) < 1e-10)
+    (True, True)
+    """
     R, Q = residual_moments(data, ev, reml)
     G = np.tensordot(data.npat, ev.Vemb, axes=1) - R.sum(axis=0) - Q.sum(axis=0)
     return G, float(np.trace(G))

@@ -71,6 +71,17 @@ class SubjectData:
     ``sigma(phi, t)`` gives ``S(t0)`` and ``G = A S A'``. Per-patient arrays keep
     the patient as their last axis (``(r, r, n)``, ``(r, p + 1, n)``), so that the
     small r x r algebra runs as a few vector operations over all patients.
+
+    Examples
+    --------
+    A random intercept has one probe position (``r = 1``, ``Z_i`` a column of ones):
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure
+    >>> d = build_subject_data(np.arange(5.0), np.ones((5, 1)), np.array([0, 0, 1, 1, 1]), np.zeros(5),
+    ...                        get_structure("ri"))
+    >>> d.K, d.n_obs, d.ni.tolist(), d.ZtZ[0, 0].tolist(), d.display_grid()
+    (1, 5, [2, 3], [2.0, 3.0], (array([1., 2., 3.]), ['1', '2', '3']))
     """
 
     n_obs: int
@@ -140,7 +151,18 @@ def build_subject_data(y, X, subject_codes, times, s) -> SubjectData | None:
 
 @dataclass
 class WEvaluation:
-    """Quantities at one covariance value (per-subject layout)."""
+    """Quantities at one covariance value (per-subject layout).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure
+    >>> d = build_subject_data(np.array([1.0, 2.0, 0.0, 3.0]), np.ones((4, 1)), np.array([0, 0, 1, 1]),
+    ...                        np.zeros(4), get_structure("ri"))
+    >>> ev = evaluate(d, np.array([[0.5]]), 1.0, reml=True)
+    >>> ev.ok, ev.beta.round(12).tolist(), ev.s2, round(float(ev.Minv[0, 0]), 12)  # Var(mean) = (1 + 2 * 0.5) / 4
+    (True, [1.5], 1.0, 0.5)
+    """
 
     value: float
     beta: np.ndarray
@@ -282,7 +304,19 @@ def _moments(data: SubjectData, ev: WEvaluation, hessian: bool = False) -> Simpl
 
 
 def gradient_weights(data: SubjectData, ev: WEvaluation, reml: bool) -> tuple[np.ndarray, float]:
-    """G over the probe positions and the nugget weight: d(-2l)/dpsi_a = sum(G * dS_a) + dnugget_a * trG."""
+    """G over the probe positions and the nugget weight: d(-2l)/dpsi_a = sum(G * dS_a) + dnugget_a * trG.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure, jacobian
+    >>> s, phi = get_structure("ri"), np.array([0.5, 1.0])
+    >>> w = build_subject_data(np.array([1.0, 2.0, 0.0, 3.0]), np.ones((4, 1)), np.array([0, 0, 1, 1]), np.zeros(4), s)
+    >>> G, trG = gradient_weights(w, evaluate(w, *s.sigma(phi, w.t), True), True)
+    >>> dS, dn = jacobian(lambda ph: s.sigma(ph, w.t), phi)
+    >>> [round(float(np.sum(G * dS[a]) + dn[a] * trG), 6) for a in range(2)]  # d(-2 log L) / d(var_ri, s2)
+    [1.0, -2.5]
+    """
     m = _moments(data, ev)
     Gam = m.Omega.sum(axis=2) - m.ur @ m.ur.T
     gam = m.trV1 - m.rV2r
@@ -309,7 +343,19 @@ def _zpsi(data: SubjectData, ev: WEvaluation):
 
 
 def p_matrices(data: SubjectData, ev: WEvaluation, dS: np.ndarray, dn: np.ndarray | None = None) -> np.ndarray:
-    """``P_a = X'V^-1 V_a V^-1 X`` (q, p, p)."""
+    """``P_a = X'V^-1 V_a V^-1 X`` (q, p, p).
+
+    Examples
+    --------
+    For a random intercept with ``V_i = 0.5 J + I`` (2 x 2), ``V_i^-1 1 = 1/2``: ``P = 2 x (1, 1/2)``.
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure, jacobian
+    >>> s, phi = get_structure("ri"), np.array([0.5, 1.0])
+    >>> w = build_subject_data(np.array([1.0, 2.0, 0.0, 3.0]), np.ones((4, 1)), np.array([0, 0, 1, 1]), np.zeros(4), s)
+    >>> p_matrices(w, evaluate(w, *s.sigma(phi, w.t), True), *jacobian(lambda ph: s.sigma(ph, w.t), phi)).ravel()
+    array([2., 1.])
+    """
     m = _moments(data, ev)
     Zpsi, _ = _zpsi(data, ev)
     dG = _dG(data, dS)
@@ -331,7 +377,26 @@ def _kron(Om: np.ndarray, X: np.ndarray, D: np.ndarray) -> np.ndarray:
 
 def information(data: SubjectData, ev: WEvaluation, dS, dn, reml: bool, C=None,
                 kinds: tuple[str, ...] = ("observed", "expected")) -> dict[str, np.ndarray]:
-    """Observed / expected / average Hessian of -2 log L (see :func:`longmod.engines.core.information.information`)."""
+    """Observed / expected / average Hessian of -2 log L (see :func:`longmod.engines.core.information.information`).
+
+    Examples
+    --------
+    Equal to the pattern layout's :func:`longmod.engines.core.information.information`:
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure, jacobian
+    >>> from longmod.engines.core import information as dense, likelihood
+    >>> y, subj = np.array([1.0, 2.0, 0.5, 1.5, 2.5, 1.0]), np.repeat([0, 1, 2], 2)
+    >>> X = np.column_stack([np.ones(6), [0.0, 1, 0, 1, 0, 1]])
+    >>> s, phi = get_structure("ri"), np.array([0.5, 1.0])
+    >>> w = build_subject_data(y, X, subj, np.zeros(6), s)
+    >>> H = information(w, evaluate(w, *s.sigma(phi, w.t), True), *jacobian(lambda ph: s.sigma(ph, w.t), phi), True)
+    >>> d = likelihood.build_long_data(y, X, subj, np.tile([0, 1], 3), np.array([1.0, 2.0]))
+    >>> Hd = dense.information(d, likelihood.evaluate(d, *s.sigma(phi, d.t), True),
+    ...                        *jacobian(lambda ph: s.sigma(ph, d.t), phi), True)
+    >>> sorted(H), bool(np.allclose(H["observed"], Hd["observed"]))
+    (['P', 'expected', 'g', 'observed'], True)
+    """
     m = _moments(data, ev, hessian=True)
     Zpsi, gpsi = _zpsi(data, ev)
     dG = _dG(data, dS)
@@ -369,7 +434,19 @@ def information(data: SubjectData, ev: WEvaluation, dS, dn, reml: bool, C=None,
 
 
 def kr_sums(data: SubjectData, ev: WEvaluation, dS, dn, W, D2S=None, D2n: float = 0.0):
-    """Kenward-Roger's ``sum_ab W_ab Q_ab`` and ``sum_ab W_ab R_ab`` (see :func:`longmod.engines.core.information.kr_sums`)."""
+    """Kenward-Roger's ``sum_ab W_ab Q_ab`` and ``sum_ab W_ab R_ab`` (see :func:`longmod.engines.core.information.kr_sums`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure, jacobian
+    >>> s, phi = get_structure("ri"), np.array([0.5, 1.0])
+    >>> w = build_subject_data(np.array([1.0, 2.0, 0.0, 3.0]), np.ones((4, 1)), np.array([0, 0, 1, 1]), np.zeros(4), s)
+    >>> ev, (dS, dn) = evaluate(w, *s.sigma(phi, w.t), True), jacobian(lambda ph: s.sigma(ph, w.t), phi)
+    >>> Q, R = kr_sums(w, ev, dS, dn, np.eye(2))  # R = 0: ri is linear in its parameters
+    >>> Q.round(12).tolist(), R.tolist()
+    ([[2.5]], [[0.0]])
+    """
     m = _moments(data, ev, hessian=True)
     Zpsi, _ = _zpsi(data, ev)
     dG = _dG(data, dS)
@@ -390,7 +467,19 @@ def kr_sums(data: SubjectData, ev: WEvaluation, dS, dn, W, D2S=None, D2n: float 
 
 
 def sandwich_meat(data: SubjectData, ev: WEvaluation) -> np.ndarray:
-    """``sum_i X_i'V_i^-1 r_i r_i'V_i^-1 X_i`` (the CR0 meat)."""
+    """``sum_i X_i'V_i^-1 r_i r_i'V_i^-1 X_i`` (the CR0 meat).
+
+    Examples
+    --------
+    ``V_i^-1 r_i`` sums to ``(r_i1 + r_i2) / 2`` here; the meat is ``sum_i ((r_i1 + r_i2) / 2)^2``:
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure
+    >>> s = get_structure("ri")
+    >>> w = build_subject_data(np.array([1.0, 2.0, 0.0, 2.0]), np.ones((4, 1)), np.array([0, 0, 1, 1]), np.zeros(4), s)
+    >>> sandwich_meat(w, evaluate(w, *s.sigma(np.array([0.5, 1.0]), w.t), True)).round(12)  # 2 x 0.25 ** 2
+    array([[0.125]])
+    """
     o, p = data.order, data.p
     res = data.y[o] - data.X[o] @ ev.beta
     Xr = np.add.reduceat(data.X[o] * res[:, None], data.starts, axis=0)
