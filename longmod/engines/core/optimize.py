@@ -54,7 +54,22 @@ class _BudgetSpent(Exception):
 
 @dataclass
 class OptResult:
-    """Outcome of the covariance optimisation."""
+    """Outcome of the covariance optimisation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure
+    >>> from longmod.engines.core.likelihood import build_long_data
+    >>> rng = np.random.default_rng(0)
+    >>> subj = np.repeat(np.arange(30), 3)
+    >>> X = np.column_stack([np.ones(90), subj % 2])
+    >>> y = X @ [1.0, 0.5] + rng.normal(size=90) + np.repeat(rng.normal(size=30), 3)
+    >>> data = build_long_data(y, X, subj, np.tile(np.arange(3), 30), np.arange(1.0, 4.0))
+    >>> opt = fit_covariance(data, get_structure("cs"), reml=True)
+    >>> opt.phi.round(4), opt.converged, opt.optimizer, opt.iterations, opt.warnings
+    (array([0.967 , 0.8664]), True, 'Newton', 3, [])
+    """
 
     theta: np.ndarray
     phi: np.ndarray
@@ -93,7 +108,18 @@ _LINEAR: dict = {}
 
 
 def linear_in_phi(s: Structure, t: np.ndarray, K: int) -> bool:
-    """Whether the structure's covariance is linear in its natural parameters (constant dS/dphi); cached."""
+    """Whether the structure's covariance is linear in its natural parameters (constant dS/dphi); cached.
+
+    Examples
+    --------
+    CS (common covariance + residual) is linear in its parameters, AR(1) is not:
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure
+    >>> t = np.arange(1.0, 4.0)
+    >>> linear_in_phi(get_structure("cs"), t, 3), linear_in_phi(get_structure("ar1"), t, 3)
+    (True, False)
+    """
     key = (s.name, K, np.asarray(t, float).tobytes())
     if key in _LINEAR:
         return _LINEAR[key]
@@ -114,7 +140,17 @@ def linear_in_phi(s: Structure, t: np.ndarray, K: int) -> bool:
 
 
 def second_term(jac, x: np.ndarray, G: np.ndarray, trG: float) -> np.ndarray:
-    """``C_ab = sum G * d2S/dx_a dx_b + trG d2nugget/dx_a dx_b`` by central differences of the analytic ``jac``."""
+    """``C_ab = sum G * d2S/dx_a dx_b + trG d2nugget/dx_a dx_b`` by central differences of the analytic ``jac``.
+
+    Examples
+    --------
+    For ``S(x) = x^2 I`` (2 x 2), ``d2S/dx2 = 2 I``; with ``G = I`` the term is ``sum(G * 2 I) = 4``:
+
+    >>> import numpy as np
+    >>> jac = lambda x: ((2 * x[0] * np.eye(2))[None], np.zeros(1))
+    >>> second_term(jac, np.array([1.5]), np.eye(2), 2.0).round(6)
+    array([[4.]])
+    """
     q = len(x)
     C = np.zeros((q, q))
     for b in range(q):
@@ -160,7 +196,24 @@ def _log_cholesky_start(data, s: Structure, r: np.ndarray, pos: np.ndarray) -> n
 
 
 def start_values(data, s: Structure) -> np.ndarray:
-    """Start from per-position variances of OLS residuals (or their covariance, see :func:`_log_cholesky_start`)."""
+    """Start from per-position variances of OLS residuals (or their covariance, see :func:`_log_cholesky_start`).
+
+    Examples
+    --------
+    From OLS residual variances per visit (here CS's ``theta``; :meth:`Structure.to_phi`
+    maps it to the common covariance and residual):
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure
+    >>> from longmod.engines.core.likelihood import build_long_data
+    >>> rng = np.random.default_rng(0)
+    >>> subj = np.repeat(np.arange(30), 3)
+    >>> y = rng.normal(size=90) + np.repeat(rng.normal(size=30), 3)
+    >>> data = build_long_data(y, np.ones((90, 1)), subj, np.tile(np.arange(3), 30), np.arange(1.0, 4.0))
+    >>> s = get_structure("cs")
+    >>> s.to_phi(start_values(data, s), 3).round(3)
+    array([0.527, 1.23 ])
+    """
     beta = np.linalg.lstsq(data.X, data.y, rcond=None)[0]
     r = data.y - data.X @ beta
     v = np.full(data.K, np.var(r) if len(r) else 1.0)
@@ -230,6 +283,21 @@ def newton(prob: _Problem, x: np.ndarray, max_iter: int) -> tuple[np.ndarray, in
     """Newton-Raphson (observed information; Fisher scoring when not PD or when its step fails).
 
     Returns the last point, the iterations taken, whether the Newton criterion was met and a note.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure
+    >>> from longmod.engines.core.likelihood import build_long_data
+    >>> rng = np.random.default_rng(0)
+    >>> subj = np.repeat(np.arange(30), 3)
+    >>> X = np.column_stack([np.ones(90), subj % 2])
+    >>> y = X @ [1.0, 0.5] + rng.normal(size=90) + np.repeat(rng.normal(size=30), 3)
+    >>> data = build_long_data(y, X, subj, np.tile(np.arange(3), 30), np.arange(1.0, 4.0))
+    >>> s = get_structure("cs")
+    >>> x, iterations, converged, note = newton(_Problem(data, s, True, 200), start_values(data, s), 50)
+    >>> s.to_phi(x, 3).round(4), iterations, converged, note
+    (array([0.967 , 0.8664]), 3, True, '')
     """
     v, g, ev = prob.eval(x)
     if v >= 1e299:
