@@ -98,11 +98,6 @@ PENDING: dict[str, set[str]] = {
     "longmod.simulate.report": {"render_markdown"},
     "longmod.simulate.run": {"ClusterStartError", "SimulationResult"},
     "longmod.simulate.scenario": {"Hazard", "OutcomeModel", "Scenario", "SimulationAnalysis"},
-    "longmod.spec.estimand": {"Strategy"},
-    "longmod.spec.formula": {"FactorInfo", "FormulaError"},
-    "longmod.spec.model": {"SpecError"},
-    "longmod.spec.model_formula": {"ModelFormula"},
-    "longmod.spec.plan": {"Analysis", "AnalysisPlan", "PlanError"},
 }
 
 
