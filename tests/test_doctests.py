@@ -82,13 +82,10 @@ PENDING: dict[str, set[str]] = {
     "longmod.reconstruct.values": {"add_values"},
     "longmod.report.figures": {"ReportFigure"},
     "longmod.report.html": {"render_html"},
-    "longmod.simulate.analyses": {"SimulationKind", "run_ancova", "run_bayes_rule", "run_mmrm", "run_worst_rank", "worst_rank_scores"},
     "longmod.simulate.cli": {"add_parser", "run"},
     "longmod.simulate.derive": {"main", "scenario_from_data"},
-    "longmod.simulate.generate": {"SimulatedTrial", "simulate_patients"},
     "longmod.simulate.report": {"render_markdown"},
     "longmod.simulate.run": {"ClusterStartError", "SimulationResult"},
-    "longmod.simulate.scenario": {"Hazard", "OutcomeModel", "Scenario", "SimulationAnalysis"},
 }
 
 
