@@ -82,10 +82,6 @@ PENDING: dict[str, set[str]] = {
     "longmod.reconstruct.values": {"add_values"},
     "longmod.report.figures": {"ReportFigure"},
     "longmod.report.html": {"render_html"},
-    "longmod.simulate.cli": {"add_parser", "run"},
-    "longmod.simulate.derive": {"main", "scenario_from_data"},
-    "longmod.simulate.report": {"render_markdown"},
-    "longmod.simulate.run": {"ClusterStartError", "SimulationResult"},
 }
 
 

@@ -38,7 +38,17 @@ def scenario_path(name: str) -> Path:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``simulate`` to the ``longmod`` command's subparsers."""
+    """Add ``simulate`` to the ``longmod`` command's subparsers.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> sub = argparse.ArgumentParser(prog="longmod").add_subparsers(dest="command")
+    >>> p = add_parser(sub)
+    >>> a = p.parse_args(["stroma_cov2_null", "--trials", "200", "--out", "sim", "--serial"])
+    >>> a.scenario, a.trials, a.seed, a.chunk_size, a.serial
+    ('stroma_cov2_null', 200, 1, 50, True)
+    """
     p = subparsers.add_parser(
         "simulate", help="simulate trials from a scenario and estimate each analysis's operating characteristics",
         description="Simulate trials from SCENARIO, analyse each with the scenario's analyses and write "
@@ -60,7 +70,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the command; returns the exit code (2: bad scenario or option)."""
+    """Run the command; returns the exit code (2: bad scenario or option).
+
+    Examples
+    --------
+    A bad option is reported on stderr with exit code 2 (nothing is simulated):
+
+    >>> import argparse
+    >>> sub = argparse.ArgumentParser(prog="longmod").add_subparsers(dest="command")
+    >>> args = add_parser(sub).parse_args(["stroma_cov2_null", "--trials", "0", "--out", "sim", "--serial"])
+    >>> run(args)
+    2
+    """
     from longmod.simulate.run import ClusterStartError, run_simulation
     from longmod.simulate.scenario import load_scenario
     from longmod.spec.model import SpecError

@@ -33,7 +33,13 @@ TRIAL_COLUMNS = ("analysis", "kind", "estimand", "cell", "n_per_arm", "effect", 
 
 
 class ClusterStartError(RuntimeError):
-    """A Dask ``LocalCluster`` could not start on this machine (the message says what to run instead)."""
+    """A Dask ``LocalCluster`` could not start on this machine (the message says what to run instead).
+
+    Examples
+    --------
+    >>> issubclass(ClusterStartError, RuntimeError)  # raised by run_simulation; the CLI reports it with exit code 2
+    True
+    """
 
 
 def trial_rng(seed: int, cell: int, trial: int) -> np.random.Generator:
@@ -95,6 +101,21 @@ class SimulationResult:
     operating_characteristics : pandas.DataFrame
         :data:`longmod.simulate.summary.OC_COLUMNS`.
     provenance : dict
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from longmod.resources import models_dir
+    >>> from longmod.simulate.scenario import load_scenario
+    >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
+    >>> s = s.replace(n_per_arm=(20,), analyses=(s.analysis("ancova"),))  # one cell, one analysis: quick
+    >>> res = run_simulation(s, trials=2, scheduler="serial", progress=False)
+    >>> len(res.trials), res.operating_characteristics[["analysis", "n_per_arm", "trials"]].to_numpy().tolist()
+    (2, [['ancova', 20, 2]])
+    >>> out = res.write(Path(tempfile.mkdtemp()) / "sim")
+    >>> sorted(p.name for p in out.iterdir())
+    ['figures', 'operating_characteristics.csv', 'provenance.json', 'report.md', 'trials.csv.gz', 'truth.csv']
     """
 
     scenario: Scenario
