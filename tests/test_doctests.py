@@ -28,19 +28,14 @@ OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 MODULES = sorted(m.name for m in pkgutil.walk_packages(longmod.__path__, "longmod."))
 
-# Modules never imported for their doctests: importing them runs a program.
-NOT_IMPORTED = {
-    "longmod.reconstruct.__main__": "``python -m`` entry point; its main() is documented and tested in longmod.reconstruct",
-}
-
 # Docstrings whose examples need R (Rscript and the Debian r-cran-* packages): skipped
 # when Rscript is missing, run otherwise. Keys are modules, values DocTest names.
 R_EXAMPLES: dict[str, set[str]] = {
     "longmod.engines.lme4": {"longmod.engines.lme4.fit_lme4"},
 }
 
-# Public classes without an example, each with the reason. Keep it short: a one-line
-# example is better documentation than an exemption.
+# Public classes without an example ("module.Name": reason). None today: a one-line
+# example is better documentation than an exemption; keep this short.
 EXEMPT: dict[str, str] = {
 }
 
@@ -93,10 +88,7 @@ def _param(name: str):
     return pytest.param(name, marks=marks, id=name)
 
 
-IMPORTED = [m for m in MODULES if m not in NOT_IMPORTED]
-
-
-@pytest.mark.parametrize("name", [_param(m) for m in IMPORTED])
+@pytest.mark.parametrize("name", [_param(m) for m in MODULES])
 def test_module_examples_run(name):
     mod = importlib.import_module(name)
     tests = [t for t in doctest.DocTestFinder().find(mod) if t.examples]
@@ -121,7 +113,7 @@ def test_r_examples_exist():
         assert tests <= found, f"{name}: no examples in {sorted(tests - found)}"
 
 
-@pytest.mark.parametrize("name", IMPORTED)
+@pytest.mark.parametrize("name", MODULES)
 def test_public_names_have_examples(name):
     mod = importlib.import_module(name)
     allowed = PENDING.get(name, set()) | {k.rsplit(".", 1)[1] for k in EXEMPT if k.rsplit(".", 1)[0] == name}
