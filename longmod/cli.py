@@ -354,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     t.set_defaults(func=_cmd_trials)
+
+    from longmod.simulate import cli as simulate_cli
+
+    sim = simulate_cli.add_parser(sub)
+    sim.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    sim.set_defaults(func=simulate_cli.run)
     return parser
 
 
@@ -368,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
 
     Examples
     --------
+    >>> main(["trials"])
+    gregoire-2022
+    ...
+    stroma-cov2
+    0
     >>> main(["reanalyse", "no-such-trial"])  # the message goes to stderr
     2
     """
