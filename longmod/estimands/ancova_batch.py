@@ -73,7 +73,7 @@ def ancova_batch(
     """
     from scipy import stats
 
-    from longmod.engines.ancova import fit_ancova
+    from longmod.engines.ancova import _covariate_columns, fit_ancova
 
     tr = treatment
     y = np.asarray(outcomes, dtype=float)
@@ -84,9 +84,10 @@ def ancova_batch(
     d = data[[tr.variable, *covariates]].copy()
     d["__outcome"] = y[:, 0]
     first = fit_ancova(d, treatment=tr, outcome="__outcome", covariates=list(covariates), level=level)
-    keep = list(first.coefficients["term"])[2:]
-    X = np.column_stack([np.ones(len(d)), (d[tr.variable].astype(str) == tr.active).to_numpy(float),
-                         *(d[c].to_numpy(float) for c in keep)])
+    # the design of fit_ancova: categorical covariates as indicators, constant columns left out
+    keep = set(first.coefficients["term"][2:])
+    cov_cols = [x for c in covariates if c != tr.variable for term, x in _covariate_columns(d, c) if term in keep]
+    X = np.column_stack([np.ones(len(d)), (d[tr.variable].astype(str) == tr.active).to_numpy(float), *cov_cols])
     q, r = np.linalg.qr(X)
     beta = np.linalg.solve(r, q.T @ y)
     resid = y - X @ beta

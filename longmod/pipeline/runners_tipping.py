@@ -53,21 +53,89 @@ def check_tipping_point(ctx, analysis) -> list[str]:
     return out
 
 
-def _prob_benefit(ctx, analysis, outcome: str):
-    """(callable or None, description) of P(benefit) per grid point."""
-    from longmod.estimands.tipping import normal_prob_benefit
-
+def _prior(ctx, analysis, outcome: str) -> tuple[float, str] | None:
+    """(prior SD of the effect, description) of P(benefit) per grid point; None: not computed."""
     if analysis.options.get("prob_benefit", "normal") == "none":
-        return None, ""
+        return None
     v = ctx.variable(outcome)
     scale = float(analysis.options.get("prior_scale", PRIOR_SCALE))
     if v.mcid is not None and scale > 0:
         sd = scale * float(v.mcid)
-        text = f"normal prior N(0, {sd:g}^2) ({scale:g} x MCID) x the ANCOVA's normal likelihood (closed form)"
+        return sd, f"normal prior N(0, {sd:g}^2) ({scale:g} x MCID) x the ANCOVA's normal likelihood (closed form)"
+    return np.inf, "flat prior x the ANCOVA's normal likelihood (closed form; no MCID declared)"
+
+
+def prob_benefit_columns(estimate, std_error, *, prior_sd: float, higher_is_better: bool,
+                         mcid: float | None) -> dict[str, np.ndarray]:
+    """P(benefit) (and P(> MCID)) of every grid point at once: what
+    :func:`longmod.estimands.tipping.normal_prob_benefit` gives one point at a time.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from longmod.estimands.tipping import normal_prob_benefit
+    >>> one = normal_prob_benefit(0.0, 10.0, mcid=5.0)(None, SimpleNamespace(estimate=20.0, std_error=10.0))
+    >>> all_ = prob_benefit_columns([20.0], [10.0], prior_sd=10.0, higher_is_better=True, mcid=5.0)
+    >>> bool(all_["prob_benefit"][0] == one["prob_benefit"] and all_["prob_mcid"][0] == one["prob_mcid"])
+    True
+    """
+    from scipy import stats
+
+    from longmod.engines.bayes.summary_grid import normal_posterior
+
+    est, se = np.asarray(estimate, float), np.asarray(std_error, float)
+    if np.isfinite(prior_sd):
+        post = np.array([normal_posterior(0.0, prior_sd, float(m), float(s)) for m, s in zip(est, se)]).reshape(-1, 2)
+        m, s = post[:, 0], post[:, 1]
     else:
-        sd = np.inf
-        text = "flat prior x the ANCOVA's normal likelihood (closed form; no MCID declared)"
-    return normal_prob_benefit(0.0, sd, higher_is_better=v.higher_is_better, mcid=v.mcid), text
+        m, s = est, se
+    sign = 1.0 if higher_is_better else -1.0
+    out = {"prob_benefit": stats.norm.sf(0.0, loc=sign * m, scale=s), "posterior_mean": m, "posterior_sd": s}
+    if mcid is not None:
+        out["prob_mcid"] = stats.norm.sf(abs(mcid), loc=sign * m, scale=s)
+    return out
+
+
+class _FastApply:
+    """``apply_estimand`` for the sweep: the estimand's own rule and factor exactly as the primary analysis; the
+    other discharge factors from one LOCF application (``last x factor`` or ``last + factor x baseline``, the same
+    arithmetic as :func:`longmod.estimands.apply_estimand`), instead of one full application per factor."""
+
+    def __init__(self, own, keep: list[str] | None):
+        self.own, self.keep, self.locf = own, keep, {}
+
+    def _subset(self, ad):
+        if self.keep is None:
+            return ad
+        from dataclasses import replace
+
+        return replace(ad, frame=ad.frame[ad.frame["arm"].astype(str).isin(self.keep)].reset_index(drop=True))
+
+    def __call__(self, trial, est):
+        from dataclasses import replace
+
+        from longmod.estimands import apply_estimand
+        from longmod.spec.estimand import Strategy
+
+        s = est.discharge
+        if (est.death, s) == (self.own.death, self.own.discharge) or \
+                s.name not in ("locf_multiplier", "locf_plus_baseline_fraction"):
+            return self._subset(apply_estimand(trial, est))
+        if est.death not in self.locf:
+            self.locf[est.death] = self._subset(apply_estimand(trial, est.replace(discharge=Strategy("locf"))))
+        locf = self.locf[est.death]
+        f = locf.frame.copy()
+        at = (f["rule"] == "discharge: LOCF").to_numpy()
+        last = f.loc[at, "value"].to_numpy(float)
+        if s.name == "locf_multiplier":
+            value, rule = last * s.factor, f"discharge: LOCF x {s.factor:.2f}"
+        else:
+            value, rule = last + s.factor * f.loc[at, "baseline"].to_numpy(float), \
+                f"discharge: LOCF + {s.factor:.0%} of baseline"
+        f.loc[at, "value"] = value
+        f.loc[at, "change"] = value - f.loc[at, "baseline"].to_numpy(float)
+        f.loc[at, "rule"] = rule
+        return replace(locf, estimand=est, frame=f)
 
 
 def run_tipping_point(ctx, analysis) -> pd.DataFrame:
@@ -90,26 +158,20 @@ def run_tipping_point(ctx, analysis) -> pd.DataFrame:
         factors["locf_multiplier"] = mult
     if frac := _opt(analysis, "discharge_fractions", FRACTIONS):
         factors["locf_plus_baseline_fraction"] = frac
-    prob, prob_text = _prob_benefit(ctx, analysis, e.outcome)
+    prior = _prior(ctx, analysis, e.outcome)
+    v = ctx.variable(e.outcome)
     frames = []
     for t in ctx.treatments:
-        keep = [t.active, t.reference]
-        if len(ctx.trial.meta.arms) > 2:
-            def apply(trial, est, keep=keep):
-                from dataclasses import replace
-
-                from longmod.estimands import apply_estimand
-
-                ad = apply_estimand(trial, est)
-                return replace(ad, frame=ad.frame[ad.frame["arm"].astype(str).isin(keep)].reset_index(drop=True))
-        else:
-            apply = None
         sweep = tipping_point_sweep(
             ctx.trial, e, treatment=t, covariates=cov, death_values=_opt(analysis, "death_values", DEATH_VALUES),
             discharge_factors=factors, active_deltas=_opt(analysis, "active_deltas", DELTAS),
-            prob_benefit=prob, apply=apply)
+            apply=_FastApply(e, [t.active, t.reference] if len(ctx.trial.meta.arms) > 2 else None))
         sweep = label_rows(ctx, analysis, sweep, "tipping_point")
-        sweep["prob_benefit_method"] = prob_text
+        if prior is not None:
+            for col, vals in prob_benefit_columns(sweep["estimate"], sweep["std_error"], prior_sd=prior[0],
+                                                  higher_is_better=v.higher_is_better, mcid=v.mcid).items():
+                sweep[col] = vals
+            sweep["prob_benefit_method"] = prior[1]
         sweep["covariates"] = " + ".join(cov)
         sweep["status"] = "ok"
         # the protocol's point first: a report that shows one row per analysis shows the primary result
