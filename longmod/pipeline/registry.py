@@ -195,7 +195,7 @@ _ESTIMAND_KINDS: tuple[AnalysisKind, ...] = (
         "longmod.pipeline.runners_estimands:run_while_alive",
         (_COVARIATES,
          Option("outcome", "str", "the estimand's outcome, else the trial's primary outcome", "measured variable",
-                False, '"pao2_fio2"'),
+                False, '"pf_ratio"'),
          Option("horizon", "number", "the estimand's day, else the trial's primary day", "end of the window",
                 False, "28"),
          Option("stop_at", "list[str]", "[]", "event kinds that also end the window (`discharge`: while alive in "

@@ -272,9 +272,10 @@ def run_while_alive(ctx, analysis) -> pd.DataFrame:
     Examples
     --------
     >>> from longmod.pipeline import reanalyse
-    >>> r = reanalyse("stroma-cov2", only=["while_alive_auc"]).effects
-    >>> r.loc[r["analysis"] == "while_alive_auc", ["outcome", "day"]].iloc[0].tolist()
-    ['pao2_fio2_while_alive', 7.0]
+    >>> res = reanalyse("stroma-cov2", only=["while_alive_auc"])
+    >>> row = res.effects[res.effects["analysis"] == "while_alive_auc"].iloc[0]
+    >>> row["outcome"] == f"{res.trial.meta.primary_outcome}_while_alive", float(row["day"])
+    (True, 7.0)
     """
     from longmod.estimands.while_alive import while_alive_auc
 

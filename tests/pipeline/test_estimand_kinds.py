@@ -212,3 +212,13 @@ def test_a_kind_that_does_not_apply_is_refused_before_fitting(tmp_path):
     assert "analysis 'alive' (while_alive): the trial declares no event of kind death" in msg
     assert "analysis 'ranks' (worst_rank): the trial declares no event of kind death" in msg
     assert "analysis 'mi': multiple imputation imputes the values missing after death and ICU discharge" in msg
+
+
+@pytest.mark.parametrize("name", ["longmod.pipeline.runners_estimands", "longmod.pipeline.runners_tipping",
+                                  "longmod.report.estimands_section", "longmod.estimands.ancova_batch"])
+def test_examples_run(name):
+    import doctest
+    import importlib
+
+    res = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0 and res.attempted > 0
