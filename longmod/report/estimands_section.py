@@ -111,14 +111,22 @@ def tipping_summary(sweep: pd.DataFrame) -> str:
     --------
     >>> s = pd.DataFrame({"p_value": [0.5, 0.01], "prob_benefit": [0.7, 0.99], "death_value": [0., 150.]})
     >>> tipping_summary(s)
-    'p < 0.05 at 1 of 2 grid points (value at death 150 to 150); P(benefit) >= 0.95 at 1 of 2.'
+    'p < 0.05 at 1 of 2 grid points (value at death 150 to 150); P(benefit) >= 0.95 at 1 of 2 (value at death 150 to 150).'
     """
     n = len(sweep)
     sig = sweep[sweep["p_value"] < 0.05]
-    parts = [f"p < 0.05 at {len(sig)} of {n} grid points"
-             + (f" (value at death {sig['death_value'].min():g} to {sig['death_value'].max():g})" if len(sig) else "")]
+    def where(d: pd.DataFrame) -> str:
+        if not len(d):
+            return ""
+        out = f" (value at death {d['death_value'].min():g} to {d['death_value'].max():g}"
+        if "active_delta" in d and sweep["active_delta"].nunique() > 1:
+            out += f"; smallest delta on the active arm {d['active_delta'].min():g}"
+        return out + ")"
+
+    parts = [f"p < 0.05 at {len(sig)} of {n} grid points" + where(sig)]
     if "prob_benefit" in sweep and sweep["prob_benefit"].notna().any():
-        parts.append(f"P(benefit) >= 0.95 at {int((sweep['prob_benefit'] >= 0.95).sum())} of {n}")
+        pb = sweep[sweep["prob_benefit"] >= 0.95]
+        parts.append(f"P(benefit) >= 0.95 at {len(pb)} of {n}" + where(pb))
     return "; ".join(parts) + "."
 
 
