@@ -187,7 +187,8 @@ _ESTIMAND_KINDS: tuple[AnalysisKind, ...] = (
          Option("seed", "number", "20221202", "seed of the bootstrap and of the imputation draws", False, "1"),
          Option("draws", "str", "bootstrap", "source of the parameter draws (approximate Bayesian bootstrap)",
                 False, '"bootstrap"'),
-         _DAYS),
+         Option("days", "list[int]", "the scheduled days after the baseline up to the estimand's day", "visits of "
+                "the imputation model (the estimand's day among them)", False, "[1, 2, 3, 4, 5, 6, 7]")),
         check="longmod.pipeline.runners_estimands:check_multiple_imputation"),
     AnalysisKind(
         "while_alive", "While-alive summary: area under the outcome's trajectory from baseline to death or the "
