@@ -136,7 +136,7 @@ class AnalysisPlan:
 
 
 _TYPE_WORDS = {"str": "text", "number": "a number", "bool": "true or false", "list[str]": "a list of text values",
-               "list[int]": "a list of whole numbers", "table": "a table { ... }",
+               "list[int]": "a list of whole numbers", "list[number]": "a list of numbers", "table": "a table { ... }",
                "str|table": "text or a table { ... }"}
 
 
@@ -151,6 +151,8 @@ def _type_ok(value: Any, kind: str) -> bool:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if kind == "list[int]":
         return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if kind == "list[number]":
+        return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     if kind == "table":
         return isinstance(value, Mapping)
     return isinstance(value, (str, Mapping))
