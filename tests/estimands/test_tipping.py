@@ -150,7 +150,7 @@ def test_bayesian_prob_benefit_callable(trial, primary):
     from longmod.resources import models_dir
     from longmod.spec.model import load_model_spec
 
-    spec = load_model_spec(models_dir() / "stroma_cov2" / "bayes_ancova.toml")
+    spec = dataclasses.replace(load_model_spec(models_dir() / "stroma_cov2" / "bayes_ancova.toml"), treatment=TR)
     kw = dict(treatment=TR, covariates=COV, death_values=[50.0], discharge_factors=[1.1], active_deltas=[0.0, 150.0])
     bayes = tipping_point_sweep(trial, primary, **kw, prob_benefit=bayes_ancova_prob_benefit(
         spec, sampler={"chains": 2, "draws": 500, "tune": 500, "seed": 3}))

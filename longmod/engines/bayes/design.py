@@ -72,6 +72,7 @@ def prepare(spec: Any, data: pd.DataFrame, extra: Sequence[str] = ()) -> Prepare
             f"available: {', '.join(map(str, data.columns))}"
         )
     tr = spec.treatment
+    tr.label  # noqa: B018 - a SpecError naming what to declare when the comparison is not declared
     if tr.variable not in used:
         raise ValueError(f"model {spec.name!r}: treatment variable {tr.variable!r} is not in fixed = {spec.fixed!r}")
     frame = data.loc[:, used]
