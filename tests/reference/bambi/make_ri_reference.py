@@ -40,6 +40,7 @@ import datetime
 import hashlib
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -142,7 +143,7 @@ def main() -> None:
 
     from longmod.engines.bayes import runtime
 
-    sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools"))
     from bambi_bridge import bambi_fixed_effects, bambi_model
 
     rt = runtime.configure_pytensor()
