@@ -12,6 +12,8 @@ fit_bayes
     (a structure of the covariance table: ``us``, ``cs``, ``ar1``, ``toep``, ...).
 fit_bayes_ancova, fit_bayes_longitudinal
     The model families.
+compare_covariances
+    Fit one MMRM spec with several covariance structures and rank them (PSIS-LOO).
 prior_effect_check
     Prior draws of the per-visit treatment contrasts (the declared prior, checked).
 prior_predictive_ancova
@@ -23,6 +25,7 @@ save_inference_data
 """
 
 from longmod.engines.bayes.ancova import fit_bayes_ancova, prior_predictive_ancova
+from longmod.engines.bayes.compare import compare_covariances
 from longmod.engines.bayes.longitudinal import fit_bayes, fit_bayes_longitudinal
 from longmod.engines.bayes.prior_check import prior_effect_check
 from longmod.engines.bayes.summaries import save_inference_data
@@ -34,6 +37,7 @@ from longmod.engines.bayes.summary_grid import (
 )
 
 __all__ = [
+    "compare_covariances",
     "fit_bayes",
     "fit_bayes_ancova",
     "fit_bayes_longitudinal",

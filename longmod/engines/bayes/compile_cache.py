@@ -16,9 +16,9 @@ under PyTensor's ``base_compiledir``) is keyed by (:func:`model_digest`):
 
 * the model's structural key (``cache_key``: model kind, columns, visits,
   covariance structure, prior families; not data values);
-* :func:`code_hash`: a sha256 of the model-building source code (every module
-  of :mod:`longmod.engines.bayes` and the covariance table), so changed model
-  code is never served from an old compile;
+* :func:`code_hash`: a sha256 of the model-building code (every module of
+  :mod:`longmod.engines.bayes` and the covariance table, docstrings and
+  comments left out), so changed model code is never served from an old compile;
 * the versions of pytensor, numba, nutpie, pymc, numpy and Python.
 
 The marker lists the numba cache keys of the model's whole-graph functions
@@ -53,19 +53,39 @@ def _model_files() -> list[Path]:
     return sorted(here.glob("*.py")) + [here.parent / "core" / "covariance.py"]
 
 
+def _code_only(source: str) -> str:
+    """The code of a module without docstrings and comments (``ast.dump``): what a compile depends on."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
+
+
 @functools.lru_cache(maxsize=1)
 def code_hash() -> str:
-    """sha256 of the model-building source: every ``.py`` of ``longmod/engines/bayes`` + the covariance table.
+    """sha256 of the model-building code: every ``.py`` of ``longmod/engines/bayes`` + the covariance table.
+
+    Docstrings and comments are left out (:func:`_code_only`), so editing
+    documentation does not invalidate compiled models; any change to the code does.
 
     Examples
     --------
     >>> len(code_hash())
     64
+    >>> _code_only("'''doc'''\\nx = 1  # note") == _code_only("x = 1")
+    True
+    >>> _code_only("x = 1") == _code_only("x = 2")
+    False
     """
     h = hashlib.sha256()
     for f in _model_files():
         h.update(f.name.encode())
-        h.update(f.read_bytes())
+        h.update(_code_only(f.read_text(encoding="utf-8")).encode())
     return h.hexdigest()
 
 

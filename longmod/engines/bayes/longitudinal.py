@@ -211,10 +211,16 @@ def fit_bayes_longitudinal(
 def fit_bayes(spec: Any, data: pd.DataFrame, **kwargs: Any) -> FitResult:
     """Dispatch: ANCOVA when ``spec.visit`` is None, else MMRM/LMM by ``spec.covariance``.
 
+    A residual covariance structure without a visit column (``sp_exp(day | id)``) is an
+    error naming the supported structures, never a silent ANCOVA.
+
     Keyword arguments are passed on (see :func:`fit_bayes_longitudinal` and
     :func:`longmod.engines.bayes.ancova.fit_bayes_ancova`; ``day`` only for
     ANCOVA).
     """
+    if spec.visit is None and spec.covariance is not None and spec.covariance not in LMM_COVARIANCES:
+        check_structure(spec.covariance, spec.name)  # e.g. sp_exp over a time: a clear error, not an ANCOVA
+        raise ValueError(f"model {spec.name!r}: covariance {spec.covariance!r} needs a visit column (spec.visit)")
     if spec.visit is None:
         from longmod.engines.bayes.ancova import fit_bayes_ancova
 

@@ -139,8 +139,6 @@ def main() -> None:
     import pymc as pm
     import statsmodels.formula.api as smf
 
-    import sys
-
     from longmod.engines.bayes import runtime
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools"))

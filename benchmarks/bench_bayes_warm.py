@@ -12,11 +12,15 @@ InferenceData, summaries) and ``total`` (process start to end).
 Run it twice on one new cache (the first run fills it)::
 
     for i in cold warm warm; do LONGMOD_CACHE=/tmp/ws nice .venv/bin/python \
-        benchmarks/bayes_warm_start.py --backend nutpie; done
+        benchmarks/bench_bayes_warm.py --backend nutpie; done
 
 ``--backend`` is a sampler backend (``nutpie``, ``nutpie-jax``, ``pymc``),
 ``--covariance`` another structure, ``--prior-draws`` the draws of the prior
-groups (0 = none).
+groups (0 = none), ``--draws``/``--tune``/``--chains`` the sampler's size.
+``--profile`` adds where the fit's time goes (cProfile, cumulative seconds of
+the named steps: PyMC model building, PyTensor graph compilation, numba
+loading from the disk cache, nutpie's C callbacks, sampling, log-likelihood
+and prior draws) to the RESULT line as ``profile``.
 """
 import time
 
@@ -38,6 +42,9 @@ ap.add_argument("--backend", default="nutpie")
 ap.add_argument("--covariance", default="us")
 ap.add_argument("--prior-draws", type=int, default=500)
 ap.add_argument("--draws", type=int, default=1000)
+ap.add_argument("--tune", type=int, default=1000)
+ap.add_argument("--chains", type=int, default=4)
+ap.add_argument("--profile", action="store_true")
 args = ap.parse_args()
 
 marks = {}
@@ -66,10 +73,38 @@ levels = dict(spec.levels)
 levels[spec.visit] = [visit_label(d) for d in days]
 levels[plan.treatment.variable] = [plan.treatment.reference, plan.treatment.active]
 spec = spec.replace(name=a.name, levels=levels, treatment=plan.treatment, covariance=args.covariance,
-                    sampler={**dict(spec.sampler), "backend": args.backend, "draws": args.draws})
+                    sampler={**dict(spec.sampler), "backend": args.backend, "draws": args.draws,
+                                                  "tune": args.tune, "chains": args.chains})
 marks["data"] = (time.perf_counter() - t, cpu() - c)
 t, c = time.perf_counter(), cpu()
+if args.profile:
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
 fit = fit_bayes_longitudinal(spec, data, estimand=a.estimand, prior_draws=args.prior_draws)
+profile = {}
+if args.profile:
+    prof.disable()
+    #: (label, function name, file fragment): the first match's cumulative time
+    STEPS = [("build_pymc_model", "build_mmrm", "engines/bayes/mmrm.py"),
+             ("ensure_compiled", "ensure_compiled", "compile_cache.py"),
+             ("nutpie_compile_total", "compile_pymc_model", "nutpie"),
+             ("nutpie_make_functions", "_make_functions", "nutpie"),
+             ("pytensor_function", "function", "pytensor/compile/function/__init__.py"),
+             ("numba_dispatcher_compile", "_compile_for_args", "numba/core/dispatcher.py"),
+             ("numba_cache_load", "load_overload", "numba/core/caching.py"),
+             ("numba_cfunc", "cfunc", "numba/core/decorators.py"),
+             ("nutpie_sample", "sample", "nutpie/sample.py"),
+             ("loglik", "_mmrm_loglik_and_predictive", "engines/bayes/longitudinal.py"),
+             ("prior_predictive", "_mmrm_prior_predictive", "engines/bayes/longitudinal.py"),
+             ("summaries", "effect_rows", "engines/bayes/assemble.py"),
+             ("prior_draws", "sample_prior", "engines/bayes/idata.py")]
+    stats = pstats.Stats(prof).stats
+    for label, fn, frag in STEPS:
+        hits = [v[3] for (f, _, name), v in stats.items() if name == fn and frag in f]
+        profile[label] = round(max(hits), 2) if hits else None
 fit_wall, fit_cpu = time.perf_counter() - t, cpu() - c
 fs = fit.fit_stats
 marks["compile"] = (fs["compile_seconds"], None)
@@ -85,4 +120,5 @@ print("RESULT " + json.dumps({
     "compile_source": fs["compile_source"], "compiled_by_child": fs["compiled_by_child"],
     "graphs_compiled_here": fs["graphs_compiled_here"], "d7_mean": round(float(e.loc["D7", "estimate"]), 3),
     "d7_ess_bulk": round(float(e.loc["D7", "ess_bulk"])), "max_r_hat": round(float(fit.effects["r_hat"].max()), 4),
-    "divergences": int(fit.effects["divergences"].max()), "warnings": list(fit.convergence.warnings)}))
+    "divergences": int(fit.effects["divergences"].max()), "warnings": list(fit.convergence.warnings),
+    **({"profile": profile} if args.profile else {})}))
