@@ -72,6 +72,9 @@ def long_data(n: int, seed: int, dropout: float = 0.15) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: the comparison of every test data set here (declared: longmod has no default arm)
+TREATMENT = Treatment(variable="arm", reference="placebo", active="uc_msc")
+
 #: sampler of the shared small MMRM fits (2 chains x 500 draws: enough for loo/compare and shape checks)
 SMALL_MMRM_SAMPLER = {"chains": 2, "draws": 500, "tune": 500, "seed": 17}
 
@@ -80,7 +83,7 @@ def mmrm_spec(cov: str, **kw) -> ModelSpec:
     """The tests' MMRM: ``arm * visit + baseline`` over D3/D7/D14 (one compiled graph per structure)."""
     return ModelSpec(name=f"bayes-{cov}", outcome="pf", fixed="arm * visit + baseline", subject="patient_id",
                      visit="visit", time="day", covariance=cov, levels={"visit": list(VISITS)}, engine="pymc",
-                     mcid=20.0, **{"sampler": SMALL_MMRM_SAMPLER, **kw})
+                     mcid=20.0, **{"sampler": SMALL_MMRM_SAMPLER, "treatment": TREATMENT, **kw})
 
 
 @pytest.fixture(scope="session")

@@ -49,11 +49,9 @@ def test_formula_covariance_and_declared_priors_reach_the_result(api_fit, mmrm_d
 def test_api_fit_is_the_engine_fit_of_the_same_model(api_fit, mmrm_data):
     """The front door adds nothing: the engine on the equivalent spec gives the same draws."""
     from longmod.engines.bayes import fit_bayes_longitudinal
-    from longmod.spec.model import Treatment
-
     from .conftest import mmrm_spec
 
-    spec = mmrm_spec("ar1", priors=PRIORS, treatment=Treatment("arm", "placebo", "uc_msc"))
+    spec = mmrm_spec("ar1", priors=PRIORS)
     ref = fit_bayes_longitudinal(spec, mmrm_data, estimand="hypothetical")
     np.testing.assert_array_equal(ref.effects["estimate"].to_numpy(), api_fit.effects["estimate"].to_numpy())
 

@@ -26,14 +26,15 @@ from longmod.engines.bayes.priors import (
 )
 from longmod.spec.model import ModelSpec
 
-from .conftest import VISITS, long_data
+from .conftest import TREATMENT, VISITS, long_data
 
 DRAWS = 20000
 
 
 def _spec(fixed: str = "arm * visit + baseline", cov: str = "us", **priors) -> ModelSpec:
     return ModelSpec(name="prior-check", outcome="pf", fixed=fixed, subject="patient_id", visit="visit", time="day",
-                     covariance=cov, levels={"visit": list(VISITS)}, engine="pymc", mcid=20.0, priors=priors)
+                     covariance=cov, levels={"visit": list(VISITS)}, engine="pymc", mcid=20.0, priors=priors,
+                     treatment=TREATMENT)
 
 
 @pytest.fixture(scope="module")
