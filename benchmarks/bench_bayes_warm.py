@@ -60,7 +60,7 @@ t, c = time.perf_counter(), cpu()
 from longmod.data import load_trial  # noqa: E402
 from longmod.estimands.longitudinal import long_analysis_data, visit_label  # noqa: E402
 from longmod.resources import fixtures_dir, models_dir  # noqa: E402
-from longmod.spec.model import load_model_spec  # noqa: E402
+from longmod.spec.model import Treatment, load_model_spec  # noqa: E402
 from longmod.spec.plan import load_plan  # noqa: E402
 
 plan = load_plan(models_dir() / "stroma_cov2" / "plan.toml")
@@ -69,10 +69,14 @@ a = next(x for x in plan.analyses if x.name == "bayes_mmrm")
 spec = load_model_spec(plan.path.parent / a.options["spec"])
 days = [int(d) for d in a.options["days"]]
 data = long_analysis_data(trial, plan.estimands[a.estimand].outcome, days=days)
+# the comparison and the MCID come from trial.toml, as in `longmod reanalyse`
+(treatment,) = Treatment.for_trial(trial.meta.arms, trial.meta.reference_arm)
 levels = dict(spec.levels)
 levels[spec.visit] = [visit_label(d) for d in days]
-levels[plan.treatment.variable] = [plan.treatment.reference, plan.treatment.active]
-spec = spec.replace(name=a.name, levels=levels, treatment=plan.treatment, covariance=args.covariance,
+levels[treatment.variable] = [treatment.reference, treatment.active]
+outcome = plan.estimands[a.estimand].outcome
+spec = spec.replace(name=a.name, levels=levels, treatment=treatment, covariance=args.covariance,
+                    mcid=trial.meta.variables[outcome].mcid,
                     sampler={**dict(spec.sampler), "backend": args.backend, "draws": args.draws,
                                                   "tune": args.tune, "chains": args.chains})
 marks["data"] = (time.perf_counter() - t, cpu() - c)
