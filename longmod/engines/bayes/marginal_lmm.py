@@ -154,7 +154,7 @@ def build_marginal_lmm(design: Any, y: np.ndarray, sums: PatientSums, rv: Any, s
     >>> pri = resolve_priors({"scale": 1.0}, d.columns, contrast_columns=d.contrast_columns, mcid=None)
     >>> model = build_marginal_lmm(d, y, patient_sums(d.Z, y, t, idx, 2), PriorVariables(pri), True)
     >>> sorted(v.name for v in model.free_RVs)
-    ['effect', 'intercept', 're_corr_cpc', 're_sd', 'sigma']
+    ['effect', 'intercept', 're_corr_cpc', 're_sd_intercept', 're_sd_slope', 'sigma']
     """
     import pymc as pm
     import pytensor.tensor as pt
