@@ -99,7 +99,7 @@ if args.profile:
              ("pytensor_function", "function", "pytensor/compile/function/__init__.py"),
              ("numba_dispatcher_compile", "_compile_for_args", "numba/core/dispatcher.py"),
              ("numba_cache_load", "load_overload", "numba/core/caching.py"),
-             ("numba_cfunc", "cfunc", "numba/core/decorators.py"),
+             ("numba_cfunc_compile", "compile", "numba/core/ccallback.py"),
              ("nutpie_sample", "sample", "nutpie/sample.py"),
              ("loglik", "_mmrm_loglik_and_predictive", "engines/bayes/longitudinal.py"),
              ("prior_predictive", "_mmrm_prior_predictive", "engines/bayes/longitudinal.py"),
