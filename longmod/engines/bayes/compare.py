@@ -39,8 +39,9 @@ def compare_covariances(spec: Any, data: pd.DataFrame, structures: Sequence[str]
     table : pandas.DataFrame
         ``arviz.compare`` (``ic = "loo"``, log scale) with the index
         ``covariance`` and, added, ``n_parameters`` (covariance parameters),
-        ``pareto_k_max`` (the largest Pareto k of the fit's PSIS-LOO; > 0.7
-        makes its ``elpd_loo`` unreliable), ``max_r_hat``, ``min_ess_bulk``
+        ``pareto_k_max`` (the largest Pareto k of the fit's PSIS-LOO; above
+        about 0.7 its ``elpd_loo`` is unreliable; ArviZ warns above 0.67 at
+        small draw counts), ``max_r_hat``, ``min_ess_bulk``
         and ``divergences`` of each fit.
     fits : dict of str to FitResult
 
