@@ -14,7 +14,17 @@ import argparse
 import math
 import sys
 import time
+import traceback
 from pathlib import Path
+
+DEBUG_HELP = "on an error, also print the full traceback"
+EXIT_STATUS = """exit status:
+  0    success
+  1    a failure inside longmod (short message; --debug shows the traceback; please report it)
+  2    a user error: bad input files, command line or plan, an unwritable --out (one message per
+       cause, naming the file, line and column and what would be valid; nothing is written)
+  130  interrupted by Ctrl-C (143: SIGTERM); temporary files are removed, an earlier --out is unchanged
+"""
 
 EPILOG = """examples:
   longmod trials                                              # list the bundled (synthetic) trials
@@ -24,7 +34,8 @@ EPILOG = """examples:
   longmod fit models/examples/fev_data_us_reml.toml --data fev_data.csv --out results/fev
 
 'longmod COMMAND --help' shows each command's options and examples.
-"""
+
+""" + EXIT_STATUS
 
 
 def _fmt(x, digits: int = 1) -> str:
@@ -132,13 +143,14 @@ def _int_at_least(low: int):
     return parse
 
 
-def _plan_steps(args) -> int | None:
+def _plan_steps(args, trial=None, default=None) -> int | None:
     """How many analyses ``reanalyse`` will run (for ``i/N`` progress), or None if unknown."""
     try:
         from longmod.biomarkers.section import has_biomarkers
         from longmod.pipeline.run import _resolve_plan, resolve_trial
 
-        trial, default = resolve_trial(args.trial)
+        if trial is None:
+            trial, default = resolve_trial(args.trial)
         plan = _resolve_plan(args.plan, default, trial)
         n = len([name for name in plan.analysis_names() if not args.only or name in args.only])
         if (not args.only or "biomarkers" in args.only) and has_biomarkers(trial):
@@ -165,13 +177,20 @@ class _Progress:
 
 
 def _cmd_reanalyse(args) -> int:
-    from longmod.pipeline import reanalyse
+    from longmod.outputs import check_writable
 
     t0 = time.perf_counter()
-    steps = _plan_steps(args)
+    check_writable(args.out)
+    from longmod.pipeline import reanalyse
+
+    from longmod.pipeline.run import resolve_trial
+
+    trial, default_plan = resolve_trial(args.trial)  # loaded and checked once, before anything is fitted
+    steps = _plan_steps(args, trial, default_plan)
     progress = _Progress(None if steps is None else steps + 1, args.quiet)
     sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune", "seed") if getattr(args, k) is not None}
-    res = reanalyse(args.trial, plan=args.plan, only=args.only, progress=progress, sampler=sampler)
+    res = reanalyse(trial, plan=args.plan if args.plan is not None else default_plan, only=args.only,
+                    progress=progress, sampler=sampler)
     progress("writing effects.csv, timings.csv, report.md, report.json, report.html and figures/")
     out = res.write(args.out)
     if not args.quiet:
@@ -192,18 +211,31 @@ def _cmd_plan_init(args) -> int:
 
 
 def _cmd_fit(args) -> int:
-    import pandas as pd
-
     from longmod.engines.registry import fit_model
     from longmod.spec import load_model_spec
 
-    spec = load_model_spec(args.spec)
+    from longmod.data.fit_checks import check_fit_data
+    from longmod.data.readers import read_table
+    from longmod.outputs import check_writable
+
+    check_writable(args.out)
+    import tomllib
+
+    from longmod.errors import UserError
+
+    try:
+        spec = load_model_spec(args.spec)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{args.spec}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{args.spec}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
     if args.engine:
         spec = spec.replace(engine=args.engine)
     path = Path(args.data)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such data file (CSV or Parquet in long format)")
-    data = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    data = read_table(path)
+    check_fit_data(spec, data, where=str(path))
     res = fit_model(spec, data)
     res.write(args.out)
     c = res.convergence
@@ -238,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     from longmod import __version__
 
     parser.add_argument("--version", action="version", version=f"longmod {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
@@ -253,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  longmod reanalyse stroma-cov2 --out results/primary --only primary_ancova rank_sum\n"
         "  longmod reanalyse my_trial/ --out results/mine --quiet\n"
         "  longmod reanalyse my_trial/ --plan my_plan.toml --out results/my-plan\n"
-        "  longmod reanalyse stroma-cov2 --out results/quick --chains 2 --draws 300 --tune 300 --seed 7",
+        "  longmod reanalyse stroma-cov2 --out results/quick --chains 2 --draws 300 --tune 300 --seed 7\n\n"
+        + EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("trial", nargs="?", default="stroma-cov2",
@@ -263,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "either, the default plan of `longmod plan init` is run)")
     p.add_argument("--only", nargs="+", metavar="ANALYSIS",
                    help="run only these analyses of the plan ('biomarkers' selects the biomarker section)")
-    p.add_argument("--out", default="results", help="output folder (written whole or not at all; default: results)")
+    p.add_argument("--out", default="results", help="output folder, checked before anything is computed; built "
+                   "beside it and swapped in whole (an earlier folder is replaced, never mixed; default: results)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     bayes = p.add_argument_group("Bayesian sampler (overrides the specs' [model.sampler] for every Bayesian analysis "
                                  "and the biomarkers' pooled model)")
@@ -271,13 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
                        ("tune", "tuning steps per chain"), ("seed", "random seed (same seed, same draws)")):
         bayes.add_argument(f"--{name}", type=_int_at_least(0 if name == "seed" else 1), metavar="N",
                            help=what)
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     p.set_defaults(func=_cmd_reanalyse)
 
     f = sub.add_parser(
         "fit", help="fit one model spec to any long-format data file",
         description="Fit a model spec (TOML with a [model] table) to a long-format CSV/Parquet file and write "
         "effects.csv, params.csv, covariance.csv and fit.json (and lsmeans.csv and type3.csv with the native engine).",
-        epilog="example:\n  longmod fit models/examples/fev_data_us_reml.toml --data fev_data.csv --out results/fev",
+        epilog="example:\n  longmod fit models/examples/fev_data_us_reml.toml --data fev_data.csv --out results/fev\n\n"
+        + EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     f.add_argument("spec", help="model spec TOML file")
@@ -287,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     f.add_argument("--engine", choices=list(ENGINE_TABLE),
                    help=f"override the spec's engine ({', '.join(ENGINE_TABLE)})")
+    f.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     f.set_defaults(func=_cmd_fit)
 
     pl = sub.add_parser("plan", help="write a default analysis plan from a trial folder's trial.toml",
@@ -307,33 +345,69 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--output", help="write the plan here instead of PATH/plan.toml")
     pi.add_argument("--force", action="store_true", help="replace an existing plan file")
     pi.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    pi.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     pi.set_defaults(func=_cmd_plan_init)
 
     t = sub.add_parser("trials", help="list the bundled trials", description="List the bundled trials (their data "
                        "are SYNTHETIC pseudo-patient data reconstructed from published summaries).",
                        epilog="example:\n  longmod trials\n  longmod reanalyse $(longmod trials | head -n 1) --out results",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     t.set_defaults(func=_cmd_trials)
+
+    from longmod.simulate import cli as simulate_cli
+
+    sim = simulate_cli.add_parser(sub)
+    sim.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    sim.set_defaults(func=simulate_cli.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``longmod`` command; returns the exit status (0 ok, 2 error).
+    """Entry point of the ``longmod`` command; returns the exit status.
+
+    Exit status: 0 success; 2 a user error (bad input or command line, an
+    unwritable ``--out``: one message naming the file, line and column);
+    1 a failure inside longmod (a short message; the traceback with
+    ``--debug``); 130 after Ctrl-C, 143 after SIGTERM (the temporary output
+    is removed, a previous ``--out`` folder is unchanged).
 
     Examples
     --------
     >>> main(["trials"])
+    gregoire-2022
+    ...
     stroma-cov2
     0
+    >>> main(["reanalyse", "no-such-trial"])  # the message goes to stderr
+    2
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from longmod.errors import EXIT_INTERNAL, EXIT_USER, Interrupted, is_user_error, user_message
+    from longmod.outputs import private_tempdir, signals_raise
+
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        return args.func(args)
-    except (KeyError, ValueError, FileNotFoundError, FileExistsError, ImportError, NotImplementedError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"longmod: error: {msg}", file=sys.stderr)
-        return 2
+        with signals_raise(), private_tempdir():
+            args = build_parser().parse_args(argv)
+            return args.func(args)
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else 2
+        name = "SIGTERM" if signum == 15 else ("interrupted (Ctrl-C)" if signum == 2 else f"signal {signum}")
+        if debug:
+            traceback.print_exc()
+        print(f"longmod: {name}: stopped; nothing was written (an earlier output folder is unchanged)",
+              file=sys.stderr)
+        return 128 + signum
+    except Exception as exc:  # noqa: BLE001 - every error ends in one message and an exit status
+        if debug:
+            traceback.print_exc()
+        if is_user_error(exc):
+            print(f"longmod: error: {user_message(exc)}", file=sys.stderr)
+            return EXIT_USER
+        print(f"longmod: internal error ({type(exc).__name__}: {exc}); this is a failure inside longmod, not a "
+              "problem with your input: please report it with the output of the same command run with --debug",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,5 +46,11 @@ def fixtures_dir() -> Path:
 
 
 def trial_names() -> list[str]:
-    """Names of the bundled trials, as accepted by ``longmod reanalyse``."""
+    """Names of the bundled trials, as accepted by ``longmod reanalyse``.
+
+    Examples
+    --------
+    >>> "stroma-cov2" in trial_names()
+    True
+    """
     return sorted(p.name.replace("_", "-") for p in fixtures_dir().iterdir() if (p / "trial.toml").exists())

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from longmod.data.trial import MEASUREMENT_COLUMNS, TrialData, TrialMeta, frame_sha256
+from longmod.data.readers import read_table
 from longmod.data.trial_toml import read_trial_toml
 from longmod.data.validate import Problem, TrialDataError, level_text, validate_tables
 
@@ -17,14 +18,6 @@ _DEFAULT_FILES = {"patients": "patients.csv", "measurements": "measurements.csv"
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix == ".csv":
-        return pd.read_csv(path, dtype={"patient_id": str})
-    raise TrialDataError([Problem(str(path), None, None, "unsupported file type; use .csv or .parquet")])
 
 
 def _canonical(frame: pd.DataFrame, roles: Mapping[str, str] | None, allowed: tuple[str, ...]) -> pd.DataFrame:
@@ -108,8 +101,16 @@ def load_trial(folder: str | Path) -> TrialData:
     problems = [Problem(str(p), None, None, "file not found") for p in paths.values() if not p.is_file()]
     if problems:
         raise TrialDataError(problems)
-    patients = _read_table(paths["patients"])
-    measurements = _read_table(paths["measurements"])
+    patients, measurements, problems = None, None, []
+    for key in ("patients", "measurements"):
+        try:
+            table = read_table(paths[key])
+        except TrialDataError as exc:
+            problems += exc.problems
+            continue
+        patients, measurements = (table, measurements) if key == "patients" else (patients, table)
+    if problems:
+        raise TrialDataError(problems)
     problems = validate_tables(
         patients, measurements, meta,
         patients_where=str(paths["patients"]), measurements_where=str(paths["measurements"]), files=True,
@@ -156,13 +157,13 @@ def from_frames(
     >>> meta = TrialMeta(name="demo", arms=("active", "control"), reference_arm="control",
     ...                  schedule=(0, 7), variables={"pf": VariableInfo("pf", min=20, max=700)},
     ...                  covariates={"old": CovariateInfo("old", "binary", "stratification")})
-    >>> pts = pd.DataFrame({"ID": ["a", "b"], "arm": ["active", "control"], "old": [0, 1]})
-    >>> ms = pd.DataFrame({"ID": ["a", "a", "b", "b"], "day": [0, 7, 0, 7], "variable": "pf",
-    ...                    "value": [120.0, 180.0, 150.0, 160.0]})
+    >>> pts = pd.DataFrame({"ID": ["a", "b", "c", "d"], "arm": ["active", "control"] * 2, "old": [0, 1, 1, 0]})
+    >>> ms = pd.DataFrame({"ID": ["a", "a", "b", "b", "c", "d"], "day": [0, 7, 0, 7, 0, 0], "variable": "pf",
+    ...                    "value": [120.0, 180.0, 150.0, 160.0, 130.0, 140.0]})
     >>> trial = from_frames(pts, ms, meta, patient_roles={"patient_id": "ID"},
     ...                     measurement_roles={"patient_id": "ID"})
     >>> trial.n_patients, list(pts.columns)[:1]
-    (2, ['ID'])
+    (4, ['ID'])
     """
     p = _canonical(patients, patient_roles, meta.patient_columns)
     m = _canonical(measurements, measurement_roles, MEASUREMENT_COLUMNS)

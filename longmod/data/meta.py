@@ -59,9 +59,17 @@ class VariableInfo:
     better: str = "higher"
     type: str = "continuous"
     levels: tuple = ()
+    #: May the variable be measured after a discharge event? None: only an ordinal variable may (a status
+    #: scale records the discharged state); a measurement of a continuous one after discharge is an error.
+    after_discharge: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "levels", tuple(self.levels))
+
+    @property
+    def measured_after_discharge(self) -> bool:
+        """True when values after a discharge event are valid (declared, or ordinal by default)."""
+        return self.type == "ordinal" if self.after_discharge is None else bool(self.after_discharge)
 
     @property
     def display(self) -> str:

@@ -89,6 +89,8 @@ SCHEMA: Mapping[str, tuple[Key, ...]] = {
         Key("better", "str", False, "higher", f"direction of benefit, one of {', '.join(BETTER)}", '"higher"'),
         Key("type", "str", False, "continuous", f"one of {', '.join(VARIABLE_TYPES)}", '"continuous"'),
         Key("levels", "list", False, None, "ordinal only: the ordered values", "[0, 1, 2, 3, 4]"),
+        Key("after_discharge", "bool", False, None, "may be measured after a discharge event (default: true for an "
+            "ordinal status scale, false otherwise: a value after discharge is an error)", "false"),
     ),
 }
 
@@ -282,11 +284,14 @@ def read_trial_toml(path: str | Path) -> TrialMeta:
     path = Path(path)
     if not path.is_file():
         raise TrialDataError([Problem(str(path), None, None, "file not found; a trial folder needs a trial.toml")])
+    data = path.read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TrialDataError([Problem(str(path), None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                                                             "save the file as UTF-8")]) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise TrialDataError([Problem(str(path), line, None, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column "
+                                                             f"{col} ({exc.reason}); save the file as UTF-8")]) from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -94,8 +94,9 @@ def validate_tables(
     counts; duplicate patient x day x variable rows; unknown patient ids;
     unknown variables; days outside the schedule; values and LLOQs that are
     not numbers; values outside each variable's plausible range (with a hint,
-    e.g. FiO2 given as a percentage); measurements after death; a missing
-    baseline for variables that require one. At most
+    e.g. FiO2 given as a percentage); measurements after death and, for a
+    variable not declared ``after_discharge``, after a discharge event; a
+    marker whose every value is below its LLOQ; a missing baseline for variables that require one. At most
     :data:`PROBLEMS_PER_CAUSE` problems of one cause are listed, then a
     count of the others.
 
@@ -193,7 +194,8 @@ def validate_tables(
                 out.add(mw, lab(m, i), "variable", f"unknown variable {_show(v)}; valid variables: {', '.join(meta.variables)}")
     value = pd.to_numeric(m["value"], errors="coerce")
     for i in m.index[m["value"].notna() & value.isna()]:
-        out.add(mw, lab(m, i), "value", f"not a number: {_show(m.at[i, 'value'])}")
+        out.add(mw, lab(m, i), "value", f"not a number: {_show(m.at[i, 'value'])}; give a number, or leave the "
+                                        "cell empty for a missing value (below the LLOQ: empty value, lloq set)")
     if "lloq" in m.columns:
         lloq = pd.to_numeric(m["lloq"], errors="coerce")
         for i in m.index[m["lloq"].notna() & lloq.isna()]:
@@ -218,6 +220,27 @@ def validate_tables(
         for i in m.index[after.fillna(False).astype(bool)]:
             out.add(mw, lab(m, i), "day", f"measurement on day {day[i]:g} after patient {mpid[i]!r} died on day "
                                           f"{death_of[mpid[i]]:g}; remove it or correct the death day")
+    discharges = [e.column for e in meta.events_of_kind("discharge")]
+    late_ok = {n for n, v in meta.variables.items() if v.measured_after_discharge}
+    for col in discharges:
+        dday = pd.to_numeric(patients[col], errors="coerce")
+        dday_of = dict(zip(pid, dday.where(dday >= 0)))
+        after = (day > mpid.map(dday_of)) & value.notna() & ~m["variable"].isin(late_ok)
+        rows = m.index[after.fillna(False).astype(bool)]
+        for p, idx in pd.Series(rows, index=rows).groupby(mpid[rows].to_numpy(), sort=False):
+            i = idx.iloc[0]
+            more = f" and {len(idx) - 1} more of this patient's values" if len(idx) > 1 else ""
+            out.add(mw, lab(m, i), "day", f"{m.at[i, 'variable']!r} measured on day {day[i]:g}{more} after patient "
+                                          f"{p!r} was discharged on day {dday_of[p]:g} ({col}); remove these "
+                                          f"values, correct {col}, or declare after_discharge = true for the "
+                                          "variable in trial.toml")
+    if "lloq" in m.columns:
+        lloq_num = pd.to_numeric(m["lloq"], errors="coerce")
+        for name, g in m.assign(_v=value, _l=lloq_num).groupby(m["variable"].astype(str), sort=False):
+            if g["_l"].notna().any() and g["_v"].isna().all():
+                out.add(mw, None, "value", f"marker {name!r}: every value ({len(g)} rows) is below its LLOQ (empty "
+                                           "value with lloq set); it cannot be modelled: remove its rows or give the "
+                                           "measured values")
     for name, info in meta.variables.items():
         if not info.baseline_required:
             continue
@@ -229,14 +252,40 @@ def validate_tables(
     return out.finish()
 
 
+def arm_size_problems(patients: pd.DataFrame, meta: TrialMeta, *, where: str = "patients",
+                      minimum: int = 2) -> list[Problem]:
+    """One problem when an arm of ``meta.arms`` has fewer than ``minimum`` patients (nothing to compare).
+
+    Loading accepts such data (a toy example may have one patient per arm);
+    ``longmod reanalyse`` checks it before fitting anything.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.data.meta import TrialMeta
+    >>> meta = TrialMeta(name="t", arms=("a", "b"), reference_arm="b", schedule=(0, 7))
+    >>> arm_size_problems(pd.DataFrame({"arm": ["a", "a", "b"]}), meta)[0].message
+    "arm(s) with fewer than 2 patients: 'b'; every arm needs at least 2 patients to estimate an effect (patients per arm: a 2, b 1)"
+    """
+    counts = patients["arm"].astype(str).value_counts()
+    small = [a for a in meta.arms if int(counts.get(a, 0)) < minimum]
+    if not small:
+        return []
+    per = ", ".join(f"{a} {int(counts.get(a, 0))}" for a in meta.arms)
+    return [Problem(where, None, "arm", f"arm(s) with fewer than {minimum} patients: {', '.join(map(repr, small))}; "
+                                        f"every arm needs at least {minimum} patients to estimate an effect "
+                                        f"(patients per arm: {per})")]
+
+
 def _number(v) -> float | None:
     """A cell as a float (``"1"``, ``1``, ``1.0``, ``True`` -> 1.0), or None when it is not a number."""
     if isinstance(v, (bool, np.bool_)):
         return float(v)
     try:
-        return float(v)
+        x = float(v)
     except (TypeError, ValueError):
         return None
+    return None if isinstance(v, str) and x != x else x  # the text "NaN" is not a number
 
 
 def level_text(v) -> str:
@@ -275,9 +324,10 @@ class _Collector:
         for cause, n in self._count.items():
             if n > PROBLEMS_PER_CAUSE:
                 first = self._first[cause]
+                at = ("the first" if first.row is None else
+                      f"the one at {'line' if first.where.endswith(('.csv', '.parquet')) else 'row'} {first.row}")
                 out.append(Problem(first.where, None, first.column,
-                                   f"and {n - PROBLEMS_PER_CAUSE} more problem(s) like the one at "
-                                   f"{'line' if first.where.endswith(('.csv', '.parquet')) else 'row'} {first.row}"))
+                                   f"and {n - PROBLEMS_PER_CAUSE} more problem(s) like {at}"))
         return out
 
 

@@ -34,6 +34,18 @@ class AncovaFit:
     """Treatment effect of an ANCOVA and the fit behind it.
 
     ``n_dropped`` counts the rows left out for a missing outcome or covariate.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.spec import Treatment
+    >>> d = pd.DataFrame({"arm": ["a", "a", "a", "b", "b", "b"], "change": [3., 5., 4., 1., 2., None],
+    ...                   "baseline": [1., 2., 3., 1., 2., 3.]})
+    >>> fit = fit_ancova(d, treatment=Treatment("arm", "b", "a"), covariates=["baseline"])
+    >>> round(fit.estimate, 4), fit.df, fit.n_obs, fit.n_dropped, fit.coefficients["term"].tolist()
+    (2.2, 2.0, 5, 1, ['(Intercept)', 'arma', 'baseline'])
+    >>> list(fit.as_row())  # the common-schema columns it fills
+    ['estimate', 'std_error', 'df', 'conf_low', 'conf_high', 'p_value', 'n_obs', 'n_dropped']
     """
 
     estimate: float
@@ -288,7 +300,14 @@ def _qwilcox(p: float, m: int, n: int) -> int:
 
 @dataclass(frozen=True)
 class RankTest:
-    """Result of a Wilcoxon test: statistic, P value, location shift and CI."""
+    """Result of a Wilcoxon test: statistic, P value, location shift and CI.
+
+    Examples
+    --------
+    >>> r = rank_sum_test([1.1, 2.2, 3.3, 4.4], [0.5, 0.6, 0.7])
+    >>> r.exact, r.n, r.estimate, (round(r.conf_low, 6), round(r.conf_high, 6))
+    (True, 7, 2.15, (0.4, 3.9))
+    """
 
     statistic: float
     p_value: float

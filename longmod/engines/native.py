@@ -35,7 +35,9 @@ from longmod.engines.core.betwithin import between_within
 from longmod.engines.core.covariance import COVARIANCE_TABLE, get_structure
 from longmod.engines.core.likelihood import build_long_data
 from longmod.engines.core.lsmeans import type3_matrices
+from longmod.engines.core.ops import blas_controller
 from longmod.engines.core.optimize import fit_covariance
+from longmod.engines.core.woodbury import build_subject_data
 from longmod.engines.core.prepare import build_effects, effect_grid, prepare, provenance
 from longmod.engines.core.singular import singular_message
 from longmod.results.emm import LinearInference
@@ -174,9 +176,7 @@ def fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitR
     >>> fit.convergence.converged, len(fit.effects), list(fit.effects["visit"])
     (True, 3, ['V1', 'V2', 'V3'])
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_controller().limit(limits=1, user_api="blas"):
         return _fit_native(spec, data, level)
 
 
@@ -185,8 +185,15 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
     check_spec(spec)
     s = get_structure(spec.covariance)
     prep = prepare(spec, data)
-    pos, t, labels = _positions(spec, prep, s)
-    ld = build_long_data(prep.y, prep.X, prep.subject, pos, t)
+    ld = None
+    if s.kind == "re":  # per-subject (Woodbury) layout: any times, no grid of positions
+        tr = prep.frame[spec.time].to_numpy(float) if spec.time else np.zeros(len(prep.y))
+        ld = build_subject_data(prep.y, prep.X, prep.subject, tr, s)
+        if ld is not None:
+            t, labels = ld.display_grid()
+    if ld is None:
+        pos, t, labels = _positions(spec, prep, s)
+        ld = build_long_data(prep.y, prep.X, prep.subject, pos, t)
     reml = spec.method == "reml"
     opt = fit_covariance(ld, s, reml)
     ev = opt.evaluation

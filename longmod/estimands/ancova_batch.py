@@ -30,6 +30,16 @@ class AncovaBatch:
     df : float
         Residual df (n - p), common to all columns.
     n_obs : int
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.spec import Treatment
+    >>> d = pd.DataFrame({"arm": ["a", "a", "a", "b", "b", "b"], "x": [1., 2., 3., 1., 2., 3.]})
+    >>> y = np.array([[3., 5., 4., 1., 2., 0.], [4., 6., 5., 1., 2., 0.]]).T
+    >>> b = ancova_batch(d, y, treatment=Treatment("arm", "b", "a"), covariates=["x"])
+    >>> b.df, b.n_obs, bool(b.estimate[0] == b.first.estimate), b.std_error.round(4).tolist()
+    (3.0, 6, True, [0.9428, 0.9428])
     """
 
     first: Any
@@ -70,10 +80,17 @@ def ancova_batch(
     >>> y = np.array([[3., 5., 4., 1., 2., 0.], [4., 6., 5., 1., 2., 0.]]).T
     >>> ancova_batch(d, y, treatment=Treatment("arm", "b", "a"), covariates=["x"]).estimate.round(6).tolist()
     [3.0, 4.0]
+
+    A categorical covariate enters as indicators, as in :func:`~longmod.engines.ancova.fit_ancova`:
+
+    >>> d["g"] = ["u", "v", "w", "u", "v", "w"]
+    >>> b = ancova_batch(d, y, treatment=Treatment("arm", "b", "a"), covariates=["g"])
+    >>> b.estimate.round(6).tolist(), b.df, list(b.first.coefficients["term"])
+    ([3.0, 4.0], 2.0, ['(Intercept)', 'arma', 'gv', 'gw'])
     """
     from scipy import stats
 
-    from longmod.engines.ancova import fit_ancova
+    from longmod.engines.ancova import _covariate_columns, fit_ancova
 
     tr = treatment
     y = np.asarray(outcomes, dtype=float)
@@ -84,9 +101,10 @@ def ancova_batch(
     d = data[[tr.variable, *covariates]].copy()
     d["__outcome"] = y[:, 0]
     first = fit_ancova(d, treatment=tr, outcome="__outcome", covariates=list(covariates), level=level)
-    keep = list(first.coefficients["term"])[2:]
+    keep = list(first.coefficients["term"])[2:]  # fit_ancova's terms: a categorical covariate's indicators
+    by_term = {term: x for c in covariates if c != tr.variable for term, x in _covariate_columns(d, c)}
     X = np.column_stack([np.ones(len(d)), (d[tr.variable].astype(str) == tr.active).to_numpy(float),
-                         *(d[c].to_numpy(float) for c in keep)])
+                         *(by_term[c] for c in keep)])
     q, r = np.linalg.qr(X)
     beta = np.linalg.solve(r, q.T @ y)
     resid = y - X @ beta

@@ -50,6 +50,25 @@ class AnalysisData:
     synthetic : bool
     covariates : tuple of str
         The covariate columns of ``frame``.
+
+    Examples
+    --------
+    Built by :func:`apply_estimand`; here patient p2 has no day-7 value (and no event
+    that a strategy would handle), so the estimand excludes it, with the reason:
+
+    >>> import pandas as pd
+    >>> from longmod.data import TrialMeta, VariableInfo, from_frames
+    >>> from longmod.spec.estimand import Estimand
+    >>> meta = TrialMeta(name="t", arms=("a", "b"), reference_arm="b", schedule=range(8),
+    ...                  variables={"pf": VariableInfo("pf", min=20, max=700)})
+    >>> pts = pd.DataFrame({"patient_id": ["p1", "p2", "p3"], "arm": ["a", "b", "b"]})
+    >>> ms = pd.DataFrame({"patient_id": ["p1", "p1", "p2", "p3", "p3"], "day": [0, 7, 0, 0, 7],
+    ...                    "variable": "pf", "value": [100.0, 200.0, 150.0, 120.0, 180.0]})
+    >>> ad = apply_estimand(from_frames(pts, ms, meta), Estimand("e", "pf", day=7))
+    >>> ad.frame[["patient_id", "source", "change"]].to_numpy().tolist(), len(ad.complete)
+    ([['p1', 'observed', 100.0], ['p3', 'observed', 60.0]], 2)
+    >>> ad.excluded.to_numpy().tolist(), ad.counts().to_numpy().tolist()
+    ([['p2', 'missing before day 7: excluded by the estimand']], [['a', 'observed', 1], ['b', 'observed', 1]])
     """
 
     estimand: Estimand

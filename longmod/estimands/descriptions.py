@@ -24,6 +24,12 @@ class EstimandInfo:
     assumes : str
         What the estimand assumes about patients who die or leave follow-up,
         in a few sentences.
+
+    Examples
+    --------
+    >>> info = estimand_description("mi_j2r")
+    >>> info.analysis, info.label
+    ('mi_j2r', 'Jump to reference, multiple imputation')
     """
 
     analysis: str

@@ -50,6 +50,24 @@ class ImputationParams:
         What happened on the way (failed refits, thinning, diagnostics).
     diagnostics : mapping
         E.g. ``r_hat``, ``divergences`` of the Bayesian fit, ``failed_fits``.
+
+    Examples
+    --------
+    One point estimate (``M = 1``) of a two-visit MMRM:
+
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.spec.model import ModelSpec, Treatment
+    >>> from longmod.estimands.wide import wide_data
+    >>> rng = np.random.default_rng(1)
+    >>> pts = pd.DataFrame({"id": [f"p{i}" for i in range(20)], "arm": ["c", "t"] * 10, "base": rng.normal(size=20)})
+    >>> long = pd.DataFrame({"id": pts.id.repeat(2).to_numpy(), "visit": ["V1", "V2"] * 20,
+    ...                      "y": (pts.base + (pts.arm == "t")).repeat(2).to_numpy() + rng.normal(size=40)})
+    >>> spec = ModelSpec(name="imp", outcome="y", fixed="arm * visit + base", subject="id", visit="visit",
+    ...                  treatment=Treatment("arm", "c", "t"))
+    >>> w = wide_data(long.drop([1, 3, 5]), pts, spec, visits=["V1", "V2"])  # V2 missing for p0, p1, p2
+    >>> p = point_params(w, em_fitter())
+    >>> p.m, p.source, p.columns, p.sigma.shape
+    (1, 'point', ('(Intercept)', 'armt', 'visitV2', 'base', 'armt:visitV2'), (1, 2, 2))
     """
 
     beta: np.ndarray
@@ -105,6 +123,25 @@ def params_from_bayes(fit, wide: WideData, n_draws: int | None = None) -> Imputa
     ------
     ValueError
         Not an MMRM fit, visits in another order, or terms that differ.
+
+    Examples
+    --------
+    Sampling is slow, so this is not run here (see ``docs/estimands_mi.md``):
+
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.spec.model import ModelSpec, Treatment
+    >>> from longmod.estimands.wide import wide_data
+    >>> rng = np.random.default_rng(1)
+    >>> pts = pd.DataFrame({"id": [f"p{i}" for i in range(20)], "arm": ["c", "t"] * 10, "base": rng.normal(size=20)})
+    >>> long = pd.DataFrame({"id": pts.id.repeat(2).to_numpy(), "visit": ["V1", "V2"] * 20,
+    ...                      "y": (pts.base + (pts.arm == "t")).repeat(2).to_numpy() + rng.normal(size=40)})
+    >>> spec = ModelSpec(name="imp", outcome="y", fixed="arm * visit + base", subject="id", visit="visit",
+    ...                  treatment=Treatment("arm", "c", "t"))
+    >>> w = wide_data(long.drop([1, 3, 5]), pts, spec, visits=["V1", "V2"])  # V2 missing for p0, p1, p2
+    >>> from longmod.engines.bayes import fit_bayes  # doctest: +SKIP
+    >>> fit = fit_bayes(spec.replace(covariance="us", levels={"visit": list(w.visits)}), w.to_long())  # doctest: +SKIP
+    >>> params_from_bayes(fit, w, n_draws=100).beta.shape  # doctest: +SKIP
+    (100, 5)
     """
     idata = fit.extras.get("inference_data") if hasattr(fit, "extras") else None
     where = "Bayesian imputation draws"
@@ -146,6 +183,24 @@ def params_from_fit(fit, wide: WideData) -> ImputationParams:
 
     ``fit.params`` gives ``beta`` (by term) and
     ``fit.extras["covariance_matrix"]`` the estimated ``Sigma`` (by visit).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.spec.model import ModelSpec, Treatment
+    >>> from longmod.estimands.wide import wide_data
+    >>> rng = np.random.default_rng(1)
+    >>> pts = pd.DataFrame({"id": [f"p{i}" for i in range(20)], "arm": ["c", "t"] * 10, "base": rng.normal(size=20)})
+    >>> long = pd.DataFrame({"id": pts.id.repeat(2).to_numpy(), "visit": ["V1", "V2"] * 20,
+    ...                      "y": (pts.base + (pts.arm == "t")).repeat(2).to_numpy() + rng.normal(size=40)})
+    >>> spec = ModelSpec(name="imp", outcome="y", fixed="arm * visit + base", subject="id", visit="visit",
+    ...                  treatment=Treatment("arm", "c", "t"))
+    >>> w = wide_data(long.drop([1, 3, 5]), pts, spec, visits=["V1", "V2"])  # V2 missing for p0, p1, p2
+    >>> from longmod.engines.registry import fit_model
+    >>> fit = fit_model(spec.replace(covariance="us", levels={"visit": list(w.visits)}), w.to_long())
+    >>> p = params_from_fit(fit, w)
+    >>> p.m, p.source, p.beta.round(3)
+    (1, 'point', array([[-0.254,  1.667,  0.278,  0.867, -1.174]]))
     """
     where = "point-estimate imputation"
     cov = fit.extras.get("covariance_matrix")
@@ -163,7 +218,27 @@ def params_from_fit(fit, wide: WideData) -> ImputationParams:
 
 
 def point_params(wide: WideData, fitter: Fitter) -> ImputationParams:
-    """Point estimate (``M = 1``) from ``fitter`` on ``wide``."""
+    """Point estimate (``M = 1``) from ``fitter`` on ``wide``.
+
+    Examples
+    --------
+    ML by ECM (REML by the native engine, :func:`engine_fitter`, gives a slightly larger ``Sigma``):
+
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.spec.model import ModelSpec, Treatment
+    >>> from longmod.estimands.wide import wide_data
+    >>> rng = np.random.default_rng(1)
+    >>> pts = pd.DataFrame({"id": [f"p{i}" for i in range(20)], "arm": ["c", "t"] * 10, "base": rng.normal(size=20)})
+    >>> long = pd.DataFrame({"id": pts.id.repeat(2).to_numpy(), "visit": ["V1", "V2"] * 20,
+    ...                      "y": (pts.base + (pts.arm == "t")).repeat(2).to_numpy() + rng.normal(size=40)})
+    >>> spec = ModelSpec(name="imp", outcome="y", fixed="arm * visit + base", subject="id", visit="visit",
+    ...                  treatment=Treatment("arm", "c", "t"))
+    >>> w = wide_data(long.drop([1, 3, 5]), pts, spec, visits=["V1", "V2"])  # V2 missing for p0, p1, p2
+    >>> p = point_params(w, em_fitter())
+    >>> p.beta.round(3), p.sigma.round(3)
+    (array([[-0.254,  1.667,  0.288,  0.866, -1.188]]), array([[[ 0.911, -0.018],
+            [-0.018,  0.637]]]))
+    """
     beta, sigma = fitter(wide)
     return ImputationParams(np.asarray(beta)[None], np.asarray(sigma)[None], wide.columns, wide.visits, "point")
 
@@ -194,6 +269,23 @@ def engine_fitter(engine: str = "native") -> Fitter:
     The df option is set to ``"residual"`` for the refit (it changes no
     estimate and skips the Kenward-Roger computations). A fit that did not
     converge raises, so that a bootstrap draw is redrawn and counted.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.spec.model import ModelSpec, Treatment
+    >>> from longmod.estimands.wide import wide_data
+    >>> rng = np.random.default_rng(1)
+    >>> pts = pd.DataFrame({"id": [f"p{i}" for i in range(20)], "arm": ["c", "t"] * 10, "base": rng.normal(size=20)})
+    >>> long = pd.DataFrame({"id": pts.id.repeat(2).to_numpy(), "visit": ["V1", "V2"] * 20,
+    ...                      "y": (pts.base + (pts.arm == "t")).repeat(2).to_numpy() + rng.normal(size=40)})
+    >>> spec = ModelSpec(name="imp", outcome="y", fixed="arm * visit + base", subject="id", visit="visit",
+    ...                  treatment=Treatment("arm", "c", "t"))
+    >>> w = wide_data(long.drop([1, 3, 5]), pts, spec, visits=["V1", "V2"])  # V2 missing for p0, p1, p2
+    >>> beta, sigma = engine_fitter("native")(w)  # REML
+    >>> beta.round(3), sigma.round(3)
+    (array([-0.254,  1.667,  0.278,  0.867, -1.174]), array([[1.039, 0.019],
+           [0.019, 0.749]]))
     """
 
     def fit(wide: WideData) -> tuple[np.ndarray, np.ndarray]:
@@ -233,6 +325,22 @@ def bootstrap_params(
     -------
     ImputationParams
         ``source = "approx_bayes_bootstrap"``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.spec.model import ModelSpec, Treatment
+    >>> from longmod.estimands.wide import wide_data
+    >>> rng = np.random.default_rng(1)
+    >>> pts = pd.DataFrame({"id": [f"p{i}" for i in range(20)], "arm": ["c", "t"] * 10, "base": rng.normal(size=20)})
+    >>> long = pd.DataFrame({"id": pts.id.repeat(2).to_numpy(), "visit": ["V1", "V2"] * 20,
+    ...                      "y": (pts.base + (pts.arm == "t")).repeat(2).to_numpy() + rng.normal(size=40)})
+    >>> spec = ModelSpec(name="imp", outcome="y", fixed="arm * visit + base", subject="id", visit="visit",
+    ...                  treatment=Treatment("arm", "c", "t"))
+    >>> w = wide_data(long.drop([1, 3, 5]), pts, spec, visits=["V1", "V2"])  # V2 missing for p0, p1, p2
+    >>> b = bootstrap_params(w, em_fitter(), 5, seed=1)
+    >>> b.m, b.source, b.beta.shape, b.diagnostics
+    (5, 'approx_bayes_bootstrap', (5, 5), {'failed_fits': 0.0})
     """
     if n_draws < 2:
         raise ValueError(f"approximate Bayesian bootstrap: n_draws must be >= 2, got {n_draws}")

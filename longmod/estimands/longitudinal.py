@@ -19,7 +19,13 @@ LONG_COLUMNS: tuple[str, ...] = ("patient_id", "arm", "day", "visit", "value", "
 
 
 def visit_label(day: int) -> str:
-    """Label of a visit day, ``"D7"`` for day 7."""
+    """Label of a visit day, ``"D7"`` for day 7.
+
+    Examples
+    --------
+    >>> visit_label(7), visit_label(14.0)
+    ('D7', 'D14')
+    """
     return f"D{int(day)}"
 
 

@@ -31,6 +31,13 @@ class PatternMoments:
     cov : numpy.ndarray
         ``(len(missing), len(missing))`` conditional covariance (the same for
         every patient of the pattern).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> (m,) = conditional_moments(np.array([[2.0, np.nan]]), np.zeros((1, 2)), np.array([[1.0, 0.5], [0.5, 1.0]]))
+    >>> m.rows.tolist(), m.missing.tolist(), m.mean.tolist(), m.cov.tolist()
+    ([0], [1], [[1.0]], [[0.75]])
     """
 
     rows: np.ndarray

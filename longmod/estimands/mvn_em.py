@@ -27,7 +27,18 @@ from longmod.estimands.mvn import conditional_moments, missing_patterns
 
 @dataclass(frozen=True)
 class EMFit:
-    """Result of :func:`fit_mvn_em`."""
+    """Result of :func:`fit_mvn_em`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.normal(size=(50, 2)); y[:5, 1] = np.nan
+    >>> fit = fit_mvn_em(y, np.tile(np.eye(2), (50, 1, 1)))
+    >>> fit.converged, fit.beta.round(3), fit.sigma.round(3), round(fit.log_likelihood, 2)
+    (True, array([-0.013,  0.198]), array([[0.859, 0.13 ],
+           [0.13 , 1.019]]), -131.0)
+    """
 
     beta: np.ndarray
     sigma: np.ndarray

@@ -87,6 +87,23 @@ def apply_strategy(wide: WideData, strategy: str | Mapping[str, str]) -> tuple[W
     -------
     tuple
         ``(WideData with removed values and ``removed`` count, methods)``.
+
+    Examples
+    --------
+    Patient "a" dies on day 3: under jump-to-reference its day-5 value (after the death)
+    is removed; its method, ``j2r``, later imputes it from the reference arm's mean:
+
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.spec.model import ModelSpec, Treatment
+    >>> from longmod.estimands.wide import wide_data
+    >>> spec = ModelSpec(name="imp", outcome="y", fixed="arm * visit", subject="id", visit="visit",
+    ...                  treatment=Treatment("arm", "c", "t"))
+    >>> pts = pd.DataFrame({"id": ["a", "b"], "arm": ["t", "c"], "dd": [3.0, np.nan], "ev": ["death", ""]})
+    >>> long = pd.DataFrame({"id": ["a", "a", "b", "b"], "visit": ["V1", "V2"] * 2, "y": [1.0, 2.0, 3.0, 4.0]})
+    >>> w = wide_data(long, pts, spec, visits=["V1", "V2"], visit_days=[1, 5], ice_day="dd", ice_event="ev")
+    >>> data, methods = apply_strategy(w, {"death": "j2r"})
+    >>> data.y.tolist(), data.removed, methods.tolist()
+    ([[1.0, nan], [3.0, 4.0]], 1, ['j2r', 'mar'])
     """
     methods = patient_methods(wide, strategy)
     y = wide.y.copy()

@@ -52,6 +52,14 @@ class PooledEstimate:
         Number of imputations.
     df_complete : float
         Complete-data df used (``inf`` for a z-based analysis).
+
+    Examples
+    --------
+    >>> r = pool_scalar([1.0, 2.0, 3.0], [1.0, 1.0, 1.0], df_complete=20)
+    >>> r.m, r.ubar, r.b, round(r.t, 4), round(r.fmi, 4)  # T = Ubar + (1 + 1/m) B
+    (3, 1.0, 1.0, 2.3333, 0.7046)
+    >>> r.as_row()["df_method"], r.as_row()["total_var"] == r.t
+    ('barnard-rubin', True)
     """
 
     estimate: float

@@ -105,6 +105,20 @@ def bayes_ancova_prob_benefit(spec, *, sampler: Mapping[str, Any] | None = None,
     callable
         ``(frame, fit) -> {"prob_benefit", "prob_mcid", "posterior_mean",
         "posterior_sd", "r_hat", "ess_bulk", "divergences"}``.
+
+    Examples
+    --------
+    Sampling takes a while per grid point, so the sweep is not run here:
+
+    >>> from longmod.resources import models_dir
+    >>> from longmod.spec.model import load_model_spec
+    >>> spec = load_model_spec(models_dir() / "stroma_cov2" / "bayes_ancova.toml")
+    >>> prob = bayes_ancova_prob_benefit(spec, sampler={"chains": 2, "draws": 500, "tune": 500, "seed": 3})
+    >>> callable(prob)  # (frame, fit) -> {"prob_benefit", "prob_mcid", "posterior_mean", ...}
+    True
+    >>> sweep = tipping_point_sweep(trial, estimand, treatment=spec.treatment, covariates=["baseline"],
+    ...                             death_values=[0, 50], discharge_factors=[1.0], prob_benefit=prob)  # doctest: +SKIP
+    >>> sweep[["death_value", "estimate", "prob_benefit", "r_hat"]]  # doctest: +SKIP
     """
 
     def prob(frame: pd.DataFrame, fit: Any) -> dict[str, float]:
@@ -187,6 +201,29 @@ def tipping_point_sweep(
     Examples
     --------
     See ``docs/estimands_tipping.md`` (executed at docs build time).
+
+    The bundled synthetic fixture, its primary outcome at its primary day, over 3 values
+    imputed at death x 2 multipliers of the last value at ICU discharge:
+
+    >>> from longmod.data import load_trial
+    >>> from longmod.resources import fixtures_dir
+    >>> from longmod.spec.estimand import Estimand
+    >>> from longmod.spec.model import Treatment
+    >>> trial = load_trial(fixtures_dir() / "stroma_cov2")
+    >>> m = trial.meta
+    >>> e = Estimand("primary", m.primary_outcome, day=m.primary_day, death={"strategy": "composite", "value": 50},
+    ...              discharge={"strategy": "locf_multiplier", "factor": 1.10})
+    >>> arms = Treatment("arm", reference=m.reference_arm, active=[a for a in m.arms if a != m.reference_arm][0])
+    >>> s = tipping_point_sweep(trial, e, treatment=arms, covariates=["baseline", *m.covariates],
+    ...                         death_values=[0, 50, 100], discharge_factors=[1.0, 1.1])
+    >>> s[["death_value", "discharge_factor", "estimate", "p_value", "is_protocol"]].round(3)
+       death_value  discharge_factor  estimate  p_value  is_protocol
+    0          0.0               1.0     4.511    0.902        False
+    1         50.0               1.0     7.291    0.834        False
+    2        100.0               1.0    10.072    0.763        False
+    3          0.0               1.1    -0.383    0.992        False
+    4         50.0               1.1     2.398    0.948         True
+    5        100.0               1.1     5.178    0.884        False
     """
     from longmod.spec.estimand import Strategy
 
@@ -285,7 +322,17 @@ def _slice(sweep: pd.DataFrame, x: str, y: str, where: Mapping[str, Any] | None)
 
 def tipping_surface(sweep: pd.DataFrame, quantity: str, *, x: str = "death_value", y: str = "discharge_factor",
                     where: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(x values, y values, Z)`` of ``quantity`` on one 2-D slice (``Z[j, i]`` at ``y[j]``, ``x[i]``)."""
+    """``(x values, y values, Z)`` of ``quantity`` on one 2-D slice (``Z[j, i]`` at ``y[j]``, ``x[i]``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"death_value": [0.0, 50.0, 0.0, 50.0], "discharge_factor": [1.0, 1.0, 1.1, 1.1],
+    ...                   "estimate": [4.5, 7.3, -0.4, 2.4]})
+    >>> x, y, z = tipping_surface(s, "estimate")
+    >>> x.tolist(), y.tolist(), z.tolist()  # z[j, i] at discharge factor y[j], death value x[i]
+    ([0.0, 50.0], [1.0, 1.1], [[4.5, 7.3], [-0.4, 2.4]])
+    """
     d = _slice(sweep, x, y, where)
     if quantity not in d.columns:
         raise ValueError(f"tipping-point surface: the sweep has no {quantity!r} column")

@@ -180,6 +180,24 @@ def while_alive_auc(
     Examples
     --------
     See ``docs/estimands_while_alive.md`` (executed at docs build time).
+
+    Three patients per arm; one control patient dies on day 2 (its mean runs over 2 days at risk):
+
+    >>> import pandas as pd
+    >>> from longmod.spec import Treatment
+    >>> pts = pd.DataFrame({"id": list("abcdef"), "arm": ["t"] * 3 + ["c"] * 3,
+    ...                     "death": [None, None, None, 2.0, None, None]})
+    >>> vals = pd.DataFrame({"id": list("abcdef") * 2, "d": [0] * 6 + [4] * 6,
+    ...                      "v": [100.0, 120, 90, 110, 95, 105, 200, 190, 150, 50, 120, 140]})
+    >>> r = while_alive_auc(vals, pts, treatment=Treatment("arm", "c", "t"), subject="id", day="d", value="v",
+    ...                     death_day="death", horizon=7)
+    >>> r.iloc[0][["outcome", "estimate", "mean_active", "mean_reference", "days_at_risk_reference"]]
+    outcome                   v_while_alive
+    estimate                       40.47619
+    mean_active                  158.095238
+    mean_reference               117.619048
+    days_at_risk_reference         5.333333
+    Name: 0, dtype: object
     """
     from longmod.engines.ancova import fit_ancova
     import longmod

@@ -55,6 +55,20 @@ class WideData:
     removed : int
         Observed values after an ICE handled by a non-MAR strategy, set to
         missing by :func:`longmod.estimands.reference_based.apply_strategy`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.spec.model import ModelSpec, Treatment
+    >>> spec = ModelSpec(name="imp", outcome="y", fixed="arm * visit", subject="id", visit="visit",
+    ...                  treatment=Treatment("arm", "c", "t"))
+    >>> pts = pd.DataFrame({"id": ["a", "b"], "arm": ["c", "t"]})
+    >>> w = wide_data(pd.DataFrame({"id": ["a", "a", "b"], "visit": ["V1", "V2", "V1"], "y": [1.0, 2.0, 3.0]}),
+    ...               pts, spec, visits=["V1", "V2"])
+    >>> w.n, w.n_visits, w.active.tolist(), w.X_ref[1].tolist()  # b's design rows with the reference arm
+    (2, 2, [False, True], [[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0]])
+    >>> w.to_long()[["id", "visit", "y"]].to_numpy().tolist(), w.subset([1, 1]).ids.tolist()
+    ([['a', 'V1', 1.0], ['a', 'V2', 2.0], ['b', 'V1', 3.0]], ['b', 'b'])
     """
 
     spec: object

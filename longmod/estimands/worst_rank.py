@@ -54,6 +54,17 @@ class WinStatistics:
     net_benefit, net_benefit_se : float
     fs_z, fs_p_value : float
         Finkelstein-Schoenfeld statistic and two-sided P value.
+
+    Examples
+    --------
+    Death by the horizon ranks below any survivor; survivors are compared on the outcome:
+
+    >>> import numpy as np
+    >>> a = composite_keys([None, None, 3.0], [150.0, 90.0, None], horizon=7)
+    >>> r = composite_keys([5.0, None], [None, 100.0], horizon=7)
+    >>> s = win_statistics(a, r)
+    >>> s.wins, s.losses, s.ties, s.win_ratio, round(s.net_benefit, 4)
+    (3, 3, 0, 1.0, 0.0)
     """
 
     wins: int
@@ -89,7 +100,18 @@ def composite_keys(death_day: np.ndarray, outcome: np.ndarray, horizon: float, h
 
 
 def pairwise_scores(keys_a: np.ndarray, keys_r: np.ndarray) -> np.ndarray:
-    """``(n_a, n_r)`` matrix: +1 active wins, -1 loses, 0 ties (lexicographic on the keys)."""
+    """``(n_a, n_r)`` matrix: +1 active wins, -1 loses, 0 ties (lexicographic on the keys).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = composite_keys([None, None, 3.0], [150.0, 90.0, None], horizon=7)
+    >>> r = composite_keys([5.0, None], [None, 100.0], horizon=7)
+    >>> pairwise_scores(a, r)  # rows: active patients, columns: reference patients
+    array([[ 1,  1],
+           [ 1, -1],
+           [-1, -1]])
+    """
     t = np.sign(keys_a[:, None, 0] - keys_r[None, :, 0])
     v = np.sign(keys_a[:, None, 1] - keys_r[None, :, 1])
     return np.where(t != 0, t, v).astype(int)

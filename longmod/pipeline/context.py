@@ -45,6 +45,9 @@ class RunContext:
     timings : list of dict
         Rows of ``timings.csv`` (``analysis``, ``outcome``, ``engine``,
         ``seconds`` and compile facts); see :meth:`record_timing`.
+    cache : dict
+        Intermediate results runners share within one run (e.g. the
+        imputation model's parameter draws of the MI analyses), by key.
     """
 
     trial: TrialData
@@ -54,6 +57,7 @@ class RunContext:
     posteriors: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
     timings: list = field(default_factory=list)
+    cache: dict = field(default_factory=dict)
     _analysis_data: dict = field(default_factory=dict)
 
     # --- data -------------------------------------------------------------------------------

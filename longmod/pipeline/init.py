@@ -55,7 +55,9 @@ def default_plan_text(meta: TrialMeta) -> str:
     """
     missing = [k for k in ("primary_outcome", "primary_day") if getattr(meta, k) is None]
     if missing:
-        raise ValueError(f"longmod plan init needs {' and '.join(missing)} in trial.toml's [trial] table "
+        from longmod.errors import UserError
+
+        raise UserError(f"longmod plan init needs {' and '.join(missing)} in trial.toml's [trial] table "
                          "(the primary outcome, a [variables.*] name, and its day)")
     out, day = meta.primary_outcome, meta.primary_day
     info = meta.variable_info(out)

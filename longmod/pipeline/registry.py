@@ -34,7 +34,8 @@ from types import MappingProxyType
 from typing import Any
 
 #: Types an option may have (checked when the plan is loaded).
-OPTION_TYPES: tuple[str, ...] = ("str", "number", "bool", "list[str]", "list[int]", "table", "str|table")
+OPTION_TYPES: tuple[str, ...] = ("str", "number", "bool", "list[str]", "list[int]", "list[number]", "table",
+                                 "str|table")
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,68 @@ _DAYS = Option("days", "list[int]", "every scheduled day after the baseline", "p
                False, "[1, 2, 3, 7]")
 
 
+# --- estimands for death and ICU discharge (longmod.estimands engines, wired in runners_*.py) -------------
+_NUMS = "list[number]"
+_ESTIMAND_KINDS: tuple[AnalysisKind, ...] = (
+    AnalysisKind(
+        "tipping_point", "Tipping-point sweep: the primary ANCOVA (and a closed-form P(benefit)) at every point of "
+        "a grid of the composite estimand's constants (value imputed at death x discharge multiplier, the additive "
+        "reading, a delta on the active arm's imputed values); one row per grid point, the constants in their own "
+        "columns, the protocol's point (`is_protocol`) equal to the primary analysis.",
+        "longmod.pipeline.runners_tipping:run_tipping_point",
+        (_COVARIATES,
+         Option("death_values", _NUMS, "0, 15, ..., 150", "values imputed at death (the estimand's own value is "
+                "added)", False, "[0, 25, 50, 75, 100, 125, 150]"),
+         Option("discharge_multipliers", _NUMS, "0.8, 0.9, ..., 1.4", "factors of the discharge rule `last value x "
+                "factor` (the estimand's own factor is added); [] leaves this reading out", False, "[0.8, 1.0, 1.2]"),
+         Option("discharge_fractions", _NUMS, "-0.2, -0.1, ..., 0.4", "fractions of the additive reading `last value "
+                "+ fraction x baseline`; [] leaves it out", False, "[0.0, 0.1, 0.2]"),
+         Option("active_deltas", _NUMS, "[0]", "shifts added to the active arm's imputed values", False,
+                "[-50, 0, 50, 100]"),
+         Option("prob_benefit", "str", "normal", "`normal`: P(benefit) per grid point from a normal prior "
+                "N(0, (prior_scale x MCID)^2) (flat without an MCID) and the ANCOVA's likelihood; `none`", False,
+                '"none"'),
+         Option("prior_scale", "number", "5", "prior SD on the effect in MCIDs (as the weakly informative Bayesian "
+                "ANCOVA)", False, "2.5")),
+        check="longmod.pipeline.runners_tipping:check_tipping_point"),
+    AnalysisKind(
+        "multiple_imputation", "Multiple imputation of the visits missing after death, ICU discharge or dropout "
+        "under MAR or a reference-based assumption (J2R, CR, CIR), from an MMRM (unstructured, ML) with approximate "
+        "Bayesian bootstrap draws; ANCOVA at the estimand's day per dataset, Rubin's rules with the Barnard-Rubin "
+        "df. The estimand's death and discharge strategies must be `hypothetical`.",
+        "longmod.pipeline.runners_estimands:run_multiple_imputation",
+        (_COVARIATES,
+         Option("method", "str|table", "mar", "`mar`, `j2r`, `cr`, `cir`, or one per event kind", False,
+                '{ death = "j2r", discharge = "mar" }'),
+         Option("imputations", "number", "20", "number of imputations (bootstrap draws)", False, "50"),
+         Option("seed", "number", "20221202", "seed of the bootstrap and of the imputation draws", False, "1"),
+         Option("draws", "str", "bootstrap", "source of the parameter draws (approximate Bayesian bootstrap)",
+                False, '"bootstrap"'),
+         Option("days", "list[int]", "the scheduled days after the baseline up to the estimand's day", "visits of "
+                "the imputation model (the estimand's day among them)", False, "[1, 2, 3, 4, 5, 6, 7]")),
+        check="longmod.pipeline.runners_estimands:check_multiple_imputation"),
+    AnalysisKind(
+        "while_alive", "While-alive summary: area under the outcome's trajectory from baseline to death or the "
+        "horizon, per day at risk; ANCOVA of that mean between the arms.",
+        "longmod.pipeline.runners_estimands:run_while_alive",
+        (_COVARIATES,
+         Option("outcome", "str", "the estimand's outcome, else the trial's primary outcome", "measured variable",
+                False, '"pf_ratio"'),
+         Option("horizon", "number", "the estimand's day, else the trial's primary day", "end of the window",
+                False, "28"),
+         Option("stop_at", "list[str]", "[]", "event kinds that also end the window (`discharge`: while alive in "
+                "the ICU)", False, '["discharge"]')),
+        estimand="optional", check="longmod.pipeline.runners_estimands:check_while_alive"),
+    AnalysisKind(
+        "worst_rank", "Worst-rank composite: death by the estimand's day ranked worst (earlier worse), survivors by "
+        "their change (or value) under the estimand's rules; win ratio, Mann-Whitney odds and probabilistic index "
+        "with CIs, Finkelstein-Schoenfeld P.",
+        "longmod.pipeline.runners_estimands:run_worst_rank",
+        (Option("rank_by", "str", "change", "`change` or `value` at the estimand's day", False, '"value"'),),
+        check="longmod.pipeline.runners_estimands:check_worst_rank"),
+)
+
+
 def _kinds(*kinds: AnalysisKind) -> Mapping[str, AnalysisKind]:
     return MappingProxyType({k.name: k for k in kinds})
 
@@ -195,6 +258,7 @@ KINDS: Mapping[str, AnalysisKind] = _kinds(
          Option("mcid", "number", "the outcome's `mcid` in trial.toml", "the MCID that scales the priors",
                 False, "20")),
         estimand="none", check="longmod.pipeline.prior_grid:check_prior_grid"),
+    *_ESTIMAND_KINDS,
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 import longmod
+from longmod.errors import UnknownNameError
 from longmod.data import TrialData, load_trial
 from longmod.pipeline.context import TIMING_COLUMNS, RunContext
 from longmod.pipeline.registry import KINDS
@@ -33,7 +34,7 @@ def bundled_trial(name: str) -> tuple[Path, Path | None]:
     key = name.replace("-", "_")
     folder = fixtures_dir() / key
     if not (folder / "trial.toml").is_file():
-        raise KeyError(f"{name!r} is neither a trial folder (a folder with trial.toml) nor a bundled trial; "
+        raise UnknownNameError(f"{name!r} is neither a trial folder (a folder with trial.toml) nor a bundled trial; "
                        f"bundled trials: {', '.join(trial_names())}")
     plan = models_dir() / key / PLAN_FILE
     return folder, plan if plan.is_file() else None
@@ -56,6 +57,18 @@ def resolve_trial(trial: str | Path | TrialData) -> tuple[TrialData, Path | None
                                 "optionally plan.toml)")
     folder, plan = bundled_trial(str(trial))
     return load_trial(folder), plan
+
+
+def _check_arm_sizes(td: TrialData) -> None:
+    """TrialDataError before any fitting when an arm has fewer than two patients."""
+    from longmod.data.validate import TrialDataError, arm_size_problems
+
+    src = td.provenance.get("source", "patients")
+    where = (str(Path(src) / dict(td.meta.files).get("patients", "patients.csv")) if Path(str(src)).is_dir()
+             else "patients DataFrame")
+    problems = arm_size_problems(td.patients, td.meta, where=where)
+    if problems:
+        raise TrialDataError(problems)
 
 
 def _resolve_plan(plan, default: Path | None, td: TrialData) -> AnalysisPlan:
@@ -195,11 +208,12 @@ def reanalyse(
     True
     """
     td, default_plan_path = resolve_trial(trial)
+    _check_arm_sizes(td)
     p = _resolve_plan(plan, default_plan_path, td)
     if only:
         unknown = sorted(set(only) - set(p.analysis_names()) - {BIOMARKERS})
         if unknown:
-            raise KeyError(f"unknown analysis name(s) {', '.join(unknown)}; the plan declares: "
+            raise UnknownNameError(f"unknown analysis name(s) {', '.join(unknown)}; the plan declares: "
                            f"{', '.join(p.analysis_names())} (and {BIOMARKERS!r}, the biomarker section)")
     from longmod.biomarkers.section import has_biomarkers
 

@@ -16,7 +16,14 @@ _HERE = Path(__file__).resolve().parent
 
 @dataclass(frozen=True)
 class PublishedResult:
-    """One published number (or estimate with CI) and its verbatim source quote."""
+    """One published number (or estimate with CI) and its verbatim source quote.
+
+    Examples
+    --------
+    >>> r = {x.id: x for x in published_results("stroma-cov2")}["primary_ancova"]
+    >>> r.outcome, r.day, r.statistic, r.estimate, (r.conf_low, r.conf_high)
+    ('pao2_fio2_change', 7, 'adjusted mean difference', 7.4, (-44.7, 59.7))
+    """
 
     id: str
     analysis: str
@@ -38,7 +45,13 @@ class PublishedResult:
 
 
 def available_trials() -> list[str]:
-    """Trials with a published-results file, e.g. ``['stroma-cov2']``."""
+    """Trials with a published-results file, e.g. ``['stroma-cov2']``.
+
+    Examples
+    --------
+    >>> available_trials()
+    ['gregoire-2022', 'martinez-munoz-2024', 'stroma-cov2']
+    """
     return sorted(p.stem.replace("_", "-") for p in _HERE.glob("*.toml"))
 
 
@@ -67,7 +80,13 @@ def published_results(trial: str) -> list[PublishedResult]:
 
 
 def published_citation(trial: str) -> str:
-    """Citation of the paper the results come from."""
+    """Citation of the paper the results come from.
+
+    Examples
+    --------
+    >>> published_citation("stroma-cov2")
+    'Monsel A, Hauw-Berlemont C, Mebarki M, et al. Treatment of COVID-19-associated ARDS ... Crit Care. 2022;26:48.'
+    """
     return _load(trial)[0].get("citation", "")
 
 

@@ -121,6 +121,26 @@ def add_biomarkers(spec, patients: pd.DataFrame, measurements: pd.DataFrame, rng
     Examples
     --------
     See :func:`longmod.reconstruct.build_fixture`.
+
+    The bundled synthetic trial's biomarker model, reduced to its 6 effect markers plus 2 and 3 days
+    (quick), drawn again on the fixture's patients:
+
+    >>> import dataclasses
+    >>> import numpy as np
+    >>> from longmod.resources import fixtures_dir
+    >>> from longmod.reconstruct.tables import read_tables
+    >>> from longmod.reconstruct.targets import load_targets
+    >>> folder = fixtures_dir() / "stroma_cov2"
+    >>> spec = load_targets(folder / "targets.toml")
+    >>> bm = spec.biomarkers
+    >>> small = dataclasses.replace(spec, biomarkers={**bm, "markers": [*bm["effect_markers"], "EGF", "TPO"],
+    ...                                               "days": (0, 7, 14)})
+    >>> tb = read_tables(folder)
+    >>> before = tb.measurements[~tb.measurements["variable"].isin(bm["markers"])]
+    >>> after = add_biomarkers(small, tb.patients, before, np.random.default_rng(5))
+    >>> new = after.iloc[len(before):]
+    >>> new["variable"].nunique(), sorted(new["day"].unique().tolist()), new["patient_id"].nunique()
+    (8, [0, 7, 14], 41)
     """
     bm = spec.biomarkers
     days = [int(d) for d in bm["days"]]

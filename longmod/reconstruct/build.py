@@ -54,6 +54,13 @@ class BuildResult:
         Draws needed until every hard target of the calibrated outcome was met.
     candidates : pandas.DataFrame
         Candidate tests for printed P values (:func:`~longmod.reconstruct.candidates.candidate_table`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> res = build_fixture("gregoire_2022", out=tempfile.mkdtemp())
+    >>> res.seed, res.attempts, len(res.trial.patients), sorted(p.name for p in res.folder.iterdir())[:3]
+    (20220617, 1, 32, ['CALIBRATION.md', 'measurements.csv', 'patients.csv'])
     """
 
     folder: Path | None
@@ -241,6 +248,15 @@ def generate(spec: TargetSpec, doc, seed: int) -> tuple[Tables, int]:
     Examples
     --------
     See :func:`build_fixture`.
+
+    In memory (:func:`build_fixture` also writes and verifies):
+
+    >>> from longmod.resources import fixtures_dir
+    >>> from longmod.reconstruct.tables import read_doc
+    >>> folder = fixtures_dir() / "gregoire_2022"
+    >>> tables, attempts = generate(load_targets(folder / "targets.toml"), read_doc(folder), seed=1)
+    >>> len(tables.patients), attempts, sorted(tables.measurements["variable"].unique())
+    (32, 1, ['d_dimer'])
     """
     gen = spec.generator
     streams = _streams(spec, seed)

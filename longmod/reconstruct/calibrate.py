@@ -31,7 +31,16 @@ NON_SMOOTH = VERIFY_ONLY
 
 
 class CalibrationError(RuntimeError):
-    """The targets could not all be met; the message lists the failing ones."""
+    """The targets could not all be met; the message lists the failing ones.
+
+    Examples
+    --------
+    Raised by the builders with the failing targets, e.g. by :func:`calibrate_anchors` when
+    a draw cannot be calibrated (the builder then draws again):
+
+    >>> str(CalibrationError("2 target(s) could not be met"))
+    '2 target(s) could not be met'
+    """
 
 
 @dataclass
@@ -73,6 +82,25 @@ class FastModel:
     Examples
     --------
     See :func:`calibrate_anchors`.
+
+    The bundled synthetic trial's first draw: 45 patients' baseline and endpoint anchors.
+
+    >>> import numpy as np
+    >>> from longmod.resources import fixtures_dir
+    >>> from longmod.reconstruct.build import _aims, _measurements, _patients_table, stage_targets
+    >>> from longmod.reconstruct.generator import draw_patients
+    >>> from longmod.reconstruct.tables import Tables, read_doc
+    >>> from longmod.reconstruct.targets import load_targets
+    >>> folder = fixtures_dir() / "stroma_cov2"
+    >>> spec = load_targets(folder / "targets.toml")
+    >>> draw = draw_patients(spec.generator, baseline_day=spec.baseline_day, endpoint_day=spec.endpoint_day,
+    ...                      rng=np.random.default_rng(1))
+    >>> a = draw.anchors  # latent baseline/endpoint values with their bounds
+    >>> tpl = Tables(_patients_table(spec, draw.patients),
+    ...              _measurements(a, draw, spec, np.random.default_rng(0), spec.outcome), read_doc(folder))
+    >>> model = FastModel(spec, tpl, a, _aims(spec), targets=stage_targets(spec, tpl))
+    >>> a.shape, a["role"].value_counts().to_dict(), model.values(a["value"].to_numpy()).shape  # one per target
+    ((88, 6), {'baseline': 45, 'endpoint': 35, 'last': 8}, (21,))
     """
 
     def __init__(self, spec: TargetSpec, template: Tables, anchors: pd.DataFrame, aims: Sequence[Target] = (),
@@ -195,6 +223,26 @@ def quantile_slots(model: FastModel, x: np.ndarray, lower: np.ndarray, upper: np
     tuple of numpy.ndarray
         ``(x, lower, upper)``: start vector and bounds (new arrays); a fixed
         anchor has ``lower == upper``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.resources import fixtures_dir
+    >>> from longmod.reconstruct.build import _aims, _measurements, _patients_table, stage_targets
+    >>> from longmod.reconstruct.generator import draw_patients
+    >>> from longmod.reconstruct.tables import Tables, read_doc
+    >>> from longmod.reconstruct.targets import load_targets
+    >>> folder = fixtures_dir() / "stroma_cov2"
+    >>> spec = load_targets(folder / "targets.toml")
+    >>> draw = draw_patients(spec.generator, baseline_day=spec.baseline_day, endpoint_day=spec.endpoint_day,
+    ...                      rng=np.random.default_rng(1))
+    >>> a = draw.anchors  # latent baseline/endpoint values with their bounds
+    >>> tpl = Tables(_patients_table(spec, draw.patients),
+    ...              _measurements(a, draw, spec, np.random.default_rng(0), spec.outcome), read_doc(folder))
+    >>> model = FastModel(spec, tpl, a, _aims(spec), targets=stage_targets(spec, tpl))
+    >>> x, lower, upper = quantile_slots(model, a["value"].to_numpy(), a["lower"].to_numpy(), a["upper"].to_numpy())
+    >>> int((lower == upper).sum())  # anchors fixed at a published order statistic
+    9
     """
     x, lower, upper = np.array(x, float), np.array(lower, float), np.array(upper, float)
     groups: dict[tuple, list[Target]] = {}
@@ -331,6 +379,23 @@ def calibrate_anchors(
     --------
     See :func:`longmod.reconstruct.build_fixture`, which draws, calibrates and
     verifies.
+
+    >>> import numpy as np
+    >>> from longmod.resources import fixtures_dir
+    >>> from longmod.reconstruct.build import _aims, _measurements, _patients_table, stage_targets
+    >>> from longmod.reconstruct.generator import draw_patients
+    >>> from longmod.reconstruct.tables import Tables, read_doc
+    >>> from longmod.reconstruct.targets import load_targets
+    >>> folder = fixtures_dir() / "stroma_cov2"
+    >>> spec = load_targets(folder / "targets.toml")
+    >>> draw = draw_patients(spec.generator, baseline_day=spec.baseline_day, endpoint_day=spec.endpoint_day,
+    ...                      rng=np.random.default_rng(1))
+    >>> a = draw.anchors  # latent baseline/endpoint values with their bounds
+    >>> tpl = Tables(_patients_table(spec, draw.patients),
+    ...              _measurements(a, draw, spec, np.random.default_rng(0), spec.outcome), read_doc(folder))
+    >>> model = FastModel(spec, tpl, a, _aims(spec), targets=stage_targets(spec, tpl))
+    >>> x = calibrate_anchors(model, a["value"].to_numpy(), a["lower"].to_numpy(), a["upper"].to_numpy(),
+    ...                       roles=a["role"].to_numpy())  # doctest: +SKIP
     """
     s = dict(settings or {})
     x0 = np.clip(np.asarray(x0, float), lower, upper)

@@ -34,6 +34,14 @@ def treatment_of(data) -> Treatment:
     """The randomised comparison of a two-arm trial (first active arm vs reference).
 
     ``data`` is a :class:`~longmod.reconstruct.tables.Tables` or a TrialData.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pts = pd.DataFrame({"patient_id": ["a", "b"], "arm": ["x", "y"]})
+    >>> ms = pd.DataFrame(columns=["patient_id", "day", "variable", "value"])
+    >>> treatment_of(Tables(pts, ms, {"trial": {"arms": ["x", "y"], "reference_arm": "y"}})).label
+    'x - y'
     """
     t = as_tables(data)
     return Treatment("arm", t.reference_arm, t.active_arms[0])

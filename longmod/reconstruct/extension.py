@@ -166,6 +166,19 @@ def extend(spec, tables: Tables, rng: np.random.Generator) -> Tables:
     --------
     See :func:`longmod.reconstruct.build_fixture`; ``tests/reconstruct`` checks
     that the calibrated values are unchanged.
+
+    The bundled synthetic trial cut at its endpoint day, extended again:
+
+    >>> import numpy as np
+    >>> from longmod.resources import fixtures_dir
+    >>> from longmod.reconstruct.tables import Tables, read_tables
+    >>> from longmod.reconstruct.targets import load_targets
+    >>> folder = fixtures_dir() / "stroma_cov2"
+    >>> spec, tb = load_targets(folder / "targets.toml"), read_tables(folder)
+    >>> cut = Tables(tb.patients, tb.measurements[tb.measurements["day"] <= spec.endpoint_day], tb.doc)
+    >>> ext = extend(spec, cut, np.random.default_rng(3))
+    >>> int(cut.measurements["day"].max()), int(ext.measurements["day"].max()), len(ext.measurements) > len(cut.measurements)
+    (7, 28, True)
     """
     ext = spec.extension
     horizon = int(ext.get("horizon", 28))

@@ -20,7 +20,17 @@ import pandas as pd
 
 
 class GeneratorError(ValueError):
-    """The ``[generator]`` assumptions are inconsistent (e.g. counts exceed arm sizes)."""
+    """The ``[generator]`` assumptions are inconsistent (e.g. counts exceed arm sizes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.reconstruct.generator import _exact_subset
+    >>> _exact_subset(np.random.default_rng(0), 10, 12, "deaths")
+    Traceback (most recent call last):
+    ...
+    longmod.reconstruct.generator.GeneratorError: generator: deaths count 12 is not between 0 and the arm size 10
+    """
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,16 @@ class Draw:
         ``value`` (initial), ``lower``, ``upper``: the calibrated latent values.
     last_day : pandas.Series
         Last measured day per patient (index ``patient_id``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.resources import fixtures_dir
+    >>> from longmod.reconstruct.targets import load_targets
+    >>> spec = load_targets(fixtures_dir() / "stroma_cov2" / "targets.toml")
+    >>> d = draw_patients(spec.generator, baseline_day=0, endpoint_day=7, rng=np.random.default_rng(1))
+    >>> len(d.patients), list(d.anchors.columns), d.anchors["role"].unique().tolist()
+    (45, ['patient_id', 'day', 'role', 'value', 'lower', 'upper'], ['baseline', 'endpoint', 'last'])
     """
 
     patients: pd.DataFrame

@@ -53,7 +53,16 @@ from longmod.spec.model import _freeze
 
 
 class TargetsError(ValueError):
-    """A targets file is malformed (the message lists every problem)."""
+    """A targets file is malformed (the message lists every problem).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> load_targets(Path("no_such_folder") / "targets.toml")
+    Traceback (most recent call last):
+    ...
+    longmod.reconstruct.targets.TargetsError: targets file not found: no_such_folder/targets.toml
+    """
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,14 @@ class Target:
     weight : float
         Weight in the calibration objective (0: verified, not optimised).
     note : str
+
+    Examples
+    --------
+    A published mean of 2.0 (tolerance 0.1) of ``value`` in arm ``a`` of analysis set ``s``:
+
+    >>> t = Target("mean_value_a", "mean", "s", "a", "value", 2.0, 0.1)
+    >>> t.kind, t.value, t.tolerance
+    ('mean', 2.0, 0.1)
     """
 
     id: str
@@ -139,6 +156,13 @@ class TargetSpec:
         Event-day columns that end a patient's measurements.
     data_note : str
     sort_measurements : bool
+
+    Examples
+    --------
+    >>> from longmod.resources import fixtures_dir
+    >>> spec = load_targets(fixtures_dir() / "gregoire_2022" / "targets.toml")
+    >>> spec.fixture, len(spec.targets) > 0, sorted(spec.analysis_sets)[:2], spec.targets[0].kind
+    ('gregoire_2022', True, ['d_dimer_d7', 'patients'], 'count')
     """
 
     name: str

@@ -274,6 +274,24 @@ def add_values(spec, name: str, tables: Tables, rng: np.random.Generator, check)
     Examples
     --------
     See :func:`longmod.reconstruct.build_fixture`.
+
+    The first ``[generator.values]`` block of a bundled fixture, drawn on a fresh patient table
+    until its ``accept`` targets hold:
+
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.resources import fixtures_dir
+    >>> from longmod.reconstruct.build import _checker, _patients_table
+    >>> from longmod.reconstruct.generator import draw_patient_table
+    >>> from longmod.reconstruct.tables import MEASUREMENT_COLUMNS, read_doc
+    >>> from longmod.reconstruct.targets import load_targets
+    >>> folder = fixtures_dir() / "gregoire_2022"
+    >>> spec = load_targets(folder / "targets.toml")
+    >>> pts = _patients_table(spec, draw_patient_table(spec.generator, np.random.default_rng(1)))
+    >>> start = Tables(pts, pd.DataFrame(columns=list(MEASUREMENT_COLUMNS)), read_doc(folder))
+    >>> name = list(spec.generator["values"])[0]
+    >>> out, draws = add_values(spec, name, start, np.random.default_rng(2), _checker(spec))
+    >>> name, len(out.measurements), draws >= 1
+    ('d_dimer_d7', 32, True)
     """
     block = spec.generator["values"][name]
     arms = list(spec.arms)

@@ -69,6 +69,9 @@ def _figure_specs(res) -> list[tuple[dict, object]]:
         add(VOLCANO_NAME, "volcano", "Volcano plot: log2 fold change against -log10 Wilcoxon P per marker, one panel per day",
             f"Biomarkers ({label} data): red = BH-adjusted P < {BH_ALPHA:g}; purple ring = pooled posterior "
             f"lfsr < {LFSR_THRESHOLD:g}.", lambda: volcano_plot(section), title="Biomarker volcano plot")
+    from longmod.report.estimands_section import add_estimand_figures  # tipping-point maps
+
+    add_estimand_figures(res, add)
     return specs
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from longmod.report import plots
+from longmod.report.estimands_section import estimands_section_html
 from longmod.report.figures import ReportFigure, _png, build_figures, figure_list, save_figures
 from longmod.report.mdlite import markdown_to_html
 from longmod.report.tables import (ESS_MIN, RHAT_MAX, analysis_table, biomarker_rows, calibration_path,
@@ -316,6 +317,7 @@ def render_html(res, *, figures: list[ReportFigure] | None = None, _png_cache: d
     body = [
         f"<h1>Reanalysis: {_esc(title)}</h1>", banner, f'<nav class="toc">{toc}</nav>',
         _provenance_html(res), _estimands_html(res), _published_html(res), _forest_html(res, figs, cache),
+        estimands_section_html(res, figs, lambda f: _img(f, cache)),
         '<h2 id="trajectories">Trajectories by arm</h2>'
         + ("".join(_img(f, cache) for f in traj) or '<p class="note">No longitudinal variables to plot.</p>'),
         '<h2 id="prior-posterior">Prior vs posterior</h2>'

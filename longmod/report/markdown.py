@@ -263,6 +263,9 @@ def render_markdown(res) -> str:
     lines += _estimands_md(res)
     lines += _published_md(res)
     lines += _forest_md(res, figs)
+    from longmod.report.estimands_section import estimands_section_markdown  # MI, tipping point, while alive, ...
+
+    lines += estimands_section_markdown(res, figs)
     lines += ["## Trajectories by arm", ""]
     traj = [f for f in figs if f["kind"] == "trajectory"]
     for f in traj:

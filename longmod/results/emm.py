@@ -47,6 +47,27 @@ class LinearInference:
         ``between-within``, ``asymptotic``).
     df : callable
         ``df(c) -> float`` for a row ``c`` over ``columns``; ``inf`` means a z test.
+
+    Examples
+    --------
+    The frequentist engines attach one to their results (``fit.lsmeans``, ``fit.contrast``);
+    by hand, for an OLS fit of ``y ~ arm`` with residual df:
+
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.spec.formula import Formula
+    >>> d = pd.DataFrame({"arm": ["a", "a", "b", "b", "b"], "y": [1.0, 3.0, 4.0, 5.0, 6.0]})
+    >>> f = Formula.from_data("arm", d)
+    >>> X, y = f.matrix(d), d["y"].to_numpy()
+    >>> beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    >>> s2 = np.sum((y - X @ beta) ** 2) / 3
+    >>> li = LinearInference(f, d, tuple(f.columns), beta, s2 * np.linalg.inv(X.T @ X), "residual", lambda c: 3.0)
+    >>> li.lsmeans("arm")[["arm", "estimate", "std_error", "df"]].round(4)
+      arm  estimate  std_error   df
+    0   a       2.0     0.8165  3.0
+    1   b       5.0     0.6667  3.0
+    >>> li.contrast("pairwise", specs="arm")[["contrast", "estimate", "std_error", "p_value"]].round(4)
+      contrast  estimate  std_error  p_value
+    0    a - b      -3.0     1.0541   0.0653
     """
 
     formula: Any

@@ -26,6 +26,12 @@ class Convergence:
 
     ``converged`` is False whenever the engine had any doubt; ``warnings``
     keeps every message the backend produced (never filtered away).
+
+    Examples
+    --------
+    >>> c = Convergence(converged=False, optimizer="Newton", iterations=50, warnings=("iteration limit reached",))
+    >>> c.to_dict()
+    {'converged': False, 'optimizer': 'Newton', 'iterations': 50, 'gradient_norm': None, 'warnings': ['iteration limit reached']}
     """
 
     converged: bool

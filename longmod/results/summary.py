@@ -45,7 +45,45 @@ def _table(frame: pd.DataFrame, first: str, cols: list[tuple[str, str, Any]]) ->
 
 
 def summary_text(fit: Any) -> str:
-    """Multi-line summary: model, fit statistics, covariance parameters, fixed effects, treatment effects."""
+    """Multi-line summary: model, fit statistics, covariance parameters, fixed effects, treatment effects.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> import longmod
+    >>> rng = np.random.default_rng(4)
+    >>> d = pd.DataFrame({"id": np.repeat(np.arange(40), 3), "visit": np.tile(["V1", "V2", "V3"], 40),
+    ...                   "arm": np.repeat(["ctl", "trt"], 60)})
+    >>> d["y"] = rng.normal(size=120) + np.repeat(rng.normal(size=40), 3)
+    >>> fit = longmod.mmrm("y ~ arm * visit + cs(visit | id)", d, treatment="arm", df="satterthwaite")
+    >>> print(summary_text(fit))  # doctest: +ELLIPSIS
+    Linear mixed model fit by REML (native ...)
+    Formula: y ~ arm * visit + cs(visit | id)
+    Data: 120 observations of 40 patients
+    Covariance: cs; df: satterthwaite; vcov: model
+    logLik -194.73  -2logLik 389.46  AIC 393.46  BIC 396.83
+    Optimiser: Newton: converged
+    <BLANKLINE>
+    Covariance parameters:
+                     Estimate
+      cs_covariance    1.0989
+      residual         0.9158
+    <BLANKLINE>
+    Fixed effects (satterthwaite df):
+                      Estimate  Std. Error    df  t value  Pr(>|t|)
+      (Intercept)       0.7274      0.3174  71.5    2.292    0.0249
+      armtrt           -1.0148      0.4489  71.5   -2.261    0.0268
+      visitV2          -0.5953      0.3026  76.0   -1.967    0.0528
+      visitV3          -0.5300      0.3026  76.0   -1.751    0.0839
+      armtrt:visitV2    1.3178      0.4280  76.0    3.079    0.0029
+      armtrt:visitV3    0.7973      0.4280  76.0    1.863    0.0663
+    <BLANKLINE>
+    Treatment effects (trt - ctl):
+          Estimate  Std. Error    df    lower    upper       p   n
+      V1   -1.0148      0.4489  71.5  -1.9097  -0.1199  0.0268  40
+      V2    0.3030      0.4489  71.5  -0.5919   1.1979  0.5018  40
+      V3   -0.2175      0.4489  71.5  -1.1124   0.6773  0.6294  40
+    """
     fs = dict(fit.fit_stats)
     conv = fit.convergence
     df_method = fs.get("df_method", "")
@@ -86,7 +124,22 @@ def summary_text(fit: Any) -> str:
 
 
 def short_repr(fit: Any) -> str:
-    """One line per key fact (``print(fit)``)."""
+    """One line per key fact (``print(fit)``).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> import longmod
+    >>> rng = np.random.default_rng(4)
+    >>> d = pd.DataFrame({"id": np.repeat(np.arange(40), 3), "visit": np.tile(["V1", "V2", "V3"], 40),
+    ...                   "arm": np.repeat(["ctl", "trt"], 60)})
+    >>> d["y"] = rng.normal(size=120) + np.repeat(rng.normal(size=40), 3)
+    >>> fit = longmod.mmrm("y ~ arm * visit + cs(visit | id)", d, treatment="arm", df="satterthwaite")
+    >>> print(short_repr(fit))
+    <FitResult native cs REML 'y ~ arm * visit + cs(visit | id)'>
+      n_obs=120, n_patients=40, -2logLik=389.4560, converged=True
+      effect trt - ctl at V3: -0.2175 (-1.1124 to 0.6773), p = 0.6294; 3 effect row(s); fit.summary() for more
+    """
     fs = dict(fit.fit_stats)
     bits = [f"<FitResult {fit.engine}", f"{fs.get('covariance', '')}", f"{str(fs.get('method', '')).upper()}"]
     if fs.get("formula"):

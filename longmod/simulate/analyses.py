@@ -38,7 +38,14 @@ RESULT_COLUMNS = ("estimate", "std_error", "conf_low", "conf_high", "p_value", "
 
 @dataclass(frozen=True)
 class SimulationKind:
-    """One entry of :data:`SIMULATION_ANALYSES`."""
+    """One entry of :data:`SIMULATION_ANALYSES`.
+
+    Examples
+    --------
+    >>> k = SIMULATION_ANALYSES["mmrm"]
+    >>> k.estimand, k.options
+    ('hypothetical', ('visits', 'covariance', 'df'))
+    """
 
     options: tuple[str, ...]
     estimand: str  # "composite" | "hypothetical" | "probabilistic_index"
@@ -89,13 +96,46 @@ def batched_ancova(trials: Sequence[SimulatedTrial], scenario) -> tuple[np.ndarr
 
 
 def run_ancova(trials, scenario, analysis) -> pd.DataFrame:
-    """ANCOVA rows (see the module docstring)."""
+    """ANCOVA rows (see the module docstring).
+
+    Examples
+    --------
+    Three simulated trials of 15 patients per arm, no effect:
+
+    >>> import numpy as np
+    >>> from longmod.resources import models_dir
+    >>> from longmod.simulate.scenario import load_scenario
+    >>> from longmod.simulate.generate import simulate_trial
+    >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
+    >>> trials = [simulate_trial(s, 15, 0.0, np.random.default_rng(i)) for i in range(3)]
+    >>> run_ancova(trials, s, s.analysis("ancova"))[["estimate", "p_value", "reject", "converged"]].round(3)
+       estimate  p_value  reject  converged
+    0    24.677    0.465   False       True
+    1    22.608    0.431   False       True
+    2    15.307    0.563   False       True
+    """
     est, se, df = batched_ancova(trials, scenario)
     return _t_rows(est, se, df, scenario.alpha)
 
 
 def run_bayes_rule(trials, scenario, analysis) -> pd.DataFrame:
-    """Closed-form normal posterior from the ANCOVA; reject when P(benefit) > threshold."""
+    """Closed-form normal posterior from the ANCOVA; reject when P(benefit) > threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.resources import models_dir
+    >>> from longmod.simulate.scenario import load_scenario
+    >>> from longmod.simulate.generate import simulate_trial
+    >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
+    >>> trials = [simulate_trial(s, 15, 0.0, np.random.default_rng(i)) for i in range(3)]
+    >>> r = run_bayes_rule(trials, s, s.analysis("bayes_rule"))  # N(0, 40^2) prior, P(benefit) > 0.975
+    >>> r[["estimate", "std_error", "prob_benefit", "reject"]].round(3)
+       estimate  std_error  prob_benefit  reject
+    0    14.576     25.591         0.716   False
+    1    15.077     23.087         0.743   False
+    2    10.734     21.862         0.688   False
+    """
     from longmod.engines.bayes.summary_grid import normal_posterior
 
     o = analysis.options
@@ -123,7 +163,21 @@ def _long_frame(t: SimulatedTrial, scenario, visits: np.ndarray) -> pd.DataFrame
 
 
 def run_mmrm(trials, scenario, analysis) -> pd.DataFrame:
-    """One native MMRM per trial; the contrast at the endpoint visit."""
+    """One native MMRM per trial; the contrast at the endpoint visit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.resources import models_dir
+    >>> from longmod.simulate.scenario import load_scenario
+    >>> from longmod.simulate.generate import simulate_trial
+    >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
+    >>> trials = [simulate_trial(s, 15, 0.0, np.random.default_rng(i)) for i in range(3)]
+    >>> run_mmrm(trials[:2], s, s.analysis("mmrm"))[["estimate", "std_error", "reject", "converged"]].round(3)
+       estimate  std_error  reject  converged
+    0    48.371     30.402   False       True
+    1    10.423     26.373   False       True
+    """
     from longmod.engines.registry import fit_model
     from longmod.spec.model import ModelSpec, Treatment
 
@@ -153,7 +207,23 @@ def run_mmrm(trials, scenario, analysis) -> pd.DataFrame:
 
 
 def worst_rank_scores(t: SimulatedTrial, scenario) -> np.ndarray:
-    """Worst-rank score per patient: ``-(T + 1 - death day) * BIG`` for deaths by the endpoint, else the signed change."""
+    """Worst-rank score per patient: ``-(T + 1 - death day) * BIG`` for deaths by the endpoint, else the signed change.
+
+    Examples
+    --------
+    Deaths by the endpoint score below every survivor, earlier deaths lowest:
+
+    >>> import numpy as np
+    >>> from longmod.resources import models_dir
+    >>> from longmod.simulate.scenario import load_scenario
+    >>> from longmod.simulate.generate import simulate_trial
+    >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
+    >>> trials = [simulate_trial(s, 15, 0.0, np.random.default_rng(i)) for i in range(3)]
+    >>> t = trials[0]
+    >>> sc = worst_rank_scores(t, s)
+    >>> bool((sc[t.death_day <= 7] < sc[~(t.death_day <= 7)].min()).all()), sc.shape
+    (True, (30,))
+    """
     day = scenario.estimand.day
     est = scenario.estimand.replace(death="hypothetical")
     change = (composite_endpoint(t, est) - t.baseline) * _direction(scenario)
@@ -163,7 +233,22 @@ def worst_rank_scores(t: SimulatedTrial, scenario) -> np.ndarray:
 
 
 def run_worst_rank(trials, scenario, analysis) -> pd.DataFrame:
-    """Probabilistic index of the worst-rank composite with a DeLong SE (see the module docstring)."""
+    """Probabilistic index of the worst-rank composite with a DeLong SE (see the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.resources import models_dir
+    >>> from longmod.simulate.scenario import load_scenario
+    >>> from longmod.simulate.generate import simulate_trial
+    >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
+    >>> trials = [simulate_trial(s, 15, 0.0, np.random.default_rng(i)) for i in range(3)]
+    >>> run_worst_rank(trials, s, s.analysis("worst_rank"))[["estimate", "std_error", "p_value"]].round(3)
+       estimate  std_error  p_value
+    0     0.569      0.110    0.532
+    1     0.529      0.110    0.793
+    2     0.556      0.111    0.617
+    """
     rows = []
     z = stats.norm.ppf(0.975)
     for t in trials:

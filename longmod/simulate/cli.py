@@ -38,7 +38,17 @@ def scenario_path(name: str) -> Path:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``simulate`` to the ``longmod`` command's subparsers."""
+    """Add ``simulate`` to the ``longmod`` command's subparsers.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> sub = argparse.ArgumentParser(prog="longmod").add_subparsers(dest="command")
+    >>> p = add_parser(sub)
+    >>> a = p.parse_args(["stroma_cov2_null", "--trials", "200", "--out", "sim", "--serial"])
+    >>> a.scenario, a.trials, a.seed, a.chunk_size, a.serial
+    ('stroma_cov2_null', 200, 1, 50, True)
+    """
     p = subparsers.add_parser(
         "simulate", help="simulate trials from a scenario and estimate each analysis's operating characteristics",
         description="Simulate trials from SCENARIO, analyse each with the scenario's analyses and write "
@@ -52,14 +62,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
     p.add_argument("--workers", type=int, help="workers of the local cluster (default: number of CPUs)")
     p.add_argument("--chunk-size", type=int, default=50, help="trials per task (default 50; part of the seed's meaning)")
+    p.add_argument("--threads", action="store_true",
+                   help="run the local cluster's workers as threads of this process (no network needed)")
     p.add_argument("--serial", action="store_true", help="run in this process, without Dask")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the command; returns the exit code (2: bad scenario or option)."""
-    from longmod.simulate.run import run_simulation
+    """Run the command; returns the exit code (2: bad scenario or option).
+
+    Examples
+    --------
+    A bad option is reported on stderr with exit code 2 (nothing is simulated):
+
+    >>> import argparse
+    >>> sub = argparse.ArgumentParser(prog="longmod").add_subparsers(dest="command")
+    >>> args = add_parser(sub).parse_args(["stroma_cov2_null", "--trials", "0", "--out", "sim", "--serial"])
+    >>> run(args)
+    2
+    """
+    from longmod.simulate.run import ClusterStartError, run_simulation
     from longmod.simulate.scenario import load_scenario
     from longmod.spec.model import SpecError
 
@@ -68,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
         if args.trials < 1:
             raise ValueError(f"--trials must be >= 1 (got {args.trials})")
         res = run_simulation(sc, trials=args.trials, seed=args.seed, out=args.out,
-                             scheduler="serial" if args.serial else args.scheduler, workers=args.workers,
+                             scheduler="serial" if args.serial else "threads" if args.threads else args.scheduler, workers=args.workers,
                              chunk_size=args.chunk_size, progress=not args.quiet)
-    except (SpecError, FileNotFoundError, ValueError) as exc:
+    except (SpecError, FileNotFoundError, ValueError, ClusterStartError) as exc:
         print(f"longmod simulate: {exc}", file=sys.stderr)
         return 2
     oc = res.operating_characteristics

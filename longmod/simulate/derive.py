@@ -131,6 +131,21 @@ def scenario_from_data(
     dict
         Parse it with :func:`longmod.simulate.scenario.parse_scenario`, write it
         with :func:`to_toml`.
+
+    Examples
+    --------
+    The bundled synthetic trial's primary outcome, days 0-7:
+
+    >>> from longmod.data import load_trial
+    >>> from longmod.resources import fixtures_dir
+    >>> trial = load_trial(fixtures_dir() / "stroma_cov2")
+    >>> m = trial.meta
+    >>> doc = scenario_from_data(trial.patients, trial.measurements, outcome=m.primary_outcome,
+    ...                          schedule=list(range(8)), endpoint_day=7, arms=list(m.arms),
+    ...                          reference_arm=m.reference_arm, death_column="death_day",
+    ...                          discharge_column="icu_discharge_day", name="null", n_per_arm=[20])
+    >>> sorted(doc), round(doc["outcome"]["baseline_mean"], 2), round(doc["outcome"]["correlation"], 3)
+    (['death', 'discharge', 'outcome', 'scenario'], 172.08, 0.875)
     """
     from longmod.engines.registry import fit_model
     from longmod.spec.model import ModelSpec
@@ -201,7 +216,21 @@ def _event_column(trial, kind: str, given: str | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m longmod.simulate.derive``: write a null scenario derived from a (bundled) trial."""
+    """``python -m longmod.simulate.derive``: write a null scenario derived from a (bundled) trial.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from longmod.data import load_trial
+    >>> from longmod.resources import fixtures_dir
+    >>> outcome = load_trial(fixtures_dir() / "stroma_cov2").meta.primary_outcome
+    >>> out = Path(tempfile.mkdtemp()) / "null.toml"
+    >>> main(["stroma-cov2", "--outcome", outcome, "--endpoint-day", "7", "--name", "null", "--out", str(out)])
+    0
+    >>> out.read_text().splitlines()[0]
+    '# Simulation scenario derived from stroma-cov2 (SYNTHETIC reconstruction).'
+    """
     from longmod.data import load_trial
     from longmod.resources import fixtures_dir
 

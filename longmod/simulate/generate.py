@@ -47,6 +47,16 @@ class SimulatedTrial:
     death_day, discharge_day : ndarray (n,)
         Event days (NaN: no event).
     days : ndarray (K,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from longmod.resources import models_dir
+    >>> from longmod.simulate.scenario import load_scenario
+    >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
+    >>> t = simulate_trial(s, 20, 0.0, np.random.default_rng(3))
+    >>> t.days.tolist(), t.values.shape, int(np.isnan(t.values[:, -1]).sum()), int(np.isnan(t.complete).sum())
+    ([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], (40, 7), 8, 0)
     """
 
     active: np.ndarray
@@ -66,7 +76,7 @@ class SimulatedTrial:
         >>> from longmod.simulate.scenario import load_scenario
         >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
         >>> pts, ms = simulate_trial(s, 10, 0.0, np.random.default_rng(1)).to_frames(s)
-        >>> len(pts), sorted(ms["day"].unique())[:2]
+        >>> len(pts), sorted(ms["day"].unique().tolist())[:2]
         (20, [0, 1])
         """
         n = len(self.active)
@@ -110,6 +120,19 @@ def simulate_patients(scenario: Scenario, active: np.ndarray, effect: float, rng
     The random draws do not depend on ``active``: the same generator state gives
     the same patients under either arm (potential outcomes with common random
     numbers; :func:`longmod.simulate.summary.true_values` uses this).
+
+    Examples
+    --------
+    The same generator state gives the same patients under either arm (common random numbers):
+
+    >>> import numpy as np
+    >>> from longmod.resources import models_dir
+    >>> from longmod.simulate.scenario import load_scenario
+    >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
+    >>> ctl = simulate_patients(s, np.zeros(5), 30.0, np.random.default_rng(1))
+    >>> act = simulate_patients(s, np.ones(5), 30.0, np.random.default_rng(1))
+    >>> bool(np.allclose(ctl.baseline, act.baseline)), np.round(act.complete[:, -1] - ctl.complete[:, -1], 6).tolist()
+    (True, [30.0, 30.0, 30.0, 30.0, 30.0])
     """
     o = scenario.outcome
     active = np.asarray(active, int)

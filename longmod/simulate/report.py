@@ -68,7 +68,19 @@ def _num(x, digits=3) -> str:
 
 
 def render_markdown(result) -> str:
-    """The study's report: scenario, estimands and truths, the operating-characteristics table, the figure."""
+    """The study's report: scenario, estimands and truths, the operating-characteristics table, the figure.
+
+    Examples
+    --------
+    >>> from longmod.resources import models_dir
+    >>> from longmod.simulate.run import run_simulation
+    >>> from longmod.simulate.scenario import load_scenario
+    >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
+    >>> s = s.replace(n_per_arm=(20,), analyses=(s.analysis("ancova"),))  # one cell, one analysis: quick
+    >>> text = render_markdown(run_simulation(s, trials=2, scheduler="serial", progress=False))
+    >>> text.splitlines()[0], "| analysis | n/arm | effect |" in text
+    ('# Simulation study: stroma-cov2-null', True)
+    """
     sc = result.scenario
     oc = result.operating_characteristics
     lines = [f"# Simulation study: {sc.name}", "",

@@ -57,7 +57,15 @@ HAZARD_KEYS = ("intercept", "slope", "centre", "scale", "earliest_day", "hazard_
 
 @dataclass(frozen=True)
 class Hazard:
-    """Discrete-time daily hazard of an intercurrent event (logit-linear in the current value)."""
+    """Discrete-time daily hazard of an intercurrent event (logit-linear in the current value).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = Hazard(intercept=-3.0, slope=-1.0, centre=170.0, scale=70.0, hazard_ratio=0.5)
+    >>> h.logit(np.array([170.0, 100.0]), np.array([0, 1])).round(4)  # -3, then -3 + 1 + log(0.5)
+    array([-3.    , -2.6931])
+    """
 
     intercept: float = -np.inf
     slope: float = 0.0
@@ -73,7 +81,17 @@ class Hazard:
 
 @dataclass(frozen=True)
 class OutcomeModel:
-    """Trajectory model of one continuous outcome (see the module docstring)."""
+    """Trajectory model of one continuous outcome (see the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> o = OutcomeModel(baseline_mean=170.0, baseline_sd=70.0, change_mean=(5.0, 20.0), change_sd=(30.0, 80.0),
+    ...                  correlation=0.9)
+    >>> o.covariance(np.array([1.0, 7.0])).round(1)  # 30 * 80 * 0.9 ** 6 off the diagonal
+    array([[ 900. , 1275.5],
+           [1275.5, 6400. ]])
+    """
 
     baseline_mean: float
     baseline_sd: float
@@ -96,7 +114,14 @@ class OutcomeModel:
 
 @dataclass(frozen=True)
 class SimulationAnalysis:
-    """One analysis applied to every simulated trial."""
+    """One analysis applied to every simulated trial.
+
+    Examples
+    --------
+    >>> a = SimulationAnalysis("mmrm", "mmrm", {"visits": [3, 5, 7], "covariance": "us"})
+    >>> a.kind, dict(a.options)
+    ('mmrm', {'visits': [3, 5, 7], 'covariance': 'us'})
+    """
 
     name: str
     kind: str
@@ -111,7 +136,17 @@ class SimulationAnalysis:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A simulation scenario (frozen); build with :func:`load_scenario` or :func:`parse_scenario`."""
+    """A simulation scenario (frozen); build with :func:`load_scenario` or :func:`parse_scenario`.
+
+    Examples
+    --------
+    >>> from longmod.resources import models_dir
+    >>> s = load_scenario(models_dir() / "scenarios" / "stroma_cov2_null.toml")
+    >>> s.endpoint_day, s.n_per_arm, s.cells(), [a.name for a in s.analyses]
+    (7, (20, 45), [(20, 0.0), (45, 0.0)], ['ancova', 'mmrm', 'bayes_rule', 'worst_rank'])
+    >>> s.replace(n_per_arm=(45,)).cells(), len(s.digest())
+    ([(45, 0.0)], 64)
+    """
 
     name: str
     arms: tuple[str, str]

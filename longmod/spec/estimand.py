@@ -32,6 +32,11 @@ class Strategy:
     ``name`` is one of the strategy names of its event; ``value`` is the
     composite value (death), ``factor`` the LOCF multiplier or baseline fraction
     (discharge).
+
+    Examples
+    --------
+    >>> Strategy("locf_multiplier", factor=1.1).describe(), Strategy("composite", value=50).describe()
+    ('last observed value x 1.10', 'composite: value set to 50')
     """
 
     name: str

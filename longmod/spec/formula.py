@@ -78,6 +78,14 @@ class FactorInfo:
         Level labels, reference first (categorical).
     suffixes : tuple of str
         Column suffixes of a multi-column numeric factor (``poly(x, 2)``: ``("1", "2")``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"arm": ["PBO", "TRT", "TRT"], "x": [1.0, 2.0, 3.0]})
+    >>> f = Formula.from_data("arm + log(x)", d)
+    >>> f.factors["arm"].kind, f.factors["arm"].levels, f.factors["log(x)"].kind, f.factors["log(x)"].variables
+    ('categorical', ('PBO', 'TRT'), 'numeric', ('x',))
     """
 
     name: str

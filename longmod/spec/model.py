@@ -51,7 +51,15 @@ def _thaw(obj: Any) -> Any:
 
 
 class SpecError(ValueError):
-    """A specification names an unknown or unsupported option."""
+    """A specification names an unknown or unsupported option.
+
+    Examples
+    --------
+    >>> ModelSpec(name="m", outcome="y", fixed="arm", subject="id", covariance="banded")
+    Traceback (most recent call last):
+    ...
+    longmod.spec.model.SpecError: model 'm': covariance = 'banded' is not supported; choose one of us, cs, csh, ...
+    """
 
 
 def _check_choice(what: str, value: str | None, allowed: tuple[str, ...], where: str) -> None:

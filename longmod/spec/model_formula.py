@@ -70,6 +70,12 @@ class ModelFormula:
     subject, visit, time : str or None
         Grouping column, visit column (covariance over visits) and numeric time column
         (random slope, spatial distance).
+
+    Examples
+    --------
+    >>> m = parse_model_formula("chg ~ arm * visit + base + us(visit | id)")
+    >>> m.outcome, m.fixed, m.covariance, m.subject, m.visit, m.time
+    ('chg', 'arm * visit + base', 'us', 'id', 'visit', None)
     """
 
     text: str

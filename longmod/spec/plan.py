@@ -39,7 +39,18 @@ _RETIRED = {
 
 
 class PlanError(SpecError):
-    """Every problem of a plan, one per line."""
+    """Every problem of a plan, one per line.
+
+    Examples
+    --------
+    >>> err = PlanError("plan.toml", ["analysis 'a': unknown kind 'ancovaa'", "estimand 'e' is not declared"])
+    >>> print(err)
+    2 problem(s) in the analysis plan plan.toml:
+      - analysis 'a': unknown kind 'ancovaa'
+      - estimand 'e' is not declared
+    >>> isinstance(err, SpecError), len(err.problems)
+    (True, 2)
+    """
 
     def __init__(self, where: str, problems: list[str]):
         self.problems = list(problems)
@@ -49,7 +60,14 @@ class PlanError(SpecError):
 
 @dataclass(frozen=True)
 class Analysis:
-    """One declared analysis of a plan."""
+    """One declared analysis of a plan.
+
+    Examples
+    --------
+    >>> a = Analysis("primary_ancova", "ancova", "primary", {"label": "Primary ANCOVA", "covariates": ["baseline"]})
+    >>> a.label, dict(a.options)["covariates"]
+    ('Primary ANCOVA', ['baseline'])
+    """
 
     name: str
     kind: str
@@ -81,6 +99,15 @@ class AnalysisPlan:
     published : str or None
         Key of the published-results registry.
     title : str
+
+    Examples
+    --------
+    >>> from longmod.resources import models_dir
+    >>> plan = load_plan(models_dir() / "stroma_cov2" / "plan.toml")
+    >>> plan.analysis_names()[:3], sorted(plan.estimands)[:2]
+    (['primary_ancova', 'locf_ancova', 'locf_additive_ancova'], ['hypothetical', 'locf'])
+    >>> plan.select(["primary_ancova"]).analysis_names()
+    ['primary_ancova']
     """
 
     estimands: Mapping[str, Estimand]
@@ -109,7 +136,7 @@ class AnalysisPlan:
 
 
 _TYPE_WORDS = {"str": "text", "number": "a number", "bool": "true or false", "list[str]": "a list of text values",
-               "list[int]": "a list of whole numbers", "table": "a table { ... }",
+               "list[int]": "a list of whole numbers", "list[number]": "a list of numbers", "table": "a table { ... }",
                "str|table": "text or a table { ... }"}
 
 
@@ -124,6 +151,8 @@ def _type_ok(value: Any, kind: str) -> bool:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if kind == "list[int]":
         return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if kind == "list[number]":
+        return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     if kind == "table":
         return isinstance(value, Mapping)
     return isinstance(value, (str, Mapping))

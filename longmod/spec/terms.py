@@ -19,7 +19,17 @@ __all__ = ["FormulaError", "parse_formula", "formula_variables", "level_label", 
 
 
 class FormulaError(ValueError):
-    """A formula cannot be parsed or does not match the data."""
+    """A formula cannot be parsed or does not match the data.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.spec.formula import Formula
+    >>> Formula.from_data("arm + age", pd.DataFrame({"arm": ["a", "b"]}))
+    Traceback (most recent call last):
+    ...
+    longmod.spec.formula.FormulaError: formula 'arm + age' uses column(s) age not in the data; available columns: arm
+    """
 
 
 FormulaError.__module__ = "longmod.spec.formula"  # its public home

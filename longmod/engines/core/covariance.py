@@ -60,6 +60,16 @@ class Structure:
         ``to_phi(theta, K) -> phi``.
     sigma : callable
         ``sigma(phi, t) -> (S, nugget)`` with ``t`` the numeric position values.
+
+    Examples
+    --------
+    >>> s = get_structure("ar1")
+    >>> s.kind, s.ordered, s.n_par(3), s.names(["D1", "D2", "D3"])
+    ('mmrm', True, 2, ['rho', 'residual'])
+    >>> s.sigma(np.array([0.5, 2.0]), np.arange(3.0))[0]  # SAS AR(1): residual * rho ** |i - j|
+    array([[2. , 1. , 0.5],
+           [1. , 2. , 1. ],
+           [0.5, 1. , 2. ]])
     """
 
     name: str
@@ -376,12 +386,32 @@ def get_structure(name: str) -> Structure:
 
 
 def sigma_of_theta(s: Structure, theta: np.ndarray, t: np.ndarray):
-    """Covariance over positions and nugget for an optimisation vector ``theta``."""
+    """Covariance over positions and nugget for an optimisation vector ``theta``.
+
+    Examples
+    --------
+    CS optimises ``theta = (log total variance, logit-type correlation)``; ``theta = (log 2, 0)``
+    is a total variance of 2 split into a common covariance of 0.5 and a residual of 1.5:
+
+    >>> S, nugget = sigma_of_theta(get_structure("cs"), np.array([np.log(2.0), 0.0]), np.arange(3.0))
+    >>> S, nugget
+    (array([[2. , 0.5, 0.5],
+           [0.5, 2. , 0.5],
+           [0.5, 0.5, 2. ]]), 0.0)
+    """
     return s.sigma(s.to_phi(theta, len(t)), t)
 
 
 def jacobian(fn: Callable[[np.ndarray], tuple[np.ndarray, object]], x: np.ndarray, h: float = 1e-20):
-    """Complex-step derivatives of ``fn(x) -> (S, nugget)``: arrays (q, K, K) and (q,)."""
+    """Complex-step derivatives of ``fn(x) -> (S, nugget)``: arrays (q, K, K) and (q,).
+
+    Examples
+    --------
+    >>> f = lambda x: (x[0] * np.array([[1.0, x[1]], [x[1], 1.0]]), x[0] ** 2)
+    >>> dS, dn = jacobian(f, np.array([2.0, 0.5]))
+    >>> dS.tolist(), dn.tolist()
+    ([[[1.0, 0.5], [0.5, 1.0]], [[0.0, 2.0], [2.0, 0.0]]], [4.0, 0.0])
+    """
     x = np.asarray(x, dtype=float)
     dS, dn = [], []
     for a in range(len(x)):
@@ -397,6 +427,13 @@ def hessian_sigma(fn, x: np.ndarray):
     """Second derivatives of ``fn(x) -> (S, nugget)`` by central differences of complex steps.
 
     Returns arrays (q, q, K, K) and (q, q).
+
+    Examples
+    --------
+    >>> f = lambda x: (x[0] * np.array([[1.0, x[1]], [x[1], 1.0]]), x[0] ** 2)
+    >>> d2S, d2n = hessian_sigma(f, np.array([2.0, 0.5]))
+    >>> d2S[0, 1].round(6).tolist(), d2n.round(6).tolist()  # d2/dx0 dx1 of S; d2 nugget
+    ([[0.0, 1.0], [1.0, 0.0]], [[2.0, 0.0], [0.0, 0.0]])
     """
     x = np.asarray(x, dtype=float)
     q = len(x)

@@ -77,6 +77,13 @@ class Prepared:
         Missing values per column among the dropped rows.
     warnings : tuple of str
         Messages every result must carry (dropped rows).
+
+    Examples
+    --------
+    >>> from longmod.spec import ModelSpec
+    >>> d = pd.DataFrame({"id": [1, 1, 2, 2], "v": ["D2", "D7"] * 2, "arm": ["a", "a", "b", "b"], "y": [1.0, 2, 2, 4]})
+    >>> prepare(ModelSpec(name="m", outcome="y", fixed="arm * v", subject="id", visit="v"), d).columns  # kept
+    ('(Intercept)', 'armb', 'vD7', 'armb:vD7')
     """
 
     frame: pd.DataFrame
@@ -96,7 +103,16 @@ class Prepared:
 
 
 def data_sha256(frame: pd.DataFrame) -> str:
-    """sha256 of a data frame's values, index and column names (provenance)."""
+    """sha256 of a data frame's values, index and column names (provenance).
+
+    Examples
+    --------
+    Row order is part of the data's identity; a copy is not a change:
+
+    >>> d = pd.DataFrame({"id": [1, 2], "y": [1.0, 2.0]})
+    >>> data_sha256(d) == data_sha256(d.copy()), data_sha256(d) == data_sha256(d.iloc[::-1])
+    (True, False)
+    """
     h = hashlib.sha256()
     h.update("\x1f".join(map(str, frame.columns)).encode())
     h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
@@ -360,6 +376,16 @@ def effect_grid(spec: ModelSpec, prep: Prepared) -> tuple[pd.DataFrame, np.ndarr
 
     All three are empty when there is no treatment or the treatment variable is not in
     the formula (e.g. an intercept-only model): such a fit has no treatment effects.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.spec import ModelSpec, Treatment
+    >>> d = pd.DataFrame({"id": [1, 1, 2, 2], "v": ["D2", "D7"] * 2, "arm": ["a", "a", "b", "b"], "y": [1.0, 2, 2, 4]})
+    >>> spec = ModelSpec(name="m", outcome="y", fixed="arm * v", subject="id", visit="v", treatment=Treatment("arm", "a", "b"))
+    >>> grid, L, C = effect_grid(spec, prepare(spec, d))
+    >>> grid.to_dict("list"), C.tolist()  # per visit: b - a on (Intercept), armb, vD7, armb:vD7
+    ({'visit': ['D2', 'D2', 'D7', 'D7'], 'day': [2.0, 2.0, 7.0, 7.0], 'arm': ['a', 'b', 'a', 'b']}, [[0.0, 1.0, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0]])
     """
     empty = (pd.DataFrame(columns=["visit", "day"]), np.zeros((0, len(prep.columns))), np.zeros((0, len(prep.columns))))
     if spec.treatment is None:
@@ -412,6 +438,19 @@ def build_effects(spec, prep, contrasts, estimates, ses, dfs, engine, engine_ver
     z test was used); ``n_dropped`` (rows dropped for missing values); ``warnings``
     (the fit's warnings plus the row's own). ``n_obs`` is the number of observations at
     the row's visit (the model total when there is no visit).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.spec import ModelSpec, Treatment
+    >>> d = pd.DataFrame({"id": [1, 1, 2, 2], "v": ["D2", "D7"] * 2, "arm": ["a", "a", "b", "b"], "y": [1.0, 2, 2, 4]})
+    >>> spec = ModelSpec(name="m", outcome="y", fixed="arm * v", subject="id", visit="v", treatment=Treatment("arm", "a", "b"))
+    >>> prep = prepare(spec, d)
+    >>> e = build_effects(spec, prep, effect_grid(spec, prep), [1.0, 2.0], [0.5, 0.5], [10.0, 10.0], "demo", "0")
+    >>> e[["visit", "day", "contrast", "estimate", "conf_low", "n_obs", "df_method"]]
+      visit  day contrast  estimate  conf_low  n_obs df_method
+    0    D2  2.0    b - a       1.0 -0.114069    2.0  kenward-roger
+    1    D7  7.0    b - a       2.0  0.885931    2.0  kenward-roger
     """
     grid, _, _ = contrasts
     visits = grid["visit"].tolist()[::2]
@@ -437,7 +476,17 @@ def build_effects(spec, prep, contrasts, estimates, ses, dfs, engine, engine_ver
 
 
 def provenance(spec: ModelSpec, prep: Prepared, engine_version: str) -> dict:
-    """longmod/engine versions, spec hash, data sha256, rows dropped, visit order."""
+    """longmod/engine versions, spec hash, data sha256, rows dropped, visit order.
+
+    Examples
+    --------
+    >>> from longmod.spec import ModelSpec
+    >>> spec, d = ModelSpec(name="m", outcome="y", fixed="v", subject="id", visit="v"), pd.DataFrame(
+    ...     {"id": [1, 1, 2, 2], "v": ["D2", "D7"] * 2, "y": [1.0, 2, 2, 4]})
+    >>> p = provenance(spec, prepare(spec, d), "0")
+    >>> p["visit_levels"], p["rows_dropped_missing"], p["visit_order"]
+    (['D2', 'D7'], 0, 'natural sort of labels (order-free covariance)')
+    """
     return {
         "longmod_version": longmod.__version__,
         "engine_version": engine_version,

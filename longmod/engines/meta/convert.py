@@ -36,7 +36,13 @@ from scipy import stats
 
 @dataclass(frozen=True)
 class Effect:
-    """One study's effect estimate on the analysis scale."""
+    """One study's effect estimate on the analysis scale.
+
+    Examples
+    --------
+    >>> Effect(estimate=-6.7, std_error=40.3, method="mean difference", note="from median and IQR").method
+    'mean difference'
+    """
 
     estimate: float
     std_error: float

@@ -37,7 +37,14 @@ TESTS = ("z", "knha")
 
 @dataclass(frozen=True)
 class MetaResult:
-    """Random-effects meta-analysis result."""
+    """Random-effects meta-analysis result.
+
+    Examples
+    --------
+    >>> r = random_effects([0.1, 0.3, 0.35, 0.65, 0.45], [0.1, 0.15, 0.2, 0.2, 0.25], method="REML")
+    >>> r.k, r.method, round(r.estimate, 4), round(r.tau2, 4), round(r.i2, 4), r.weights.round(3).tolist()
+    (5, 'REML', 0.3216, 0.0233, 45.986, [31.582, 22.956, 16.606, 16.606, 12.249])
+    """
 
     estimate: float
     std_error: float

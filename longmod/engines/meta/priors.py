@@ -61,7 +61,18 @@ KINDS = ("half_normal", "lognormal_tau2")
 
 @dataclass(frozen=True)
 class HeterogeneityPrior:
-    """A prior on ``tau``: ``half_normal`` (``scale``) or ``lognormal_tau2`` (``mu``, ``sigma`` of log tau^2)."""
+    """A prior on ``tau``: ``half_normal`` (``scale``) or ``lognormal_tau2`` (``mu``, ``sigma`` of log tau^2).
+
+    Examples
+    --------
+    >>> p = HeterogeneityPrior("half_normal", scale=0.5)
+    >>> p.kind, p.label
+    ('half_normal', 'tau ~ half-normal(0.5)')
+    >>> HeterogeneityPrior("half_normal", scale=0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: half-normal scale must be > 0, got 0.0
+    """
 
     kind: str
     scale: float = np.nan

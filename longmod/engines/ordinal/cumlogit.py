@@ -32,7 +32,24 @@ from longmod.engines.ordinal.design import OrdinalData
 
 @dataclass(frozen=True)
 class OrdinalFit:
-    """A fitted cumulative-logit model (R ``ordinal`` conventions)."""
+    """A fitted cumulative-logit model (R ``ordinal`` conventions).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.engines.ordinal.design import ordinal_data
+    >>> d = pd.DataFrame({"who": [3, 4, 5, 3, 6, 4, 4, 5, 3, 3], "arm": ["a", "b"] * 5})
+    >>> od = ordinal_data(d, outcome="who", levels=range(11), better="lower", fixed="arm", treatment="arm", arms=("a", "b"))
+    >>> f = fit_clm(od)
+    >>> f.method, f.converged, f.data.levels
+    ('clm', True, (3, 4, 5, 6))
+    >>> f.params.round(3)  # thresholds between observed levels, then the arm's log odds ratio
+       term  estimate  std_error
+    0   3|4    -0.715      0.931
+    1   4|5     0.548      0.937
+    2   5|6     1.931      1.189
+    3  armb    -0.545      1.172
+    """
 
     thresholds: np.ndarray
     beta: np.ndarray

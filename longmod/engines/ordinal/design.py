@@ -19,7 +19,17 @@ import pandas as pd
 
 
 class OrdinalInputError(ValueError):
-    """The ordinal data do not have the declared form."""
+    """The ordinal data do not have the declared form.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"who": [3, 4, 12], "arm": ["a", "b", "a"]})
+    >>> ordinal_data(d, outcome="who", levels=range(11), better="lower", fixed="arm", treatment="arm", arms=("a", "b"))
+    Traceback (most recent call last):
+    ...
+    longmod.engines.ordinal.design.OrdinalInputError: outcome column 'who' row 2 has 12, not a declared level (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+    """
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,14 @@ class OrdinalData:
     arms : tuple of str
         ``(reference, active)``.
     warnings : tuple of str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"who": [3, 4, 5, 3, 6, 4], "arm": ["a", "b"] * 3})
+    >>> od = ordinal_data(d, outcome="who", levels=range(11), better="lower", fixed="arm", treatment="arm", arms=("a", "b"))
+    >>> od.levels, od.y.tolist(), od.columns, od.treatment_column, od.higher_is_better, od.n_levels
+    ((3, 4, 5, 6), [0, 1, 2, 0, 3, 1], ('armb',), 'armb', False, 4)
     """
 
     y: np.ndarray

@@ -30,7 +30,16 @@ from scipy import optimize, special, stats
 
 @dataclass(frozen=True)
 class MatchedBinary:
-    """Validated matched-set binary data (one entry per patient)."""
+    """Validated matched-set binary data (one entry per patient).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"dead": [0, 1, 0, 0], "arm": ["t", "c", "c", "c"], "set": [1, 1, 1, 1]})
+    >>> mb = matched_binary(d, outcome="dead", arm="arm", arms=("c", "t"), matched_set="set")
+    >>> mb.y.tolist(), mb.exposed.tolist(), mb.contrast
+    ([0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], 't - c')
+    """
 
     y: np.ndarray
     exposed: np.ndarray
@@ -138,7 +147,16 @@ def exact_conditional(mb: MatchedBinary, level: float = 0.95) -> dict:
 
 @dataclass(frozen=True)
 class ClogitResult:
-    """Treatment log odds ratio of a conditional logistic regression."""
+    """Treatment log odds ratio of a conditional logistic regression.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> d = pd.DataFrame({"y": [1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1], "arm": ["t", "c", "c"] * 4, "set": np.repeat(range(4), 3)})
+    >>> r = clogit_fit(matched_binary(d, outcome="y", arm="arm", arms=("c", "t"), matched_set="set"))
+    >>> round(r.estimate, 4), round(r.std_error, 4), r.p_value_method, r.infinite
+    (-0.8341, 1.2052, 'wald', '')
+    """
 
     estimate: float
     std_error: float

@@ -34,7 +34,18 @@ _FAR = 40.0
 
 @dataclass(frozen=True)
 class CoxResult:
-    """Treatment log hazard ratio of a Cox model and its tests."""
+    """Treatment log hazard ratio of a Cox model and its tests.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.engines.survival.data import survival_data
+    >>> d = pd.DataFrame({"t": [6, 7, 10, 15, 19, 25, 2, 3, 4, 5, 8, 9], "e": [1, 0, 1, 1, 0, 1] + [1] * 6,
+    ...                   "g": ["a"] * 6 + ["b"] * 6})
+    >>> r = cox_fit(survival_data(d, time="t", event="e", arm="g", arms=("a", "b")))
+    >>> round(r.estimate, 3), round(r.std_error, 3), r.p_value_method, r.n_events, r.n_patients
+    (2.502, 1.094, 'wald', 10, 12)
+    """
 
     estimate: float
     std_error: float

@@ -21,7 +21,17 @@ import pandas as pd
 
 
 class SurvivalInputError(ValueError):
-    """The time-to-event data do not have the declared form."""
+    """The time-to-event data do not have the declared form.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> survival_data(pd.DataFrame({"t": [3.0, -1.0], "e": [1, 0], "g": ["a", "b"]}), time="t", event="e", arm="g",
+    ...               arms=("a", "b"))
+    Traceback (most recent call last):
+    ...
+    longmod.engines.survival.data.SurvivalInputError: time column 't' row 1 has -1.0: times must be finite numbers >= 0
+    """
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,14 @@ class SurvivalData:
         ``(reference, active)``.
     ids : numpy.ndarray or None
         Patient ids when an id column was given.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> sd = survival_data(pd.DataFrame({"t": [3, 5, 28], "e": [1, 0, 1], "g": ["a", "b", "b"]}), time="t", event="e",
+    ...                    arm="g", arms=("a", "b"))
+    >>> sd.time.tolist(), sd.event.tolist(), sd.active.tolist(), sd.arms
+    ([3.0, 5.0, 28.0], [1, 0, 1], [0.0, 1.0, 1.0], ('a', 'b'))
     """
 
     time: np.ndarray
@@ -69,6 +87,11 @@ class SurvivalData:
         return SurvivalData(self.time[mask], self.event[mask], self.arm[mask], self.active[mask],
                             None if self.strata is None else self.strata[mask], self.arms,
                             None if self.ids is None else self.ids[mask])
+
+
+def _plain(v):
+    """A NumPy scalar as the Python value, so that messages show ``-1.0``, not ``np.float64(-1.0)``."""
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def _column(data: pd.DataFrame, name: str, what: str) -> pd.Series:
@@ -135,14 +158,14 @@ def survival_data(
     bad = ~np.isfinite(t) | (t < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise SurvivalInputError(f"time column {time!r} row {data.index[i]!r} has {data[time].iloc[i]!r}: "
+        raise SurvivalInputError(f"time column {time!r} row {data.index[i]!r} has {_plain(data[time].iloc[i])!r}: "
                                  "times must be finite numbers >= 0")
     e_raw = pd.to_numeric(_column(data, event, "event"), errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(e_raw) & (e_raw == np.round(e_raw)) & (e_raw >= 0) & (e_raw <= max_event_code)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         allowed = "0 (censored) or 1 (event)" if max_event_code == 1 else f"0 (censored), 1 (event) .. {max_event_code}"
-        raise SurvivalInputError(f"event column {event!r} row {data.index[i]!r} has {data[event].iloc[i]!r}: "
+        raise SurvivalInputError(f"event column {event!r} row {data.index[i]!r} has {_plain(data[event].iloc[i])!r}: "
                                  f"allowed codes are {allowed}")
     a = _column(data, arm, "arm").astype(str).to_numpy()
     unknown = ~np.isin(a, arms)
