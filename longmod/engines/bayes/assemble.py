@@ -58,6 +58,11 @@ def effect_rows(spec: Any, design: Any, idata: Any, info: Any, *, counts: Sequen
     ``sampler`` is the backend that sampled and ``sampler_fallback`` why it is
     not the requested one ("" when it is); ``treatment_prior`` the prior of
     the contrast.
+
+    Examples
+    --------
+    >>> rows = effect_rows(spec, design, idata, info, counts=[(40, 40)] * 3)  # doctest: +SKIP
+    >>> rows[["visit", "estimate", "conf_low", "conf_high", "sampler"]]  # doctest: +SKIP
     """
     from longmod.engines.bayes.runtime import versions
     from longmod.engines.bayes.summaries import count_divergences, summarise_draws

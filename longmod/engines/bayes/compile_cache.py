@@ -118,14 +118,26 @@ def model_digest(cache_key: Any) -> str:
 
 
 def compiled_dir() -> Path:
-    """Folder of the markers (``base_compiledir/longmod_compiled``)."""
+    """Folder of the markers (``base_compiledir/longmod_compiled``).
+
+    Examples
+    --------
+    >>> compiled_dir().name  # doctest: +SKIP
+    'longmod_compiled'
+    """
     import pytensor
 
     return Path(str(pytensor.config.base_compiledir)) / "longmod_compiled"
 
 
 def numba_cache_dir() -> Path:
-    """numba's disk cache of PyTensor functions (``base_compiledir/numba``)."""
+    """numba's disk cache of PyTensor functions (``base_compiledir/numba``).
+
+    Examples
+    --------
+    >>> numba_cache_dir().name  # doctest: +SKIP
+    'numba'
+    """
     import pytensor
 
     return Path(str(pytensor.config.base_compiledir)) / "numba"
@@ -133,7 +145,14 @@ def numba_cache_dir() -> Path:
 
 @contextlib.contextmanager
 def compile_lock(digest: str) -> Iterator[Path]:
-    """Exclusive ``fcntl`` lock of one model's cache entry (blocks until free)."""
+    """Exclusive ``fcntl`` lock of one model's cache entry (blocks until free).
+
+    Examples
+    --------
+    >>> with compile_lock(model_digest(("ancova", ("x",)))) as path:  # doctest: +SKIP
+    ...     path.suffix
+    '.lock'
+    """
     import fcntl
 
     d = compiled_dir()
@@ -148,7 +167,13 @@ def compile_lock(digest: str) -> Iterator[Path]:
 
 
 def graph_functions() -> dict[Any, str]:
-    """PyTensor-generated whole-graph numba functions alive in this process -> their cache keys."""
+    """PyTensor-generated whole-graph numba functions alive in this process -> their cache keys.
+
+    Examples
+    --------
+    >>> isinstance(graph_functions(), dict)  # doctest: +SKIP
+    True
+    """
     try:
         from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
     except ImportError:  # pragma: no cover - numba missing
@@ -157,7 +182,13 @@ def graph_functions() -> dict[Any, str]:
 
 
 def missing_graphs(keys: list[str] | tuple[str, ...]) -> list[str]:
-    """Graph cache keys with no numba index + code file on disk (a pruned cache)."""
+    """Graph cache keys with no numba index + code file on disk (a pruned cache).
+
+    Examples
+    --------
+    >>> missing_graphs(["ab" * 32])  # doctest: +SKIP
+    ['abababababababababababababababababababababababababababababababab']
+    """
     d = numba_cache_dir()
     names = os.listdir(d) if d.is_dir() else []
     out = []
@@ -173,6 +204,13 @@ class NumbaCompileCounter:
 
     numba fires a ``"numba:compile"`` event only when a dispatcher actually
     compiles, not when it loads a signature from its disk cache.
+
+    Examples
+    --------
+    >>> with NumbaCompileCounter() as counter:
+    ...     pass
+    >>> counter.compiled, counter.graphs
+    (0, 0)
     """
 
     def __enter__(self) -> "NumbaCompileCounter":
@@ -250,6 +288,11 @@ def ensure_compiled(build: Callable[[], Any], cache_key: Any, warnings: list[str
         ``graph_cache_keys``) when it compiled; None when nothing was compiled
         (already cached, no ``cache_key``, or the child failed: then this
         process compiles and the caller flags it).
+
+    Examples
+    --------
+    >>> warnings = []
+    >>> ensure_compiled(build, ("mmrm", "us"), warnings)  # doctest: +SKIP
     """
     if cache_key is None:
         return None

@@ -142,14 +142,25 @@ def symbolic_sigma(structure: Any, phi: Any, t: np.ndarray) -> tuple[Any, Any]:
 
 
 def symbolic_to_phi(structure: Any, theta: Any, K: int) -> Any:
-    """``structure.to_phi(theta, K)`` of the table on a PyTensor vector ``theta`` (a PyTensor vector)."""
+    """``structure.to_phi(theta, K)`` of the table on a PyTensor vector ``theta`` (a PyTensor vector).
+
+    Examples
+    --------
+    >>> phi = symbolic_to_phi(...)  # doctest: +SKIP
+    """
     phi = structure.to_phi(_sym_vector(theta, structure.n_par(K)), K)
     return _as_tensor(np.asarray(phi, dtype=object))
 
 
 @dataclass(frozen=True)
 class Parametrisation:
-    """How the Bayesian MMRM samples one structure's parameters (see the module table)."""
+    """How the Bayesian MMRM samples one structure's parameters (see the module table).
+
+    Examples
+    --------
+    >>> PARAMETRISATIONS["ar1"].diagnostics
+    ('sd', 'rho')
+    """
 
     name: str
     #: ``build(K, t, priors, rv) -> (phi, names)``: creates the PyMC variables in the current model
@@ -234,7 +245,13 @@ def bayes_structures() -> tuple[str, ...]:
 
 
 def check_structure(name: str, model: str) -> Any:
-    """The table entry of ``name`` if the Bayesian MMRM supports it, else a clear error."""
+    """The table entry of ``name`` if the Bayesian MMRM supports it, else a clear error.
+
+    Examples
+    --------
+    >>> check_structure("ar1", "m").name
+    'ar1'
+    """
     from longmod.engines.core.covariance import COVARIANCE_TABLE
 
     ok = bayes_structures()
@@ -246,12 +263,22 @@ def check_structure(name: str, model: str) -> Any:
 
 
 def phi_names(structure: Any, visits: Any) -> list[str]:
-    """Names of ``phi`` from the table (``var(D1)``, ``rho``, ...)."""
+    """Names of ``phi`` from the table (``var(D1)``, ``rho``, ...).
+
+    Examples
+    --------
+    >>> phi_names(check_structure("cs", "m"), ["D3", "D7"])  # doctest: +SKIP
+    """
     return list(structure.names([str(v) for v in visits]))
 
 
 def sigma_draws(structure: Any, phi: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """NumPy covariance matrices ``(..., K, K)`` from draws of ``phi`` (``(..., q)``) via the table."""
+    """NumPy covariance matrices ``(..., K, K)`` from draws of ``phi`` (``(..., q)``) via the table.
+
+    Examples
+    --------
+    >>> sigma_draws(check_structure("ar1", "m"), phi, np.array([1.0, 2.0, 3.0])).shape  # doctest: +SKIP
+    """
     phi = np.asarray(phi, dtype=float)
     flat = phi.reshape(-1, phi.shape[-1])
     K = len(t)

@@ -81,6 +81,11 @@ class BayesDesign:
     contrast_columns : tuple of str
         Columns ``S`` replaced by the contrasts.
     warnings : tuple of str
+
+    Examples
+    --------
+    >>> d = bayes_design(spec, long_data)  # doctest: +SKIP
+    >>> d.visits, d.contrast.shape  # doctest: +SKIP
     """
 
     prep: Any
@@ -252,6 +257,12 @@ def bayes_design(spec: Any, data: pd.DataFrame, *, treatment_declared: bool = Fa
     ------
     ValueError
         No treatment contrast (the treatment variable is not in the formula).
+
+    Examples
+    --------
+    >>> d = bayes_design(spec, long_data)  # doctest: +SKIP
+    >>> d.treatment_prior_on  # doctest: +SKIP
+    'contrast'
     """
     from longmod.engines.core.prepare import effect_grid, prepare
 
@@ -271,6 +282,10 @@ def visit_positions(spec: Any, prep: Any) -> tuple[np.ndarray, np.ndarray]:
 
     The same definition as the native engine's: a visit's position is the mean
     of ``spec.time`` at that visit (``1..K`` without ``time``).
+
+    Examples
+    --------
+    >>> pos, t = visit_positions(spec, prep)  # doctest: +SKIP
     """
     fr = prep.frame
     K = len(prep.visit_levels)

@@ -30,7 +30,12 @@ REPORTED: tuple[str, ...] = ("effect", "beta", "cov_params")
 
 
 def split_dataset(ds: Any, keep: Sequence[str]) -> tuple[Any, Any]:
-    """(reported, internal) parts of an xarray Dataset (internal is None when empty)."""
+    """(reported, internal) parts of an xarray Dataset (internal is None when empty).
+
+    Examples
+    --------
+    >>> shown, hidden = split_dataset(idata.posterior, REPORTED)  # doctest: +SKIP
+    """
     names = list(ds.data_vars)
     shown = [n for n in names if n in keep]
     hidden = [n for n in names if n not in keep]
@@ -38,7 +43,12 @@ def split_dataset(ds: Any, keep: Sequence[str]) -> tuple[Any, Any]:
 
 
 def sample_prior(model: Any, draws: int, seed: int) -> Any:
-    """Forward draws of every free and deterministic variable of ``model`` (the ``prior`` group)."""
+    """Forward draws of every free and deterministic variable of ``model`` (the ``prior`` group).
+
+    Examples
+    --------
+    >>> prior = sample_prior(model, 500, seed=1)  # doctest: +SKIP
+    """
     import warnings
 
     import pymc as pm
@@ -84,6 +94,10 @@ def finish(
     prior_predictive : ndarray (draws, n_obs), optional
     attrs : mapping, optional
         Added to every group's attrs.
+
+    Examples
+    --------
+    >>> idata = finish(idata, keep=REPORTED, loglik=loglik, patients=ids, y=y)  # doctest: +SKIP
     """
     import arviz as az
     import xarray as xr

@@ -35,7 +35,12 @@ LMM_PARAMETRIZATIONS: tuple[str, ...] = ("marginal", "latent")
 
 def build_latent_lmm(design: Any, y: np.ndarray, subj: np.ndarray, t: np.ndarray, n_subj: int, rv: PriorVariables,
                      slope: bool) -> Any:
-    """PyMC model of the LMM with sampled (non-centred) random effects."""
+    """PyMC model of the LMM with sampled (non-centred) random effects.
+
+    Examples
+    --------
+    >>> model = build_latent_lmm(design, y, sidx, t, n_subjects, PriorVariables(pri), True)  # doctest: +SKIP
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -77,7 +82,13 @@ def build_latent_lmm(design: Any, y: np.ndarray, subj: np.ndarray, t: np.ndarray
 
 
 def lmm_model(spec: Any, data: pd.DataFrame, param: str, setup: Callable[[Any, pd.DataFrame], Any]) -> dict[str, Any]:
-    """Everything an LMM fit needs before sampling (design, priors, builder, key, log-likelihood, predictive)."""
+    """Everything an LMM fit needs before sampling (design, priors, builder, key, log-likelihood, predictive).
+
+    Examples
+    --------
+    >>> m = lmm_model(spec, long_data, "marginal", _setup)  # doctest: +SKIP
+    >>> model = m["build"]()  # doctest: +SKIP
+    """
     from longmod.engines.bayes.idata import simulate_mvn
 
     design, pri = setup(spec, data)

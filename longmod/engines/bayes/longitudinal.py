@@ -46,7 +46,12 @@ PRIOR_DRAWS: int = 500
 
 
 def model_data(model: Any) -> dict[str, np.ndarray]:
-    """Current values of a PyMC model's data containers (for nutpie's ``with_data``)."""
+    """Current values of a PyMC model's data containers (for nutpie's ``with_data``).
+
+    Examples
+    --------
+    >>> model_data(prepare_mmrm(spec, long_data)["build"]())  # doctest: +SKIP
+    """
     return {d.name: np.asarray(d.get_value()) for d in model.data_vars}
 
 
@@ -68,7 +73,14 @@ def _design_key(design: BayesDesign) -> tuple:
 
 
 def prepare_mmrm(spec: Any, data: pd.DataFrame) -> dict[str, Any]:
-    """Everything an MMRM fit needs before sampling (design, priors, arrays, the model builder, cache key)."""
+    """Everything an MMRM fit needs before sampling (design, priors, arrays, the model builder, cache key).
+
+    Examples
+    --------
+    >>> m = prepare_mmrm(spec, long_data)  # doctest: +SKIP
+    >>> m["structure"].name, m["key"][0]  # doctest: +SKIP
+    ('us', 'mmrm')
+    """
     structure = check_structure(spec.covariance, spec.name)
     design, pri = _setup(spec, data)
     prep = design.prep

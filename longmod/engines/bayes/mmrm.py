@@ -52,6 +52,10 @@ class MMRMArrays:
     pattern : (n_patients,) int, index into ``pattern_mask``.
     pattern_mask : (n_patterns, K) float, 1 = observed (most complete first).
     row_patient, row_visit : (n_obs,) int, where each row of the data sits.
+
+    Examples
+    --------
+    >>> a = mmrm_arrays(Z, y, subject, pos, 3)  # doctest: +SKIP
     """
 
     Z: np.ndarray
@@ -133,6 +137,10 @@ def assemble_theta(design: BayesDesign, rv: PriorVariables, visit_dim: str = "vi
     ``effect_basis`` + deterministic ``effect`` when several visits share one
     contrast), ``coef`` (the other columns). ``beta`` (R names, dims ``term``)
     is a deterministic.
+
+    Examples
+    --------
+    >>> theta = assemble_theta(design, rv)  # doctest: +SKIP
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -190,6 +198,10 @@ def build_mmrm(design: BayesDesign, arrays: MMRMArrays, structure: Any, t: np.nd
         parameters and ``y_missing`` (one per intermittent gap, flat prior);
         deterministics ``beta``, ``effect`` (if not free) and ``cov_params``
         (the table's ``phi``, dims ``cov_param``); one potential ``loglik``.
+
+    Examples
+    --------
+    >>> model = build_mmrm(design, arrays, structure, t, PriorVariables(pri))  # doctest: +SKIP
     """
     import pymc as pm
     import pytensor.tensor as pt

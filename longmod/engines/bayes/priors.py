@@ -229,6 +229,12 @@ class ResolvedPriors:
     sigma, random_intercept_sd, random_slope_sd, correlation : Prior
     treatment_declared : bool
         Whether the user declared ``treatment`` (else the default is used).
+
+    Examples
+    --------
+    >>> p = resolve_priors({"treatment": {"sigma": 10}}, ["(Intercept)", "armB"], contrast_columns=["armB"], mcid=20.0)
+    >>> p.treatment.describe()
+    'normal(mu=0, sigma=10)'
     """
 
     scale: float

@@ -57,6 +57,10 @@ def configure_pytensor() -> dict[str, Any]:
         ``blas__ldflags`` PyTensor uses; ``""`` = no BLAS) and ``warnings``
         (list of str: e.g. no BLAS, or PyTensor imported earlier with
         another cache).
+
+    Examples
+    --------
+    >>> info = configure_pytensor()  # doctest: +SKIP
     """
     warnings: list[str] = []
     target = cache_dir() / "pytensor"
@@ -156,6 +160,11 @@ class blas_limits:
     Measured here (2 cores): PyTensor's OpenBLAS gemv + gradient (3000 x 20) took
     21 us per call with one thread and 32 us with OpenBLAS's default two (the
     NumPy C-API fallback without BLAS: 28 us).
+
+    Examples
+    --------
+    >>> with blas_limits():  # doctest: +SKIP
+    ...     idata = nutpie.sample(compiled)
     """
 
     def __enter__(self) -> "blas_limits":

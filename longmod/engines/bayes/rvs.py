@@ -26,6 +26,10 @@ class PriorVariables:
     priors : ResolvedPriors
     scale_prior : Prior, optional
         Prior of the SDs created with :meth:`scale` (default ``priors.sigma``).
+
+    Examples
+    --------
+    >>> rv = PriorVariables(resolve_priors({}, ["(Intercept)", "x"], mcid=20.0))  # doctest: +SKIP
     """
 
     def __init__(self, priors: ResolvedPriors, scale_prior: Prior | None = None) -> None:
