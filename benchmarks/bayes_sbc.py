@@ -10,7 +10,7 @@ rank of the true value among ``L = 99`` thinned posterior draws (rank in
 chi-square test on 10 equal bins is reported per quantity (the caller states
 alpha; ``docs/bayes_sbc.md`` uses alpha = 0.01 per quantity).
 
-Run::
+Run (from the repository root; a research script, not part of the installed package)::
 
     PYTHONPATH=. .venv/bin/python benchmarks/bayes_sbc.py --kind lmm --reps 100
     PYTHONPATH=. .venv/bin/python benchmarks/bayes_sbc.py --kind mmrm --reps 100
@@ -51,43 +51,40 @@ def _spec(kind: str, sampler: dict[str, Any]):
 
 
 def _simulate(kind: str, spec: Any, design: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
-    """Draw parameters from the prior and simulate outcomes (returns data and true values)."""
+    """Draw parameters from the prior of the fitted model and simulate outcomes (returns data and true values)."""
     import pymc as pm
 
-    from longmod.engines.bayes import longitudinal as lg
-    from longmod.engines.bayes.design import prepare
-    from longmod.engines.bayes.priors import centre_columns, resolve_priors
+    from longmod.engines.bayes.covstruct import sigma_draws
+    from longmod.engines.bayes.lmm import build_latent_lmm
+    from longmod.engines.bayes.longitudinal import _setup, prepare_mmrm
+    from longmod.engines.bayes.rvs import PriorVariables
 
-    prep = prepare(spec, design, extra=[spec.subject, spec.visit, spec.time])
-    p = resolve_priors(spec.priors, prep.columns, prep.treatment_columns, mcid=spec.mcid)
-    Xc, means = centre_columns(prep.X, prep.columns)
-    subjects, sidx = np.unique(prep.frame[spec.subject].astype(str).to_numpy(), return_inverse=True)
     seed = int(rng.integers(2**31))
     if kind == "lmm":
+        d, pri = _setup(spec, design)
+        prep = d.prep
         t = prep.frame[spec.time].to_numpy(float)
-        model = lg._build_lmm(Xc, np.zeros(len(Xc)), sidx, t, len(subjects), prep.columns, p, True)
-        names = ["beta_c", "sigma", "re_sd", "re_corr", "z0", "z1"]
-        beta_c, sigma, re_sd, rho, z0, z1 = pm.draw([model[v] for v in names], random_seed=seed)
+        sidx = np.asarray(prep.subject, dtype=int)
+        model = build_latent_lmm(d, np.zeros(len(t)), sidx, t, int(sidx.max()) + 1, PriorVariables(pri), True)
+        names = ["beta", "sigma", "re_sd", "re_corr", "z0", "z1"]
+        beta, sigma, re_sd, rho, z0, z1 = pm.draw([model[v] for v in names], random_seed=seed)
         b0 = re_sd[0] * z0
         b1 = re_sd[1] * (rho * z0 + np.sqrt(1 - rho**2) * z1)
-        y = Xc @ beta_c + b0[sidx] + b1[sidx] * t + rng.normal(0.0, sigma, len(Xc))
+        y = prep.X @ beta + b0[sidx] + b1[sidx] * t + rng.normal(0.0, sigma, len(t))
         truth = {"sigma": float(sigma), "re_sd[1]": float(re_sd[1]), "re_corr": float(rho)}
     else:
-        model = lg._build_mmrm([np.zeros((1, len(prep.columns)))], [np.zeros((1, 3))], [((0, 1, 2), None)], 3,
-                               prep.columns, p)
-        beta_c, sd, corr = pm.draw([model["beta_c"], model["visit_sd"], model["visit_corr"]], random_seed=seed)
-        cov = corr * np.outer(sd, sd)
-        vpos = {v: i for i, v in enumerate(VISITS)}
-        vidx = prep.frame[spec.visit].map(vpos).to_numpy()
-        eps = rng.multivariate_normal(np.zeros(3), cov, size=len(subjects))
-        y = Xc @ beta_c + eps[sidx, vidx]
+        m = prepare_mmrm(spec, design)
+        d, model = m["design"], m["build"]()
+        prep = d.prep
+        beta, sd, corr, phi = pm.draw([model["beta"], model["visit_sd"], model["visit_corr"], model["cov_params"]],
+                                      random_seed=seed)
+        cov = sigma_draws(m["structure"], phi, m["t"])
+        xa = m["xarrays"]
+        eps = rng.multivariate_normal(np.zeros(3), cov, size=xa.Z.shape[0])
+        y = prep.X @ beta + eps[xa.row_patient, xa.row_visit]
         truth = {"visit_sd[1]": float(sd[1]), "visit_corr[0,1]": float(corr[0, 1])}
-    beta = beta_c.copy()
-    j = prep.columns.index("(Intercept)")
-    beta[j] = beta_c[j] - beta_c @ means
-    L = lg.contrast_vectors(spec, prep, list(VISITS))
-    truth["contrast_D7"] = float(L[1] @ beta)
-    data = prep.frame.copy()
+    truth["contrast_D7"] = float(d.contrast[list(d.visits).index("D7")] @ beta)
+    data = prep.frame.drop(columns=[c for c in prep.frame.columns if c.startswith("__")]).copy()
     data[spec.outcome] = y
     return data, truth
 
@@ -101,7 +98,7 @@ def _posterior(kind: str, res: Any) -> dict[str, np.ndarray]:
         out["re_sd[1]"] = post["re_sd"].values[..., 1].ravel()
         out["re_corr"] = post["re_corr"].values.ravel()
     else:
-        out["visit_sd[1]"] = post["visit_sd"].values[..., 1].ravel()
+        out["visit_sd[1]"] = post["visit_sd"].values[..., 1].ravel()  # reported: in the posterior group
         out["visit_corr[0,1]"] = post["visit_corr"].values[..., 0, 1].ravel()
     return out
 
@@ -124,7 +121,7 @@ def run_sbc(kind: str = "lmm", reps: int = 100, n_patients: int = 30, seed: int 
     rows = []
     for r in range(reps):
         data, truth = _simulate(kind, spec, design, rng)
-        res = fit_bayes_longitudinal(spec, data, sampler={"seed": int(rng.integers(2**31))})
+        res = fit_bayes_longitudinal(spec, data, sampler={"seed": int(rng.integers(2**31))}, prior_draws=0)
         post = _posterior(kind, res)
         d7 = res.effects.set_index("visit").loc["D7"]
         for q, true in truth.items():

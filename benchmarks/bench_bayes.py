@@ -85,11 +85,13 @@ def bambi_worker(model: str, n: int) -> dict:
     import arviz as az
     import numpy as np
 
+    import sys
+    from pathlib import Path
+
     from longmod.engines.bayes import runtime
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     from bambi_bridge import bambi_fixed_effects, bambi_model
-    from longmod.engines.bayes.design import prepare
-    from longmod.engines.bayes.longitudinal import contrast_vectors
 
     rt = runtime.configure_pytensor()
     spec = _spec(model, "bambi")
@@ -98,9 +100,8 @@ def bambi_worker(model: str, n: int) -> dict:
     m, info = bambi_model(spec, d, uncorrelated_slopes=True)
     idata = m.fit(draws=1000, tune=1000, chains=4, cores=2, random_seed=1, progressbar=False)
     wall = time.perf_counter() - t0
-    prep = prepare(spec, d, extra=[spec.subject, spec.visit, spec.time])
-    L = contrast_vectors(spec, prep, ["D3", "D7", "D14"])
-    beta = bambi_fixed_effects(idata, info["column_terms"])
+    L = info["design"].contrast
+    beta = bambi_fixed_effects(idata, info)
     c7 = beta @ L[1]
     ess_d7 = float(az.ess(c7))
     sds = [v for v in idata.posterior.data_vars if v.endswith("_sigma") and "|" in v]

@@ -70,3 +70,31 @@ def long_data(n: int, seed: int, dropout: float = 0.15) -> pd.DataFrame:
             rows.append({"patient_id": f"p{i:04d}", "arm": arm[i], "visit": v, "day": DAYS[k],
                          "baseline": base[i], "pf": mean + eps[i, k]})
     return pd.DataFrame(rows)
+
+
+#: the comparison of every test data set here (declared: longmod has no default arm)
+TREATMENT = Treatment(variable="arm", reference="placebo", active="uc_msc")
+
+#: sampler of the shared small MMRM fits (2 chains x 500 draws: enough for loo/compare and shape checks)
+SMALL_MMRM_SAMPLER = {"chains": 2, "draws": 500, "tune": 500, "seed": 17}
+
+
+def mmrm_spec(cov: str, **kw) -> ModelSpec:
+    """The tests' MMRM: ``arm * visit + baseline`` over D3/D7/D14 (one compiled graph per structure)."""
+    return ModelSpec(name=f"bayes-{cov}", outcome="pf", fixed="arm * visit + baseline", subject="patient_id",
+                     visit="visit", time="day", covariance=cov, levels={"visit": list(VISITS)}, engine="pymc",
+                     mcid=20.0, **{"sampler": SMALL_MMRM_SAMPLER, "treatment": TREATMENT, **kw})
+
+
+@pytest.fixture(scope="session")
+def mmrm_data() -> pd.DataFrame:
+    return long_data(60, seed=21)
+
+
+@pytest.fixture(scope="session")
+def mmrm_fits(mmrm_data):
+    """Small Bayesian MMRMs (us, ar1, cs) on one data set, shared by the tests."""
+    from longmod.engines.bayes import fit_bayes_longitudinal
+
+    return {cov: fit_bayes_longitudinal(mmrm_spec(cov), mmrm_data, estimand="hypothetical")
+            for cov in ("us", "ar1", "cs")}

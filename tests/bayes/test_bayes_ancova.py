@@ -63,11 +63,11 @@ def test_near_flat_priors_agree_with_statsmodels_ols(ancova_spec):
 def test_same_seed_same_draws_and_new_seed_differs(ancova_spec, small_data, small_fit):
     again = fit_bayes_ancova(ancova_spec, small_data, day=7, estimand="treatment policy")
     assert again.fit_stats["compile_cached"]  # second run reuses the compiled model
-    a = small_fit.extras["inference_data"].posterior["beta_c"].values
-    b = again.extras["inference_data"].posterior["beta_c"].values
+    a = small_fit.extras["inference_data"].posterior["beta"].values
+    b = again.extras["inference_data"].posterior["beta"].values
     np.testing.assert_array_equal(a, b)
     other = fit_bayes_ancova(ancova_spec, small_data, sampler={"seed": 8})
-    assert not np.array_equal(a, other.extras["inference_data"].posterior["beta_c"].values)
+    assert not np.array_equal(a, other.extras["inference_data"].posterior["beta"].values)
     assert other.provenance["seed"] == 8
 
 
@@ -77,8 +77,8 @@ def test_pymc_fallback_backend_honours_seed(ancova_spec, small_data, small_fit):
     r1 = fit_bayes_ancova(ancova_spec, small_data, sampler=kw)
     r2 = fit_bayes_ancova(ancova_spec, small_data, sampler=kw)
     assert r1.effects.loc[0, "sampler"] == "pymc" and r1.convergence.optimizer == "pymc"
-    np.testing.assert_array_equal(r1.extras["inference_data"].posterior["beta_c"].values,
-                                  r2.extras["inference_data"].posterior["beta_c"].values)
+    np.testing.assert_array_equal(r1.extras["inference_data"].posterior["beta"].values,
+                                  r2.extras["inference_data"].posterior["beta"].values)
     # same model, other sampler: posterior means agree within Monte Carlo error
     e1, e0 = r1.effects.iloc[0], small_fit.effects.iloc[0]
     assert abs(e1["estimate"] - e0["estimate"]) < 4 * np.hypot(e1["mcse_mean"], e0["mcse_mean"])
@@ -100,7 +100,8 @@ def test_informative_treatment_prior_is_used(ancova_spec, small_data):
     tight = ancova_spec.replace(priors={"treatment": {"mu": -50.0, "sigma": 0.5}})
     r = fit_bayes_ancova(tight, small_data)
     assert r.effects.loc[0, "estimate"] == pytest.approx(-50.0, abs=2.0)
-    assert r.extras["priors"]["beta_sigma"][1] == 0.5
+    assert r.extras["priors"]["treatment"] == "normal(mu=-50, sigma=0.5)"
+    assert r.effects.loc[0, "treatment_prior"] == "normal(mu=-50, sigma=0.5)"
 
 
 def test_inputs_not_mutated_and_missing_rows_reported(ancova_spec):
@@ -120,7 +121,7 @@ def test_bad_priors_and_sampler_options_fail_before_sampling(ancova_spec, small_
         fit_bayes_ancova(ancova_spec.replace(priors={"treatmnt": {"sigma": 1}}), small_data)
     with pytest.raises(PriorError, match="not in the design"):
         fit_bayes_ancova(ancova_spec.replace(priors={"terms": {"age": {"sigma": 1}}}), small_data)
-    with pytest.raises(SamplerError, match="choose one of nutpie, pymc"):
+    with pytest.raises(SamplerError, match="choose one of nutpie, nutpie-jax, pymc"):
         fit_bayes_ancova(ancova_spec, small_data, sampler={"backend": "stan"})
     with pytest.raises(ValueError, match="not in the data"):
         fit_bayes_ancova(ancova_spec.replace(fixed="arm + weight"), small_data)
@@ -136,12 +137,14 @@ def test_dispatch_without_visit_runs_the_ancova(ancova_spec, small_data, small_f
     pd.testing.assert_frame_equal(r.effects, small_fit.effects)
 
 
-def test_prior_predictive_is_on_clinical_scale(ancova_spec, small_data):
+def test_prior_predictive_is_on_clinical_scale(ancova_spec, small_data, small_fit):
     pp = prior_predictive_ancova(ancova_spec, small_data, draws=400)
-    sig = pp.prior["sigma"].values.ravel()
+    sig = pp["sigma"].values.ravel()
     # HalfNormal(2.5 x 100): E = 250 sqrt(2/pi) = 199.5, SD = 250 sqrt(1 - 2/pi) = 150.7
     assert sig.mean() == pytest.approx(199.5, abs=4 * 150.7 / np.sqrt(400))
-    assert pp.prior_predictive["obs"].shape[-1] == 60
+    idata = small_fit.extras["inference_data"]
+    assert idata.prior_predictive["y"].shape == (1, 500, 60)
+    assert idata.observed_data["y"].shape == (60,) and idata.log_likelihood["y"].shape == (2, 1000, 60)
 
 
 def test_inference_data_saved_with_provenance(small_fit, tmp_path):
@@ -156,3 +159,22 @@ def test_inference_data_saved_with_provenance(small_fit, tmp_path):
     assert back.posterior.attrs["longmod_seed"] == 7
     assert "longmod_pymc_version" in back.posterior.attrs
     np.testing.assert_array_equal(back.posterior["beta"].values, idata.posterior["beta"].values)
+
+
+@pytest.mark.slow
+def test_sampler_fallback_is_recorded_not_silent(ancova_spec, small_data, monkeypatch):
+    """nutpie failing makes PyMC's NUTS sample; the row, the provenance and the warnings
+    say so, and the fit is not ``converged`` (the declared sampler did not run)."""
+    from longmod.engines.bayes import runtime
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated nutpie failure")
+
+    monkeypatch.setattr(runtime, "_nutpie_compile", boom)
+    r = fit_bayes_ancova(ancova_spec, small_data, sampler={"draws": 300, "tune": 300, "cores": 1}, prior_draws=0)
+    row = r.effects.iloc[0]
+    assert row["sampler"] == "pymc" and "simulated nutpie failure" in row["sampler_fallback"]
+    assert r.provenance["sampler_requested"] == "nutpie" and r.provenance["sampler"] == "pymc"
+    assert not r.convergence.converged
+    assert any(w.startswith("sampler fallback: nutpie failed") for w in r.convergence.warnings)
+    assert r.extras["inference_data"].attrs["sampler_fallback"].startswith("nutpie failed")

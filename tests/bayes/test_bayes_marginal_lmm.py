@@ -25,9 +25,13 @@ def test_marginal_loglik_equals_mvn_with_explicit_covariance(slope):
     """The closed-form per-patient likelihood equals scipy's MVN log density with
     V_i = Z_i G Z_i' + sigma^2 I built explicitly, at a random parameter point, for
     irregular times and patients with 1 to 4 observations (tolerance rel 1e-9)."""
+    from types import SimpleNamespace
+
     from longmod.engines.bayes import runtime
-    from longmod.engines.bayes.marginal_lmm import build_marginal_lmm, patient_sums
+    from longmod.engines.bayes.design import contrast_design
+    from longmod.engines.bayes.marginal_lmm import build_marginal_lmm, patient_loglik_lmm, patient_sums
     from longmod.engines.bayes.priors import resolve_priors
+    from longmod.engines.bayes.rvs import PriorVariables
 
     runtime.configure_pytensor()
     rng = np.random.default_rng(0)
@@ -36,15 +40,17 @@ def test_marginal_loglik_equals_mvn_with_explicit_covariance(slope):
     t = np.concatenate([np.sort(rng.choice([0.0, 3.0, 7.0, 14.0, 21.0], m, replace=False)) for m in sizes])
     X = np.column_stack([np.ones(len(t)), rng.normal(size=(len(t), 2))])
     y = rng.normal(size=len(t)) * 30 + 100
-    cols = ["(Intercept)", "a", "b"]
-    pri = resolve_priors({}, cols, ["a"], mcid=20.0)
-    model = build_marginal_lmm(X, y, patient_sums(X, y, t, idx, n), cols, pri, slope)
+    cols = ("(Intercept)", "a", "b")
+    design = contrast_design(SimpleNamespace(X=X, columns=cols, y=y), np.array([[0.0, 1.0, 0.0]]), ("",),
+                             np.array([np.nan]))
+    pri = resolve_priors({}, list(cols), contrast_columns=design.contrast_columns, mcid=20.0)
+    model = build_marginal_lmm(design, y, patient_sums(design.Z, y, t, idx, n), PriorVariables(pri), slope)
     point = model.initial_point()
     for k in point:
         point[k] = point[k] + rng.normal(scale=0.5, size=np.shape(point[k]))
     kw = {"inputs": model.value_vars, "on_unused_input": "ignore"}
     pot = model.compile_fn(model.logp(vars=model.potentials, sum=True), **kw)(point)
-    names = ["beta_c", "sigma", "re_sd"] + (["re_corr"] if slope else [])
+    names = ["beta", "sigma", "re_sd"] + (["re_corr"] if slope else [])
     vals = model.compile_fn(model.replace_rvs_by_values([model[v] for v in names]), **kw)(point)
     beta, sigma, sd = (np.asarray(v, dtype=float) for v in vals[:3])
     if slope:
@@ -52,13 +58,19 @@ def test_marginal_loglik_equals_mvn_with_explicit_covariance(slope):
         G = np.array([[sd[0] ** 2, rho * sd[0] * sd[1]], [rho * sd[0] * sd[1], sd[1] ** 2]])
     else:
         G = np.array([[float(sd) ** 2]])
-    ref = 0.0
+    ref, per = 0.0, []
     for i in range(n):
         r = idx == i
         Z = np.column_stack([np.ones(r.sum()), t[r]])[:, : G.shape[0]]
-        ref += stats.multivariate_normal(X[r] @ beta, Z @ G @ Z.T + sigma**2 * np.eye(r.sum())).logpdf(y[r])
+        per.append(stats.multivariate_normal(X[r] @ beta, Z @ G @ Z.T + sigma**2 * np.eye(r.sum())).logpdf(y[r]))
+        ref += per[-1]
     assert float(pot) == pytest.approx(ref, rel=1e-9)
-    assert sorted(v.name for v in model.free_RVs) == sorted(["beta_c", "sigma", "re_sd"] + (["re_corr_cpc"] if slope else []))
+    # the per-patient log-likelihood of the InferenceData: the same densities
+    ll = patient_loglik_lmm(X, y, t, idx, n, beta, sigma, sd, rho if slope else None)
+    np.testing.assert_allclose(ll, per, rtol=1e-9)
+    free = ["intercept", "effect", "coef", "sigma"] + (["re_sd_intercept", "re_sd_slope", "re_corr_cpc"] if slope
+                                                       else ["re_sd"])
+    assert sorted(v.name for v in model.free_RVs) == sorted(free)
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +110,9 @@ def test_marginal_and_latent_agree_within_monte_carlo_error(both_fits):
     quantity (14 quantities x 2 checks)."""
     _, fits = both_fits
     assert fits["marginal"].extras["parametrization"] == "marginal"
-    assert "z0" not in fits["marginal"].extras["inference_data"].posterior
-    assert "z1" in fits["latent"].extras["inference_data"].posterior
+    assert "z0" not in fits["marginal"].extras["inference_data"].unconstrained_posterior
+    assert "z1" in fits["latent"].extras["inference_data"].unconstrained_posterior
+    assert "z1" not in fits["latent"].extras["inference_data"].posterior  # internal: not shown by default
     a, b = _draws(fits["marginal"]), _draws(fits["latent"])
     assert len(a) == 14  # 7 fixed effects, 3 contrasts, sigma, 2 SDs, correlation
     for k in a:
@@ -113,7 +126,7 @@ def test_marginal_and_latent_agree_within_monte_carlo_error(both_fits):
     assert 4 * np.hypot(_mcse(a[d7], "mean"), _mcse(b[d7], "mean")) < 0.25 * a[d7].std()
     m = fits["marginal"]
     assert m.effects["divergences"].eq(0).all()
-    assert set(m.covariance["parameter"]) == {"sigma", "re_sd[0]", "re_sd[1]", "re_corr"}
+    assert set(m.covariance["parameter"]) == {"var(Intercept)", "cov(Intercept,time)", "var(time)", "residual"}
 
 
 @pytest.mark.slow
@@ -121,18 +134,17 @@ def test_random_effects_recovered_from_marginal_fit(both_fits):
     """Posterior means of b_i from the marginal fit (closed-form conditional means,
     averaged over draws) match the latent fit's sampled b_i: correlation > 0.99 and
     the mean absolute difference below 0.1 x the spread of the b_i."""
-    from longmod.engines.bayes.design import prepare
     from longmod.engines.bayes.marginal_lmm import random_effects_mean
-    from longmod.engines.bayes.priors import centre_columns
+    from longmod.engines.core.prepare import prepare
 
     d, fits = both_fits
     spec = _spec("ris")
-    prep = prepare(spec, d, extra=[spec.subject, spec.visit, spec.time])
-    Xc, _ = centre_columns(prep.X, prep.columns)
-    subj, idx = np.unique(prep.frame[spec.subject].astype(str).to_numpy(), return_inverse=True)
+    prep = prepare(spec, d)
     t = prep.frame[spec.time].to_numpy(float)
-    b_marg = random_effects_mean(fits["marginal"].extras["inference_data"], Xc, prep.y, t, idx, len(subj), slope=True)
-    post = fits["latent"].extras["inference_data"].posterior
+    b_marg = random_effects_mean(fits["marginal"].extras["inference_data"], prep.X, prep.y, t, prep.subject,
+                                 int(prep.subject.max()) + 1, slope=True)
+    idl = fits["latent"].extras["inference_data"]
+    post = idl.posterior.merge(idl.unconstrained_posterior)
     sd, rho, z0, z1 = (post[v].values for v in ("re_sd", "re_corr", "z0", "z1"))
     b0 = sd[..., :1] * z0
     b1 = sd[..., 1:] * (rho[..., None] * z0 + np.sqrt(1 - rho[..., None] ** 2) * z1)

@@ -120,7 +120,7 @@ def test_bambi_live_matches_longmod(reference, longmod_fit):
                       target_accept=0.9)
     L = longmod_fit.extras["contrast_vectors"].loc[list(VISITS)].to_numpy()
     live = mod.summarise(mod.quantity_draws(
-        bambi_fixed_effects(idata, info["column_terms"]), info["columns"], L,
+        bambi_fixed_effects(idata, info), info["design"].columns, L,
         {"sigma": idata.posterior["sigma"].values, "re_sd": idata.posterior[f"1|{spec.subject}_sigma"].values}))
     bad = _compare(_longmod_summary(longmod_fit), live)
     assert not bad, bad

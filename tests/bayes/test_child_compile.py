@@ -1,22 +1,51 @@
-"""A model is compiled by a fresh process, once; a failing child is reported, never hidden."""
+"""A model is compiled by a fresh process, once, under a lock; a failing child is reported, never hidden."""
 
 from __future__ import annotations
 
-from longmod.engines.bayes import runtime
+from longmod.engines.bayes import compile_cache, runtime
 
 
 def test_a_failing_child_is_reported_and_leaves_no_marker(tmp_path, monkeypatch):
     monkeypatch.setenv("LONGMOD_CACHE", str(tmp_path))
     runtime.configure_pytensor()
     key = ("test-child-compile", str(tmp_path))
-    info = runtime.SampleInfo(backend="nutpie")
+    warnings: list[str] = []
     failing_build = lambda: 1 / 0  # noqa: E731 - a lambda is pickled by value, so the child can load it
-    assert runtime._compile_in_fresh_process(failing_build, key, info) is None
-    assert len(info.warnings) == 1 and "this run's draws may differ" in info.warnings[0]
-    assert "ZeroDivisionError" in info.warnings[0]
-    assert not runtime._compiled_marker(key).exists()
+    assert compile_cache.ensure_compiled(failing_build, key, warnings) is None
+    assert len(warnings) == 1 and "this run's draws may differ" in warnings[0]
+    assert "ZeroDivisionError" in warnings[0]
+    assert not (compile_cache.compiled_dir() / f"{compile_cache.model_digest(key)}.json").exists()
 
 
 def test_no_cache_key_compiles_in_process():
-    info = runtime.SampleInfo(backend="nutpie")
-    assert runtime._compile_in_fresh_process(lambda: 1 / 0, None, info) is None and info.warnings == []
+    warnings: list[str] = []
+    assert compile_cache.ensure_compiled(lambda: 1 / 0, None, warnings) is None and warnings == []
+
+
+def test_key_covers_model_code_and_package_versions(monkeypatch):
+    """Changed model code (any module of the Bayesian engine or the covariance table) or
+    another pytensor/numba/nutpie/pymc version gives another cache entry."""
+    key = ("m", 1)
+    d0 = compile_cache.model_digest(key)
+    files = {f.name for f in compile_cache._model_files()}
+    assert {"mmrm.py", "covstruct.py", "design.py", "rvs.py", "covariance.py"} <= files
+    monkeypatch.setattr(compile_cache, "code_hash", lambda: "0" * 64)
+    assert compile_cache.model_digest(key) != d0
+    monkeypatch.undo()
+    names = dict(compile_cache.key_versions())
+    assert {"pytensor", "numba", "nutpie", "pymc"} <= set(names)
+    monkeypatch.setattr(compile_cache, "key_versions", lambda: (("pytensor", "0.0"),))
+    assert compile_cache.model_digest(key) != d0
+
+
+def test_pruned_numba_cache_is_detected(tmp_path, monkeypatch):
+    """A marker whose graphs are gone from numba's cache is not trusted."""
+    monkeypatch.setenv("LONGMOD_CACHE", str(tmp_path))
+    runtime.configure_pytensor()
+    d = compile_cache.numba_cache_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    k = "ab" * 32
+    assert compile_cache.missing_graphs([k]) == [k]
+    for suffix in (".nbi", ".1.nbc"):
+        (d / f"string.numba_funcified_fgraph-{k}_fastmath1.py311{suffix}").write_bytes(b"")
+    assert compile_cache.missing_graphs([k]) == []

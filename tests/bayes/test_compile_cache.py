@@ -1,32 +1,52 @@
-"""Compiled models are reused across processes (PyTensor's numba disk cache).
+"""The compile cache under concurrency, and compiled models reused across processes.
 
-Two fresh Python processes sample the same small PyMC model with nutpie
-through :func:`longmod.engines.bayes.runtime.sample_model`, against one new
-``LONGMOD_CACHE``. The runtime records, as data, how many
-PyTensor-generated numba functions it had to compile (numba fires its
-``numba:compile`` event only on a cache miss). The first process must compile
-the model's graph functions; the second must load all of them from the disk
-cache (``graphs_compiled == 0``, ``compile_source == "disk"``). No timing is
-asserted; the compile seconds are printed for the record.
-
-The probe model has static data. PyTensor's whole-graph cache key depends on
-the order of the operands of shape checks between two different symbolic
-lengths, an order that follows ``PYTHONHASHSEED``; longmod's models declare
-their data containers to share one length (``pt.specify_shape``) so that their
-keys are the same in every process (``test_seed_reproducible.py``).
+Two fresh Python processes start *at the same time* on one EMPTY
+``LONGMOD_CACHE`` and fit the same small Bayesian ANCOVA with the same seed.
+Asserted: both succeed; exactly one of them had a child process compile the
+model (the other waited on the lock, then loaded it); neither compiled a graph
+in its own process; the draws are bit-identical. A third process after the
+model's numba graphs were deleted (a pruned cache) detects it, recompiles in a
+child and still gives the same draws. A model sampled without a ``cache_key``
+that has to be compiled is flagged in the fit's warnings.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
-from .fresh_process import run_fresh
+from .fresh_process import ROOT, run_fresh
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = r"""
+FIT = r"""
+import hashlib, json
+import numpy as np, pandas as pd
+from longmod.engines.bayes import fit_bayes_ancova
+from longmod.spec.model import ModelSpec, Treatment
+
+rng = np.random.default_rng(3)
+n = 40
+d = pd.DataFrame({"patient_id": [f"p{i:03d}" for i in range(n)], "arm": np.where(np.arange(n) % 2 == 0, "a", "b"),
+                  "x": rng.normal(0.0, 1.0, n)})
+d["y"] = 10.0 * (d.arm == "b") + 3.0 * d.x + rng.normal(0, 5.0, n)
+spec = ModelSpec(name="cc", outcome="y", fixed="arm + x", subject="patient_id", engine="pymc", mcid=5.0,
+                 treatment=Treatment(variable="arm", reference="a", active="b"),
+                 sampler={"chains": 2, "draws": 100, "tune": 100, "seed": 11, "cores": 1})
+fit = fit_bayes_ancova(spec, d, prior_draws=0)
+post = fit.extras["inference_data"].posterior
+h = hashlib.sha256()
+for name in sorted(post.data_vars):
+    h.update(name.encode()); h.update(np.ascontiguousarray(post[name].values).tobytes())
+print("RESULT " + json.dumps({**fit.fit_stats, "warnings": list(fit.convergence.warnings), "draws": h.hexdigest(),
+                              "sampler": fit.effects.loc[0, "sampler"]}))
+"""
+
+NO_KEY = r"""
 import json
 import numpy as np
 from longmod.engines.bayes import runtime
@@ -37,27 +57,60 @@ runtime.configure_pytensor()
 def build():
     import pymc as pm
 
-    y = np.array([12.0, -3.0, 25.0, 8.0, 40.0, -10.0, 15.0, 22.0])  # static data: a fixed graph
     with pm.Model() as model:
         mu = pm.Normal("mu", 0.0, 100.0)
-        sigma = pm.HalfNormal("sigma", 50.0)
-        pm.Normal("obs", mu, sigma, observed=y)
+        pm.Normal("obs", mu, 7.0, observed=np.array([1.0, 4.0, 2.5]))
     return model
 
 
-settings = runtime.SamplerSettings.from_mapping({"chains": 1, "draws": 50, "tune": 50, "seed": 1, "cores": 1})
+settings = runtime.SamplerSettings.from_mapping({"chains": 1, "draws": 30, "tune": 30, "seed": 1, "cores": 1})
 idata, info = runtime.sample_model(build, {}, settings)
-print("RESULT " + json.dumps(dict(idata.attrs), default=str))
+print("RESULT " + json.dumps({"warnings": info.warnings, **info.fit_stats()}))
 """
 
 
-def test_second_process_loads_compiled_model_from_disk(tmp_path):
+def _start(script: str, cache: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
+    env.update(LONGMOD_CACHE=cache, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _result(p: subprocess.Popen) -> dict:
+    out, err = p.communicate(timeout=1800)
+    assert p.returncode == 0, err[-3000:]
+    return json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[len("RESULT "):])
+
+
+def test_two_concurrent_processes_on_an_empty_cache(tmp_path):
     cache = str(tmp_path / "cache")
-    cold = run_fresh(SCRIPT, cache)
-    warm = run_fresh(SCRIPT, cache)
-    print(f"compile seconds: cold {cold['compile_seconds']:.1f}, warm {warm['compile_seconds']:.1f}")
-    assert cold["sampler_backend"] == warm["sampler_backend"] == "nutpie"
-    assert cold["compile_source"] == "compiled" and cold["graphs_compiled"] >= 1
-    assert warm["compile_source"] == "disk"
-    assert warm["graphs_compiled"] == 0 and warm["numba_compiled"] == 0, warm
-    assert os.path.isdir(os.path.join(cache, "pytensor", "numba"))
+    procs = [_start(FIT, cache), _start(FIT, cache)]
+    a, b = (_result(p) for p in procs)
+    assert sorted([a["compiled_by_child"], b["compiled_by_child"]]) == [False, True]
+    for r in (a, b):
+        assert r["sampler"] == "nutpie" and r["graphs_compiled_here"] == 0, r
+        assert r["compile_source"] == "disk"
+        assert not any("compiled in this process" in w for w in r["warnings"]), r["warnings"]
+    assert a["draws"] == b["draws"]
+    markers = list((tmp_path / "cache" / "pytensor" / "longmod_compiled").glob("*.json"))
+    assert len(markers) == 1
+    keys = json.loads(markers[0].read_text())["graph_cache_keys"]
+    assert keys
+    # prune numba's cache of this model's graphs: detected, recompiled by a child, same draws
+    numba_dir = tmp_path / "cache" / "pytensor" / "numba"
+    for f in numba_dir.iterdir():
+        if any(k in f.name for k in keys):
+            f.unlink()
+    c = run_fresh(FIT, cache)
+    assert c["compiled_by_child"] and c["graphs_compiled_here"] == 0
+    assert any("pruned numba cache" in w for w in c["warnings"]), c["warnings"]
+    assert c["draws"] == a["draws"]
+
+
+def test_an_in_process_compile_is_flagged(tmp_path):
+    r = run_fresh(NO_KEY, str(tmp_path / "cache"))
+    assert r["graphs_compiled_here"] >= 1 and r["compile_source"] == "compiled"
+    assert any("compiled in this process" in w for w in r["warnings"]), r["warnings"]
+    again = run_fresh(NO_KEY, str(tmp_path / "cache"))  # now loaded from numba's disk cache: not flagged
+    assert again["graphs_compiled_here"] == 0 and again["compile_source"] == "disk"
+    assert not any("compiled in this process" in w for w in again["warnings"])

@@ -1,9 +1,13 @@
 """Bayesian ANCOVA: one row per patient, ``outcome ~ N(X beta, sigma^2)``.
 
-Priors: see :mod:`longmod.engines.bayes.priors` (clinical-scale defaults,
-never tuned to the outcome's SD in the data). Non-intercept columns are
-centred internally for sampling efficiency; reported coefficients are on the
-original (R ``model.matrix``) parameterisation.
+The design comes from the engines' front end
+(:func:`longmod.engines.core.prepare.prepare`; the treatment contrast from
+``effect_grid``), re-parametrised so the treatment contrast is the parameter
+``effect`` (its prior is the declared ``treatment`` prior:
+:mod:`longmod.engines.bayes.design`). Priors: see
+:mod:`longmod.engines.bayes.priors` (clinical-scale defaults, never tuned to
+the outcome's SD in the data). Non-intercept columns are centred internally;
+``beta`` is reported on the R ``model.matrix`` parametrisation.
 """
 
 from __future__ import annotations
@@ -15,57 +19,51 @@ import numpy as np
 import pandas as pd
 
 from longmod.engines.bayes import runtime
-from longmod.engines.bayes.assemble import ENGINE_NAME, covariance_table, fit_result, params_table
-from longmod.engines.bayes.design import Prepared, prepare
-from longmod.engines.bayes.priors import centre_columns, resolve_priors
-from longmod.engines.bayes.summaries import count_divergences, summarise_draws
+from longmod.engines.bayes.assemble import effect_rows, fit_result, params_table
+from longmod.engines.bayes.design import BayesDesign, bayes_design
+from longmod.engines.bayes.idata import REPORTED, finish, sample_prior
+from longmod.engines.bayes.priors import ResolvedPriors, resolve_priors
+from longmod.engines.bayes.rvs import PriorVariables
 from longmod.results.fit import FitResult
-from longmod.results.schema import effects_frame
 
 
-def _build(Xc: np.ndarray, y: np.ndarray, columns: list[str], p: Mapping[str, Any]):
+def _build(design: BayesDesign, y: np.ndarray, pri: ResolvedPriors) -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
-    with pm.Model(coords={"term": columns}) as model:
+    from longmod.engines.bayes.mmrm import assemble_theta
+
+    rv = PriorVariables(pri)
+    with pm.Model(coords={"term": design.columns, "cov_param": ["residual"]}) as model:
         yd = pm.Data("y", y)
         # X's row count is declared to be y's length (SpecifyShape checks it inside one Op),
         # so the likelihood has a single length. Without this the graph compared X's rows
         # with y's length in an Eq whose operand order came from iterating a set of PyTensor
         # variables (it followed PYTHONHASHSEED): the numba cache key of the logp graph
         # changed from one process to the next and warm runs recompiled it.
-        X = pt.specify_shape(pm.Data("X", Xc), (yd.shape[0], None))
-        # prior hyper-parameters are data too, so one compiled model serves any priors
-        bmu = pm.Data("beta_mu", np.asarray(p["beta_mu"], dtype=float))
-        bsd = pm.Data("beta_sigma", np.asarray(p["beta_sigma"], dtype=float))
-        ssd = pm.Data("sigma_scale", np.asarray(p["sigma"], dtype=float))
-        beta_c = pm.Normal("beta_c", mu=bmu, sigma=bsd, dims="term")
-        sigma = pm.HalfNormal("sigma", sigma=ssd)
-        pm.Normal("obs", mu=pm.math.dot(X, beta_c), sigma=sigma, observed=yd, shape=yd.shape[0])
+        X = pt.specify_shape(pm.Data("X", design.Z), (yd.shape[0], None))
+        theta = assemble_theta(design, rv)
+        sigma = rv.scale("sigma")
+        pm.Deterministic("cov_params", sigma[None] ** 2, dims="cov_param")  # the table's "ind" structure
+        pm.Normal("obs", mu=pt.dot(X, theta), sigma=sigma, observed=yd, shape=yd.shape[0])
     return model
 
 
-def _data(Xc: np.ndarray, y: np.ndarray, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    return {"X": Xc, "y": y, "beta_mu": np.asarray(p["beta_mu"], dtype=float),
-            "beta_sigma": np.asarray(p["beta_sigma"], dtype=float), "sigma_scale": np.asarray(p["sigma"], dtype=float)}
-
-
-def _setup(spec: Any, data: pd.DataFrame) -> tuple[Prepared, dict[str, Any], np.ndarray, np.ndarray]:
-    has_id = spec.subject in data.columns
-    prep = prepare(spec, data, extra=[spec.subject] if has_id else [])
-    if has_id and prep.frame[spec.subject].duplicated().any():
+def _setup(spec: Any, data: pd.DataFrame) -> tuple[BayesDesign, ResolvedPriors]:
+    if spec.subject not in data.columns:
+        raise ValueError(f"model {spec.name!r}: column {spec.subject!r} (spec.subject, one row per patient) is not "
+                         f"in the data; available: {', '.join(map(str, data.columns))}")
+    if data[spec.subject].duplicated().any():
         raise ValueError(f"model {spec.name!r}: ANCOVA needs one row per {spec.subject}; found repeated ids")
-    p = resolve_priors(spec.priors, prep.columns, prep.treatment_columns, mcid=spec.mcid)
-    Xc, means = centre_columns(prep.X, prep.columns)
-    return prep, p, Xc, means
+    design = bayes_design(spec, data, treatment_declared="treatment" in dict(spec.priors or {}))
+    pri = resolve_priors(spec.priors, design.columns, contrast_columns=design.contrast_columns, mcid=spec.mcid)
+    return design, pri
 
 
-def _uncentre(beta_c: np.ndarray, columns: list[str], means: np.ndarray) -> np.ndarray:
-    beta = beta_c.copy()
-    if "(Intercept)" in columns:
-        j = columns.index("(Intercept)")
-        beta[..., j] = beta_c[..., j] - beta_c @ means
-    return beta
+def _key(design: BayesDesign, pri: ResolvedPriors) -> tuple:
+    return ("ancova", len(design.theta_names), design.intercept, tuple(design.effect_idx.tolist()),
+            tuple(design.coef_idx.tolist()), pri.intercept.family, pri.treatment.family,
+            tuple(pri.coefficients[design.theta_names[k]].family for k in design.coef_idx), pri.sigma.family)
 
 
 def fit_bayes_ancova(
@@ -78,6 +76,7 @@ def fit_bayes_ancova(
     higher_is_better: bool = True,
     rope: tuple[float, float] | None = None,
     data_label: str | None = None,
+    prior_draws: int = 500,
 ) -> FitResult:
     """Fit a Bayesian ANCOVA of ``spec.outcome ~ spec.fixed`` (one row per patient).
 
@@ -91,7 +90,7 @@ def fit_bayes_ancova(
         :data:`longmod.engines.bayes.runtime.SAMPLER_KEYS`).
     data : pandas.DataFrame
         One row per patient; not modified. Incomplete rows are dropped and
-        reported in ``convergence.warnings``.
+        counted in ``convergence.warnings``.
     estimand, day : optional
         Labels of the effect row (e.g. ``day=7``).
     sampler : mapping, optional
@@ -102,6 +101,8 @@ def fit_bayes_ancova(
         Region of practical equivalence, default ``(-mcid/2, mcid/2)``.
     data_label : str, optional
         E.g. ``"synthetic (pseudo-patient data)"``; copied to the row.
+    prior_draws : int
+        Draws of the ``prior``/``prior_predictive`` groups (0 = none).
 
     Returns
     -------
@@ -112,20 +113,18 @@ def fit_bayes_ancova(
         ``p_value`` NaN, ``engine = "pymc"``, then ``posterior_median``,
         ``ess_tail``, ``mcse_mean``, ``prob_harm``, ``prob_rope``,
         ``rope_low``, ``rope_high``, ``mcid``, ``diagnostics_ok``,
-        ``diagnostic_flags``, ``sampler``, ``data_label``.
-        ``params``: posterior summaries of every coefficient (R names);
-        ``covariance``: ``sigma``; ``convergence.converged`` is False when any
-        diagnostic is flagged; ``extras["inference_data"]`` holds the
-        InferenceData (``beta`` on the original parameterisation,
-        ``beta_c`` with centred covariates), ``extras["priors"]`` the priors
-        used.
+        ``diagnostic_flags``, ``sampler``, ``sampler_fallback``,
+        ``treatment_prior``, ``data_label``. ``params``: posterior summaries
+        of every coefficient (R names); ``covariance``: ``residual`` (the
+        variance); ``convergence.converged`` is False when any diagnostic is
+        flagged or the sampler fell back; ``extras["inference_data"]``
+        (:mod:`longmod.engines.bayes.idata`), ``extras["priors"]``.
 
     Notes
     -----
     Reproducibility: the same ``sampler["seed"]`` (with the same data, priors,
     settings and package versions) gives bit-identical draws in every run, the
-    first (compiling) one included; see :mod:`longmod.engines.bayes.runtime`
-    ("Reproducibility") for how.
+    first (compiling) one included (:mod:`longmod.engines.bayes.compile_cache`).
 
     Examples
     --------
@@ -141,52 +140,56 @@ def fit_bayes_ancova(
     >>> res = fit_bayes_ancova(spec, d, day=7)  # doctest: +SKIP
     >>> res.effects[["estimate", "conf_low", "conf_high", "prob_mcid", "diagnostics_ok"]]  # doctest: +SKIP
     """
+    import pymc as pm  # noqa: F401 - fail early when the Bayesian stack is missing
+
     info_rt = runtime.configure_pytensor()
     settings = runtime.SamplerSettings.from_mapping(spec.sampler, **dict(sampler or {}))
-    prep, p, Xc, means = _setup(spec, data)
-    key = ("ancova", tuple(prep.columns))  # data, n and prior values enter through with_data
-    idata, info = runtime.sample_model(
-        lambda: _build(Xc, prep.y, prep.columns, p), _data(Xc, prep.y, p), settings, cache_key=key
-    )
-    beta_c = idata.posterior["beta_c"].values  # chains x draws x terms
-    beta = _uncentre(beta_c, prep.columns, means)
-    idata.posterior["beta"] = idata.posterior["beta_c"].copy(data=beta)
-    j = prep.columns.index(prep.treatment_column)
-    mcid = 20.0 if spec.mcid is None else float(spec.mcid)
-    summ = summarise_draws(beta[..., j], mcid=mcid, divergences=count_divergences(idata), rope=rope,
-                           higher_is_better=higher_is_better)
-    versions = runtime.versions()
-    row = {
-        "analysis": spec.name, "estimand": estimand, "outcome": spec.outcome, "day": day,
-        "contrast": spec.treatment.label, "df": np.nan, "p_value": np.nan, "engine": ENGINE_NAME,
-        "engine_version": versions["pymc"], "n_obs": len(prep.y),
-        "n_patients": prep.frame[spec.subject].nunique() if spec.subject in prep.frame else len(prep.y),
-        **summ, "sampler": info.backend, "data_label": data_label,
-    }
-    effects = effects_frame([row])
+    design, pri = _setup(spec, data)
+    prep = design.prep
+    y = np.asarray(prep.y, dtype=float)
+    model = _build(design, y, pri)
+    from longmod.engines.bayes.longitudinal import model_data
+
+    idata, info = runtime.sample_model(lambda: _build(design, y, pri), model_data(model), settings,
+                                       cache_key=_key(design, pri), model=model)
+    post = idata.posterior
+    beta = post["beta"].values
+    sigma = post["sigma"].values
+    X = np.asarray(prep.X, dtype=float)
+    mu = beta @ X.T
+    from scipy import stats
+
+    loglik = stats.norm.logpdf(y, loc=mu, scale=sigma[..., None])
+    prior = pp = None
+    if prior_draws:
+        prior = sample_prior(model, prior_draws, settings.seed)
+        rng = np.random.default_rng(settings.seed)
+        pmu = prior["beta"].values[0] @ X.T
+        pp = pmu + prior["sigma"].values[0][:, None] * rng.standard_normal(pmu.shape)
+    ids = prep.frame[spec.subject].astype(str).tolist()
+    idata = finish(idata, keep=(*REPORTED, "sigma"), loglik=loglik, patients=ids, y=y,
+                   obs_coords={spec.subject: ids}, prior=prior, prior_predictive=pp,
+                   attrs={"treatment_prior": pri.treatment.describe(),
+                          "treatment_prior_on": design.treatment_prior_on})
+    effects = effect_rows(spec, design, idata, info, counts=[(len(y), len(y))], estimand=estimand, rope=rope,
+                          higher_is_better=higher_is_better, data_label=data_label, model="ancova", day=day)
     return fit_result(
-        spec=spec, effects=effects, params=params_table(beta, prep.columns),
-        covariance=covariance_table(idata, ["sigma"]), idata=idata, info=info, settings=settings,
-        runtime=info_rt, versions=versions, data_sha256=prep.data_sha256, n_obs=len(prep.y),
-        n_patients=int(row["n_patients"]), priors_used=p, warnings=prep.warnings, model="ancova",
-        covariance_names=["sigma"],
+        spec=spec, effects=effects, params=params_table(beta, design.columns), idata=idata, info=info,
+        settings=settings, runtime=info_rt, data_sha256=prep.data_sha256, n_obs=len(y), n_patients=len(y),
+        priors=pri, design=design, model="ancova", diagnostics=("sigma",),
     )
 
 
 def prior_predictive_ancova(spec: Any, data: pd.DataFrame, *, draws: int = 500, seed: int | None = None) -> Any:
-    """Prior predictive draws of the ANCOVA (outcome scale), for prior checks.
+    """Prior draws of the ANCOVA (``prior`` group: ``effect``, ``beta``, ``sigma``, ...), for prior checks.
 
     Returns
     -------
-    arviz.InferenceData
-        Groups ``prior`` (``beta_c``, ``sigma``) and ``prior_predictive``
-        (``obs``: draws x patients). Compare e.g. its quantiles with plausible
-        clinical values of the outcome.
+    xarray.Dataset
+        One chain of ``draws`` forward draws of every model variable.
     """
     runtime.configure_pytensor()
     settings = runtime.SamplerSettings.from_mapping(spec.sampler)
-    prep, p, Xc, _ = _setup(spec, data)
-    import pymc as pm
-
-    with _build(Xc, prep.y, prep.columns, p):
-        return pm.sample_prior_predictive(draws=draws, random_seed=settings.seed if seed is None else seed)
+    design, pri = _setup(spec, data)
+    return sample_prior(_build(design, np.asarray(design.prep.y, dtype=float), pri), draws,
+                        settings.seed if seed is None else seed)

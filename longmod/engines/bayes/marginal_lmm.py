@@ -116,65 +116,75 @@ def patient_sums(X: np.ndarray, y: np.ndarray, t: np.ndarray, subject_idx: np.nd
     )
 
 
-def build_marginal_lmm(Xc: np.ndarray, y: np.ndarray, sums: PatientSums, columns: list[str],
-                       p: dict[str, Any], slope: bool) -> Any:
+def build_marginal_lmm(design: Any, y: np.ndarray, sums: PatientSums, rv: Any, slope: bool) -> Any:
     """PyMC model of the LMM with the random effects integrated out.
 
     Same free parameters and priors as the latent model in
-    :mod:`longmod.engines.bayes.longitudinal` (``beta_c``, ``sigma``,
-    ``re_sd``, ``re_corr_cpc`` -> ``re_corr``), without ``z0``/``z1``. The
-    likelihood is one ``pm.Potential`` named ``loglik``.
+    :mod:`longmod.engines.bayes.lmm` (coefficients, ``sigma``, ``re_sd``,
+    ``re_corr``), without ``z0``/``z1``. The likelihood is one
+    ``pm.Potential`` named ``loglik``.
 
     Parameters
     ----------
-    Xc : (n_obs, p) ndarray
-        Centred fixed-effects design.
+    design : BayesDesign
+        ``Z`` is the (centred, contrast-parametrised) design; coefficient
+        variables as in :func:`longmod.engines.bayes.mmrm.assemble_theta`.
     y : (n_obs,) ndarray
     sums : PatientSums
-        From :func:`patient_sums` on the same ``Xc``.
-    columns : list of str
-        Design column names (``term`` coordinate).
-    p : dict
-        Resolved priors (:func:`longmod.engines.bayes.priors.resolve_priors`).
+        From :func:`patient_sums` on the same ``design.Z``.
+    rv : PriorVariables
     slope : bool
         Random intercept + slope (True) or random intercept only.
 
     Returns
     -------
     pymc.Model
-        Data containers: ``X``, ``y`` and those of :meth:`PatientSums.as_data`.
+        Data containers: ``X``, ``y`` and those of :meth:`PatientSums.as_data`;
+        deterministics ``beta``, ``effect`` (when not free), ``re_corr`` and
+        ``cov_params`` (the covariance table's ``phi`` of ``ri``/``ris``).
 
     Examples
     --------
     >>> import numpy as np
+    >>> from longmod.engines.bayes.design import contrast_design, _toy_prep
     >>> from longmod.engines.bayes.priors import resolve_priors
-    >>> X = np.column_stack([np.ones(4), [-0.5, -0.5, 0.5, 0.5]])
+    >>> from longmod.engines.bayes.rvs import PriorVariables
+    >>> d = contrast_design(_toy_prep(), np.array([[0.0, 1.0]]), ("",), np.array([np.nan]))
     >>> y, t, idx = np.array([1.0, 2.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0, 1.0]), np.array([0, 0, 1, 1])
-    >>> pri = resolve_priors({"scale": 1.0}, ["(Intercept)", "x"], ["x"], mcid=None)
-    >>> model = build_marginal_lmm(X, y, patient_sums(X, y, t, idx, 2), ["(Intercept)", "x"], pri, True)
+    >>> pri = resolve_priors({"scale": 1.0}, d.columns, contrast_columns=d.contrast_columns, mcid=None)
+    >>> model = build_marginal_lmm(d, y, patient_sums(d.Z, y, t, idx, 2), PriorVariables(pri), True)
     >>> sorted(v.name for v in model.free_RVs)
-    ['beta_c', 're_corr_cpc', 're_sd', 'sigma']
+    ['effect', 'intercept', 're_corr_cpc', 're_sd_intercept', 're_sd_slope', 'sigma']
     """
     import pymc as pm
     import pytensor.tensor as pt
 
     from longmod.engines.bayes.lkj import lkj_corr_cholesky
+    from longmod.engines.bayes.mmrm import assemble_theta
 
+    pri = rv.priors
     n_obs = len(y)
-    with pm.Model(coords={"term": columns}) as model:
-        X = pm.Data("X", Xc)
+    coords = {"term": design.columns, "cov_param": (["var(Intercept)", "cov(Intercept,time)", "var(time)", "residual"]
+                                                    if slope else ["var(Intercept)", "residual"])}
+    if design.visits != ("",):
+        coords["visit"] = list(design.visits)
+    with pm.Model(coords=coords) as model:
         yd = pm.Data("y", y)
+        n = yd.shape[0]
+        X = pt.specify_shape(pm.Data("X", design.Z), (n, None))
         d = {k: pm.Data(k, v) for k, v in sums.as_data().items()}
-        beta_c = pm.Normal("beta_c", mu=np.asarray(p["beta_mu"]), sigma=np.asarray(p["beta_sigma"]), dims="term")
-        sigma = pm.HalfNormal("sigma", sigma=p["sigma"])
+        beta_c = assemble_theta(design, rv)
+        sigma = rv.scale("sigma")
         resid = yd - pt.dot(X, beta_c)
         rss = pt.sum(resid**2)
         s2 = sigma**2
         u0 = d["pat_zy"][:, 0] - pt.dot(d["pat_zx0"], beta_c)  # sum_i r_i per patient
         m = d["pat_m"]
         if slope:
-            sd = pm.HalfNormal("re_sd", sigma=np.array([p["random_intercept_sd"], p["random_slope_sd"]]), shape=2)
-            Lc = lkj_corr_cholesky("re_corr", 2, p["lkj_eta"])
+            sd = pt.stack([rv.scale("re_sd_intercept", prior=pri.random_intercept_sd),
+                           rv.scale("re_sd_slope", prior=pri.random_slope_sd)])
+            sd = pm.Deterministic("re_sd", sd)
+            Lc = lkj_corr_cholesky("re_corr", 2, rv.eta)
             rho = pm.Deterministic("re_corr", Lc[1, 0])
             l00, l10, l11 = sd[0], sd[1] * rho, sd[1] * Lc[1, 1]  # L_G = diag(sd) L_corr
             u1 = d["pat_zy"][:, 1] - pt.dot(d["pat_zx1"], beta_c)  # sum_i t r_i per patient
@@ -187,11 +197,14 @@ def build_marginal_lmm(Xc: np.ndarray, y: np.ndarray, sums: PatientSums, columns
             det = a00 * a11 - a01**2
             quad_a = (a11 * v0**2 - 2.0 * a01 * v0 * v1 + a00 * v1**2) / det
             logdet = pt.sum(2.0 * (m - 2.0)) * pt.log(sigma) + pt.sum(pt.log(det))
+            pm.Deterministic("cov_params", pt.stack([sd[0] ** 2, sd[0] * sd[1] * rho, sd[1] ** 2, s2]),
+                             dims="cov_param")
         else:
-            sd0 = pm.HalfNormal("re_sd", sigma=p["random_intercept_sd"])
+            sd0 = rv.scale("re_sd", prior=pri.random_intercept_sd)
             a = s2 + sd0**2 * m
             quad_a = (sd0 * u0) ** 2 / a
             logdet = pt.sum(2.0 * (m - 1.0)) * pt.log(sigma) + pt.sum(pt.log(a))
+            pm.Deterministic("cov_params", pt.stack([sd0**2, s2]), dims="cov_param")
         quad = (rss - pt.sum(quad_a)) / s2
         pm.Potential("loglik", -0.5 * (quad + logdet + n_obs * math.log(2.0 * math.pi)))
     return model
@@ -209,9 +222,10 @@ def random_effects_mean(idata: Any, Xc: np.ndarray, y: np.ndarray, t: np.ndarray
     Parameters
     ----------
     idata : arviz.InferenceData
-        Posterior with ``beta_c``, ``sigma``, ``re_sd`` (and ``re_corr`` if ``slope``).
+        Posterior (or unconstrained posterior) with ``beta``, ``sigma``, ``re_sd``
+        (and ``re_corr`` if ``slope``).
     Xc, y, t, subject_idx, n_subjects
-        The data the model was fitted to (``Xc`` centred as in the fit).
+        The data the model was fitted to (``Xc``: the design of ``beta``, R parametrisation).
     slope : bool
     max_draws : int
 
@@ -220,8 +234,8 @@ def random_effects_mean(idata: Any, Xc: np.ndarray, y: np.ndarray, t: np.ndarray
     ndarray, shape (n_subjects, 2) or (n_subjects, 1)
         Columns: random intercept (and random slope on ``t``).
     """
-    post = idata.posterior
-    beta = post["beta_c"].values.reshape(-1, Xc.shape[1])
+    post = idata.posterior.merge(idata.unconstrained_posterior) if "unconstrained_posterior" in idata else idata.posterior
+    beta = post["beta"].values.reshape(-1, Xc.shape[1])
     sigma = post["sigma"].values.ravel()
     sd = post["re_sd"].values.reshape(len(sigma), -1)
     rho = post["re_corr"].values.ravel() if slope else np.zeros(len(sigma))
@@ -241,3 +255,64 @@ def random_effects_mean(idata: Any, Xc: np.ndarray, y: np.ndarray, t: np.ndarray
         v = uq @ LG  # rows: (L_G' u_i)'
         out += np.linalg.solve(A, v[..., None])[..., 0] @ LG.T
     return out / len(take)
+
+
+def patient_loglik_lmm(X: np.ndarray, y: np.ndarray, t: np.ndarray, subject_idx: np.ndarray, n_subjects: int,
+                       beta: np.ndarray, sigma: np.ndarray, sd: np.ndarray, rho: np.ndarray | None) -> np.ndarray:
+    """Per-patient marginal log-likelihood ``log N(y_i | X_i beta, Z_i G Z_i' + sigma^2 I)`` for every draw.
+
+    The closed form of :func:`build_marginal_lmm`, vectorised over draws.
+
+    Parameters
+    ----------
+    X : (n_obs, p) design of ``beta``; y, t : (n_obs,)
+    subject_idx : (n_obs,) int; n_subjects : int
+    beta : (..., p); sigma : (...,); sd : (..., q) random-effect SDs (q = 1 or 2)
+    rho : (...,) intercept-slope correlation, or None (q = 1)
+
+    Returns
+    -------
+    ndarray (..., n_subjects)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import stats
+    >>> X, y, t = np.ones((3, 1)), np.array([1.0, 2.0, 0.5]), np.array([0.0, 1.0, 0.0])
+    >>> ll = patient_loglik_lmm(X, y, t, np.array([0, 0, 1]), 2, np.array([0.2]), np.array(1.5),
+    ...                         np.array([0.7, 0.3]), np.array(0.4))
+    >>> G = np.array([[0.49, 0.4 * 0.21], [0.4 * 0.21, 0.09]]); Z = np.array([[1.0, 0.0], [1.0, 1.0]])
+    >>> bool(np.isclose(ll[0], stats.multivariate_normal(np.full(2, 0.2), Z @ G @ Z.T + 2.25 * np.eye(2)).logpdf(y[:2])))
+    True
+    """
+    from scipy import sparse
+
+    X = np.asarray(X, dtype=float)
+    lead = np.shape(sigma)
+    beta = np.asarray(beta, dtype=float).reshape(-1, X.shape[1])
+    sigma = np.asarray(sigma, dtype=float).reshape(-1)
+    sd = np.asarray(sd, dtype=float).reshape(len(sigma), -1)
+    ind = sparse.csr_matrix((np.ones(len(y)), (np.arange(len(y)), subject_idx)), shape=(len(y), n_subjects))
+    r = y[None, :] - beta @ X.T  # (S, n_obs)
+    seg = lambda v: np.asarray((sparse.csr_matrix(v) @ ind).todense())  # noqa: E731 - (S, n_obs) -> (S, n_subj)
+    rss, u0 = seg(r**2), seg(r)
+    m = np.asarray(ind.sum(axis=0)).ravel()
+    s2 = (sigma**2)[:, None]
+    if rho is None:
+        a = s2 + (sd[:, 0] ** 2)[:, None] * m
+        quad_a = (sd[:, 0:1] * u0) ** 2 / a
+        logdet = 2.0 * (m - 1.0) * np.log(sigma)[:, None] + np.log(a)
+    else:
+        rho = np.asarray(rho, dtype=float).reshape(-1)[:, None]
+        st, stt = seg(t[None, :]).ravel(), seg((t * t)[None, :]).ravel()
+        u1 = seg(r * t[None, :])
+        l00, l10, l11 = sd[:, 0:1], sd[:, 1:2] * rho, sd[:, 1:2] * np.sqrt(1.0 - rho**2)
+        a00 = s2 + l00**2 * m + 2.0 * l00 * l10 * st + l10**2 * stt
+        a01 = l11 * (l00 * st + l10 * stt)
+        a11 = s2 + l11**2 * stt
+        v0, v1 = l00 * u0 + l10 * u1, l11 * u1
+        det = a00 * a11 - a01**2
+        quad_a = (a11 * v0**2 - 2.0 * a01 * v0 * v1 + a00 * v1**2) / det
+        logdet = 2.0 * (m - 2.0) * np.log(sigma)[:, None] + np.log(det)
+    ll = -0.5 * ((rss - quad_a) / s2 + logdet + m * math.log(2.0 * math.pi))
+    return ll.reshape(lead + (n_subjects,))

@@ -1,76 +1,52 @@
-"""Sampling runtime: PyTensor cache, BLAS check, thread limits, sampler dispatch.
-
-Nothing here runs at import time. :func:`configure_pytensor` is called by
-every fitting function *before* PyTensor is first imported; it points
-PyTensor's ``base_compiledir`` at a persistent, shared folder so that a second
-run (or a second process) reuses the compiled C modules:
-
-* ``$LONGMOD_CACHE/pytensor`` if ``LONGMOD_CACHE`` is set, else
-  ``~/.cache/longmod/pytensor``;
-* a ``base_compiledir`` the user already put in ``PYTENSOR_FLAGS`` wins.
-
-BLAS: pip's PyTensor links no BLAS unless the system has one; ``scripts/setup``
-installs Debian's ``libopenblas-dev``, which PyTensor's own search does not find
-(it wants ``libcblas`` or ``libgfortran`` beside it), so :func:`configure_pytensor`
-sets ``blas__ldflags=-lopenblas`` when OpenBLAS is installed and the user set no
-``blas__ldflags``. When none is found the result carries a
-warning (``convergence.warnings``), never silently.
-
-Compiled models across processes: PyTensor caches the numba code of each Op
-and of whole graphs under ``base_compiledir/numba``;
-:func:`enable_numba_graph_cache` makes sure folded array constants do not
-stop numba from caching the whole graph, and :class:`SampleInfo` records
-whether a model came from memory, from the disk cache or was compiled.
-The cache keys of the model's whole graphs are recorded too
-(``SampleInfo.graph_cache_keys``, ``graph_cache_keys`` in ``InferenceData.attrs``).
-PyTensor derives them from the rewritten graph, so a model must give one graph
-in every process: a check that two *different* symbolic lengths agree (e.g. the
-rows of ``X`` and the length of ``y``) enters the graph as ``Eq(a, b)`` with
-``a, b`` taken from a set of variables, in an order that follows
-``PYTHONHASHSEED``; the models therefore declare every per-row container to have
-``y``'s length (``pt.specify_shape``), which leaves a single length.
-
-Reproducibility (the exact guarantee): nutpie draws depend only on the seed,
-the data, the model and the machine code of the compiled graph. numba code
-compiled inside a process does not round exactly like the same code loaded
-from the disk cache by a later process (measured: the STROMA-CoV-2 Bayesian
-MMRM's first draw agreed to 9 significant digits, then the chains took
-different paths). So a model is never compiled in the sampling process: the
-first time a model (its ``cache_key`` and the package versions) is seen,
-a fresh child process compiles it into the disk cache
-(:func:`_compile_in_fresh_process`, marker files under
-``base_compiledir/longmod_compiled``), and the sampling process loads it from
-there. With the same versions, data and settings, the same seed then gives
-bit-identical draws in the first run and every later one (measured for the
-ANCOVA and the 4-visit MMRM: ``tests/bayes/test_seed_reproducible.py`` and
-``benchmarks/README.md``). A fit without a ``cache_key`` compiles in-process.
+"""Sampling: sampler settings, nutpie (default) or PyMC NUTS, and the record of what happened.
 
 Sampler settings come from ``ModelSpec.sampler`` (keys in
-:data:`SAMPLER_KEYS`). The default backend is nutpie (numba-compiled model,
-compiled models cached in-process and refreshed with new data through
-``CompiledModel.with_data``); PyMC's NUTS with ``init="jitter+adapt_diag_grad"``
-is the fallback, used when nutpie is missing, fails to compile, or
-``backend = "pymc"`` is requested. BLAS threads are limited to one per chain
-(threadpoolctl) while sampling, because 2 chains x N BLAS threads oversubscribe
-small machines.
+:data:`SAMPLER_KEYS`). The default backend is nutpie (numba-compiled model;
+compiled models are cached in-process and refreshed with new data through
+``CompiledModel.with_data``, and across processes through the compile cache
+of :mod:`longmod.engines.bayes.compile_cache`). PyMC's NUTS with
+``init="jitter+adapt_diag_grad"`` runs when ``backend = "pymc"`` is requested,
+and as a *fallback* when nutpie is missing or fails to compile: a fallback is
+never silent. It is recorded in :class:`SampleInfo` (``backend``,
+``fallback``), in the fit's warnings, in the ``sampler`` and
+``sampler_fallback`` columns of the effect rows, and the fit is not
+``converged`` (the declared method did not run). BLAS threads are limited to
+one per chain while sampling (:class:`~longmod.engines.bayes.pytensor_setup.blas_limits`).
+
+Reproducibility (the exact guarantee): with the same versions, data, settings
+and seed, the draws are bit-identical in every run, the first (compiling) one
+included, because a model is compiled by a fresh process into the disk cache
+and always loaded from there (:mod:`longmod.engines.bayes.compile_cache`);
+``tests/bayes/test_seed_reproducible.py`` checks it. A fit that compiled in
+its own process (no ``cache_key``, or the child failed) says so in its
+warnings.
+
+Compile and timing facts are kept in :class:`SampleInfo`, the fit's
+``fit_stats`` and ``InferenceData.attrs`` (not in the effect rows).
 """
 
 from __future__ import annotations
 
-import ctypes.util
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from longmod.engines.bayes.pytensor_setup import (  # noqa: F401 - re-exported (public API of the runtime)
+    blas_limits,
+    cache_dir,
+    configure_pytensor,
+    enable_numba_graph_cache,
+)
 
 #: Keys accepted in ``ModelSpec.sampler``.
 SAMPLER_KEYS: tuple[str, ...] = (
     "backend", "chains", "draws", "tune", "seed", "target_accept", "cores", "progress_bar",
 )
-BACKENDS: tuple[str, ...] = ("nutpie", "pymc")
+#: ``nutpie`` (numba-compiled model), ``nutpie-jax`` (nutpie with a JAX-compiled model, XLA's
+#: persistent compilation cache under ``cache_dir()/jax``), ``pymc`` (PyMC's NUTS, C backend).
+BACKENDS: tuple[str, ...] = ("nutpie", "nutpie-jax", "pymc")
 DEFAULT_SAMPLER: Mapping[str, Any] = {
     "backend": "nutpie", "chains": 4, "draws": 1000, "tune": 1000, "seed": 20240607,
     "target_accept": 0.9, "progress_bar": False,
@@ -80,71 +56,13 @@ PYMC_INIT = "jitter+adapt_diag_grad"
 _COMPILED: dict[Any, Any] = {}  # in-process cache of nutpie compiled models
 _GRAPH_KEYS: dict[Any, tuple[str, ...]] = {}  # numba graph cache keys of the models in _COMPILED
 
+#: Warning text of an in-process compile (the same-seed-same-draws guarantee does not hold for that run).
+IN_PROCESS_WARNING = ("the model was compiled in this process (not loaded from the compile cache), so this run's "
+                      "draws may differ in rounding from later runs with the same seed")
+
 
 class SamplerError(ValueError):
     """Unknown sampler option or backend."""
-
-
-def cache_dir() -> Path:
-    """Folder of longmod's persistent caches (``$LONGMOD_CACHE`` or ``~/.cache/longmod``).
-
-    Examples
-    --------
-    >>> cache_dir().name in {"longmod"} or "LONGMOD_CACHE" in __import__("os").environ
-    True
-    """
-    env = os.environ.get("LONGMOD_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "longmod"
-
-
-def configure_pytensor() -> dict[str, Any]:
-    """Point PyTensor's compile cache at :func:`cache_dir` before its first import.
-
-    Sets ``PYTENSOR_FLAGS`` (appending ``base_compiledir=...``) only if
-    PyTensor is not yet imported and the user did not choose a
-    ``base_compiledir`` themselves. Then imports PyTensor and reports where
-    its cache lives and whether it found a BLAS library.
-
-    Returns
-    -------
-    dict
-        ``compiledir`` (str), ``base_compiledir`` (str),
-        ``configured_here`` (bool: this call set the flag), ``blas`` (the
-        ``blas__ldflags`` PyTensor uses; ``""`` = no BLAS) and ``warnings``
-        (list of str: e.g. no BLAS, or PyTensor imported earlier with
-        another cache).
-    """
-    warnings: list[str] = []
-    target = cache_dir() / "pytensor"
-    flags = os.environ.get("PYTENSOR_FLAGS", "")
-    configured = False
-    if "pytensor" not in sys.modules and "base_compiledir" not in flags:
-        target.mkdir(parents=True, exist_ok=True)
-        extra = [f"base_compiledir={target}"]
-        # PyTensor's own BLAS search wants libblas + libcblas or libopenblas + libgfortran;
-        # Debian's libopenblas-dev has neither pair, so name OpenBLAS when the system has it
-        if "blas__ldflags" not in flags and ctypes.util.find_library("openblas"):
-            extra.append("blas__ldflags=-lopenblas")
-        os.environ["PYTENSOR_FLAGS"] = ",".join(x for x in (flags, *extra) if x)
-        configured = True
-    import pytensor
-
-    base = str(pytensor.config.base_compiledir)
-    if not configured and "base_compiledir" not in flags and Path(base) != target:
-        warnings.append(
-            f"PyTensor was imported before longmod could set its compile cache; using {base} "
-            f"instead of {target} (compiled models may not be reused between runs)"
-        )
-    blas = str(pytensor.config.blas__ldflags)
-    if not blas:
-        warnings.append(
-            "PyTensor found no BLAS library (blas__ldflags is empty): PyMC's own NUTS (the fallback sampler) "
-            "then uses slower NumPy C-API fallbacks for dot products; nutpie (numba, the default) is unaffected. "
-            "Install OpenBLAS (Debian: apt-get install libopenblas-dev, done by scripts/setup): longmod then "
-            "links it (PYTENSOR_FLAGS=blas__ldflags=-lopenblas) when it configures PyTensor before its first import"
-        )
-    return {"compiledir": str(pytensor.config.compiledir), "base_compiledir": base,
-            "configured_here": configured, "blas": blas, "warnings": warnings}
 
 
 @dataclass(frozen=True)
@@ -195,218 +113,109 @@ class SamplerSettings:
         return self.cores or max(1, min(self.chains, os.cpu_count() or 1))
 
 
+
+
 @dataclass
 class SampleInfo:
     """What happened while sampling (recorded in results, never hidden)."""
 
     backend: str
+    #: the backend the settings asked for
+    requested: str = ""
+    #: why the requested backend was replaced ("" = no fallback)
+    fallback: str = ""
     compile_seconds: float = 0.0
     sample_seconds: float = 0.0
     compile_cached: bool = False
-    #: where nutpie's compiled model came from: "memory" (this process), "disk" (no
-    #: PyTensor graph function had to be compiled: numba loaded them from the cache),
-    #: "compiled" (at least one was compiled) or "" (PyMC backend)
+    #: where nutpie's compiled model came from: "memory" (this process), "disk" (numba loaded
+    #: the model's graph functions from the cache), "compiled" (this process compiled at least
+    #: one graph function) or "" (PyMC backend)
     compile_source: str = ""
-    #: PyTensor-generated numba functions compiled (cache misses) while compiling
+    #: a fresh child process compiled the model into the disk cache during this fit
+    compiled_by_child: bool = False
+    #: PyTensor-generated numba functions compiled (cache misses), in this process and its child
     numba_compiled: int = 0
     #: of which whole-graph functions (logp/gradient, expand); 0 on a warm disk cache
     graphs_compiled: int = 0
-    #: PyTensor's numba cache keys (sha256) of the model's whole-graph functions, sorted;
-    #: the same model must give the same keys in every process (else a warm run recompiles)
+    #: of which in this process (> 0: the fit is flagged, see IN_PROCESS_WARNING)
+    graphs_compiled_here: int = 0
+    #: PyTensor's numba cache keys (sha256) of the model's whole-graph functions, sorted
     graph_cache_keys: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
 
     def attrs(self) -> dict[str, Any]:
         """Compile/sampling record for ``InferenceData.attrs`` (saved with the netCDF)."""
-        return {"sampler_backend": self.backend, "compile_seconds": float(self.compile_seconds),
-                "compile_source": self.compile_source, "numba_compiled": int(self.numba_compiled),
-                "graphs_compiled": int(self.graphs_compiled), "graph_cache_keys": ",".join(self.graph_cache_keys),
-                "sample_seconds": float(self.sample_seconds)}
+        return {"sampler_backend": self.backend, "sampler_requested": self.requested,
+                "sampler_fallback": self.fallback, "compile_seconds": float(self.compile_seconds),
+                "compile_source": self.compile_source, "compiled_by_child": int(self.compiled_by_child),
+                "numba_compiled": int(self.numba_compiled), "graphs_compiled": int(self.graphs_compiled),
+                "graphs_compiled_here": int(self.graphs_compiled_here),
+                "graph_cache_keys": ",".join(self.graph_cache_keys), "sample_seconds": float(self.sample_seconds)}
+
+    def fit_stats(self) -> dict[str, Any]:
+        """Compile/timing facts for ``FitResult.fit_stats`` (not for the effect rows)."""
+        return {"compile_seconds": float(self.compile_seconds), "sample_seconds": float(self.sample_seconds),
+                "compile_cached": bool(self.compile_cached), "compile_source": self.compile_source,
+                "compiled_by_child": bool(self.compiled_by_child), "numba_compiled": int(self.numba_compiled),
+                "graphs_compiled": int(self.graphs_compiled), "graphs_compiled_here": int(self.graphs_compiled_here)}
 
 
-def _graph_functions() -> dict[Any, str]:
-    """PyTensor-generated whole-graph numba functions alive in this process -> their cache keys."""
-    try:
-        from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
-    except ImportError:  # pragma: no cover - numba missing
-        return {}
-    return {f: k for f, k in list(CACHED_SRC_FUNCTIONS.items()) if getattr(f, "__name__", "") == "numba_funcified_fgraph"}
+def _nutpie_compile(build: Callable[[], Any], data: Mapping[str, Any], cache_key: Any, info: SampleInfo,
+                    model: Any = None) -> Any:
+    """Compiled nutpie model: from memory, else from the disk cache (compiled by a child if new)."""
+    import nutpie
+
+    from longmod.engines.bayes import compile_cache
+
+    if cache_key is not None and cache_key in _COMPILED:
+        info.graph_cache_keys = _GRAPH_KEYS.get(cache_key, ())
+        info.compile_cached = True
+        info.compile_source = "memory"
+        return _COMPILED[cache_key].with_data(**data)
+    child = compile_cache.ensure_compiled(build, cache_key, info.warnings)
+    before = compile_cache.graph_functions()
+    with compile_cache.NumbaCompileCounter() as counter:
+        compiled = nutpie.compile_pymc_model(build() if model is None else model)
+    info.numba_compiled, info.graphs_compiled = counter.compiled, counter.graphs
+    info.graphs_compiled_here = counter.graphs
+    if child is not None:  # the numba functions were compiled by the child, loaded here
+        info.compiled_by_child = True
+        info.numba_compiled += child["numba_compiled"]
+        info.graphs_compiled += child["graphs_compiled"]
+    info.compile_source = "compiled" if counter.graphs else "disk"
+    if counter.graphs:
+        info.warnings.append(IN_PROCESS_WARNING)
+    info.graph_cache_keys = tuple(sorted({k for f, k in compile_cache.graph_functions().items() if f not in before}))
+    if cache_key is not None:
+        _COMPILED[cache_key] = compiled
+        _GRAPH_KEYS[cache_key] = info.graph_cache_keys
+    return compiled
 
 
-class _NumbaCompileCounter:
-    """Count numba compilations (disk-cache misses) of PyTensor-generated functions.
-
-    numba fires a ``"numba:compile"`` event only when a dispatcher actually
-    compiles, not when it loads a signature from its disk cache.
-    """
-
-    def __enter__(self) -> "_NumbaCompileCounter":
-        from numba.core import event
-
-        counter = self
-        self.compiled, self.graphs = 0, 0
-
-        class _Listener(event.Listener):
-            def on_start(self, ev: Any) -> None:
-                fn = getattr((ev.data or {}).get("dispatcher"), "py_func", None)
-                if fn is not None and str(getattr(fn, "__module__", "")).startswith("pytensor"):
-                    counter.compiled += 1
-                    counter.graphs += getattr(fn, "__name__", "") == "numba_funcified_fgraph"
-
-            def on_end(self, ev: Any) -> None:
-                pass
-
-        self._listener = _Listener()
-        event.register("numba:compile", self._listener)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        from numba.core import event
-
-        event.unregister("numba:compile", self._listener)
+def _nutpie_sample(nutpie: Any, compiled: Any, settings: SamplerSettings, info: SampleInfo) -> Any:
+    t0 = time.perf_counter()
+    with blas_limits():
+        idata = nutpie.sample(
+            compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+            cores=settings.n_cores(), seed=settings.seed, progress_bar=settings.progress_bar,
+            save_warmup=False, target_accept=settings.target_accept,
+        )
+    info.sample_seconds = time.perf_counter() - t0
+    idata.attrs.update(info.attrs())
+    return idata
 
 
-_NUMBA_CONSTANTS_PATCHED = False
+def _jax_compile(model: Any, info: SampleInfo) -> Any:
+    """nutpie model compiled by JAX (XLA); XLA's persistent cache under ``cache_dir()/jax``."""
+    import jax
+    import nutpie
 
-
-def enable_numba_graph_cache() -> bool:
-    """Let numba cache whole PyTensor graphs on disk: make array constants contiguous.
-
-    PyTensor (>= 2.3x) caches the numba code of every Op *and* of the whole
-    compiled graph under ``base_compiledir/numba``, so a second process loads
-    the model's logp/gradient instead of recompiling it. numba refuses to
-    cache a function that embeds a non-contiguous (or > 1 MB) constant array
-    (it stores a raw pointer, a "dynamic global"), and PyTensor's constant
-    folding produces such arrays: a slice ``eye(7)[:5, :5]`` of a folded
-    constant is a strided view. One such constant made the MMRM's logp graph
-    (the bulk of nutpie's compile time) uncacheable, so every process
-    recompiled it. This registers a :func:`pytensor.link.numba.dispatch.numba_typify`
-    handler (PyTensor's extension point for how constants enter numba code)
-    that hands numba a C-contiguous copy of such arrays; values are
-    unchanged. Idempotent; called by :func:`sample_model` before compiling.
-
-    Returns
-    -------
-    bool
-        True if the handler is (now) registered, False if PyTensor's numba
-        backend is unavailable.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> enable_numba_graph_cache()
-    True
-    >>> from pytensor.link.numba.dispatch import numba_typify
-    >>> numba_typify(np.eye(7)[:5, :5]).flags.c_contiguous
-    True
-    """
-    global _NUMBA_CONSTANTS_PATCHED
-    if _NUMBA_CONSTANTS_PATCHED:
-        return True
-    configure_pytensor()
-    try:
-        import numpy as np
-        from pytensor.link.numba.dispatch import numba_typify
-    except ImportError:  # pragma: no cover - numba missing
-        return False
-
-    @numba_typify.register(np.ndarray)
-    def _contiguous_constant(data, dtype=None, **kwargs):  # noqa: ARG001 - signature of numba_typify
-        return data if data.flags.c_contiguous or data.flags.f_contiguous else np.ascontiguousarray(data)
-
-    _NUMBA_CONSTANTS_PATCHED = True
-    return True
-
-
-#: Thread-count variables set to 1 (when unset) while PyMC samples, so that its chain
-#: processes, which do not inherit threadpoolctl's limits, use one BLAS thread each.
-_THREAD_ENV: tuple[str, ...] = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-class _blas_limits:
-    """One BLAS thread per chain: threadpoolctl in this process, env vars for child processes.
-
-    Measured here (2 cores): PyTensor's OpenBLAS gemv + gradient (3000 x 20) took
-    21 us per call with one thread and 32 us with OpenBLAS's default two (the
-    NumPy C-API fallback without BLAS: 28 us).
-    """
-
-    def __enter__(self) -> "_blas_limits":
-        from threadpoolctl import threadpool_limits
-
-        self._set = [k for k in _THREAD_ENV if k not in os.environ]
-        for k in self._set:
-            os.environ[k] = "1"
-        self._limits = threadpool_limits(limits=1, user_api="blas")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._limits.restore_original_limits()
-        for k in self._set:
-            os.environ.pop(k, None)
-
-
-_CHILD_COMPILE = """
-import json, sys
-import cloudpickle
-from longmod.engines.bayes import runtime
-runtime.configure_pytensor()
-runtime.enable_numba_graph_cache()
-import nutpie
-with open(sys.argv[1], "rb") as fh:
-    build = cloudpickle.load(fh)
-with runtime._NumbaCompileCounter() as counter:
-    nutpie.compile_pymc_model(build())
-print("RESULT " + json.dumps({"numba_compiled": counter.compiled, "graphs_compiled": counter.graphs}))
-"""
-
-
-def _compiled_marker(cache_key: Any) -> Path | None:
-    """File that says the model ``cache_key`` was compiled into the disk cache by a fresh process."""
-    if cache_key is None:
-        return None
-    import hashlib
-
-    import pytensor
-
-    digest = hashlib.sha256(repr((cache_key, sorted(versions().items()))).encode()).hexdigest()
-    return Path(str(pytensor.config.base_compiledir)) / "longmod_compiled" / digest
-
-
-def _compile_in_fresh_process(build: Callable[[], Any], cache_key: Any, info: "SampleInfo") -> dict | None:
-    """Compile a model's numba functions into the disk cache in a child process, once per model.
-
-    numba code compiled in a process does not round exactly like the same code
-    loaded from the disk cache by a later process, so a first (cold) run would
-    give other draws than every later run with the same seed. Compiling in a
-    child and loading from the disk cache here makes every run sample with the
-    disk-loaded code. Returns the child's compile counts, or None when nothing
-    was done (no ``cache_key``, already compiled, or the child failed; the
-    failure is recorded in ``info.warnings`` and this process compiles instead).
-    """
-    import json
-    import subprocess
-    import tempfile
-
-    marker = _compiled_marker(cache_key)
-    if marker is None or marker.exists():
-        return None
-    import cloudpickle
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "build.pkl"
-        path.write_bytes(cloudpickle.dumps(build))
-        out = subprocess.run([sys.executable, "-c", _CHILD_COMPILE, str(path)], capture_output=True, text=True,
-                             check=False, env=dict(os.environ))
-    result = next((line[len("RESULT "):] for line in out.stdout.splitlines() if line.startswith("RESULT ")), None)
-    if out.returncode != 0 or result is None:
-        info.warnings.append("compiling the model in a fresh process failed; compiled in this process instead, so "
-                             "this run's draws may differ from later runs with the same seed: "
-                             + (out.stderr.strip().splitlines() or ["no message"])[-1])
-        return None
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(repr(cache_key) + "\n", encoding="utf-8")
-    return json.loads(result)
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    info.compile_source = "jax"
+    return nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax", freeze_model=False)
 
 
 def sample_model(
@@ -415,6 +224,7 @@ def sample_model(
     settings: SamplerSettings,
     *,
     cache_key: Any = None,
+    model: Any = None,
 ) -> tuple[Any, SampleInfo]:
     """Sample a PyMC model with nutpie (default) or PyMC NUTS.
 
@@ -422,70 +232,54 @@ def sample_model(
     ----------
     build : callable
         ``build() -> pymc.Model``; the model holds ``pm.Data`` containers
-        named as the keys of ``data``.
+        named as the keys of ``data``. Must be picklable by cloudpickle (a
+        fresh process compiles it).
     data : mapping of str to numpy.ndarray
         Values for the model's data containers (used to refresh a cached
         nutpie model through ``with_data``).
     settings : SamplerSettings
     cache_key : hashable, optional
-        Identifies the model *structure* (not data values). When given, the
-        nutpie compiled model is kept in-process and reused.
+        Identifies the model *structure* (not data values). Without it the
+        model is compiled in this process and the fit is flagged
+        (:data:`IN_PROCESS_WARNING`).
+    model : pymc.Model, optional
+        ``build()``'s result when the caller already has it (not rebuilt).
 
     Returns
     -------
     idata : arviz.InferenceData
     info : SampleInfo
     """
-    info = SampleInfo(backend=settings.backend)
+    info = SampleInfo(backend=settings.backend, requested=settings.backend)
+    if settings.backend == "nutpie-jax":
+        import nutpie
+
+        t0 = time.perf_counter()
+        compiled = _jax_compile(build() if model is None else model, info)
+        info.compile_seconds = time.perf_counter() - t0
+        return _nutpie_sample(nutpie, compiled, settings, info), info
     if settings.backend == "nutpie":
         try:
             import nutpie
         except ImportError as exc:  # pragma: no cover - depends on the install
-            info.warnings.append(f"nutpie unavailable ({exc}); fell back to PyMC NUTS")
-            info.backend = "pymc"
+            info.fallback = f"nutpie is not installed ({exc})"
         else:
             enable_numba_graph_cache()
             t0 = time.perf_counter()
             try:
-                if cache_key is not None and cache_key in _COMPILED:
-                    compiled = _COMPILED[cache_key].with_data(**data)
-                    info.graph_cache_keys = _GRAPH_KEYS.get(cache_key, ())
-                    info.compile_cached = True
-                    info.compile_source = "memory"
-                else:
-                    child = _compile_in_fresh_process(build, cache_key, info)
-                    before = _graph_functions()
-                    with _NumbaCompileCounter() as counter:
-                        compiled = nutpie.compile_pymc_model(build())
-                    info.numba_compiled, info.graphs_compiled = counter.compiled, counter.graphs
-                    if child is not None:  # the numba functions were compiled by the child, loaded here
-                        info.numba_compiled += child["numba_compiled"]
-                        info.graphs_compiled += child["graphs_compiled"]
-                    info.compile_source = "compiled" if info.graphs_compiled else "disk"
-                    info.graph_cache_keys = tuple(sorted({k for f, k in _graph_functions().items() if f not in before}))
-                    if cache_key is not None:
-                        _COMPILED[cache_key] = compiled
-                        _GRAPH_KEYS[cache_key] = info.graph_cache_keys
+                compiled = _nutpie_compile(build, data, cache_key, info, model)
             except Exception as exc:  # noqa: BLE001 - any compile failure triggers the documented fallback
-                info.warnings.append(f"nutpie failed to compile the model ({type(exc).__name__}: {exc}); fell back to PyMC NUTS")
-                info.backend = "pymc"
+                info.fallback = f"nutpie failed to compile the model ({type(exc).__name__}: {exc})"
             else:
                 info.compile_seconds = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                with _blas_limits():
-                    idata = nutpie.sample(
-                        compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
-                        cores=settings.n_cores(), seed=settings.seed, progress_bar=settings.progress_bar,
-                        save_warmup=False, target_accept=settings.target_accept,
-                    )
-                info.sample_seconds = time.perf_counter() - t0
-                idata.attrs.update(info.attrs())
-                return idata, info
+                return _nutpie_sample(nutpie, compiled, settings, info), info
+        info.backend = "pymc"
+        info.warnings.append(f"sampler fallback: {info.fallback}; sampled with PyMC's NUTS instead of nutpie")
     import pymc as pm
 
-    model = build()
+    model = build() if model is None else model
     t0 = time.perf_counter()
-    with _blas_limits(), model:
+    with blas_limits(), model:
         idata = pm.sample(
             draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=settings.n_cores(),
             random_seed=settings.seed, init=PYMC_INIT, target_accept=settings.target_accept,

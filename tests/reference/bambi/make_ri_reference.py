@@ -1,21 +1,23 @@
 """Write the bambi reference for longmod's Bayesian random-intercept LMM (seeded; SYNTHETIC data).
 
 Why a random-intercept model: bambi 0.17 cannot correlate a random intercept
-and slope (no LKJ prior for group-specific effects; bambinos/bambi#702, its
-LKJ code is commented out), so longmod's ``ris`` model has no identical bambi
-counterpart. The random-intercept LMM (``covariance = "ri"``) is written
-identically by both: same centred fixed-effects design with the intercept
-prior on the centred intercept, Normal priors per coefficient, HalfNormal
-priors on the residual and random-intercept SDs, non-centred random
+and slope (no LKJ prior for group-specific effects; bambinos/bambi#702), so
+longmod's ``ris`` model has no identical bambi counterpart. The
+random-intercept LMM (``covariance = "ri"``) is written identically by both:
+bambi is given longmod's parameters (``bambi_bridge.py``: the design
+re-parametrised so the per-visit treatment contrasts are coefficients, one
+numeric term per parameter), the same centring with the intercept prior on
+the centred intercept, the same prior per parameter, the same HalfNormal
+priors on the residual and random-intercept SDs, a non-centred random
 intercept.
 
-The priors are deliberately *informative* (treatment N(0, 15^2) mmHg, baseline
-slope N(0.5, 0.1^2), residual SD HalfNormal(40), random-intercept SD
-HalfNormal(30)) so that they move the posterior away from the likelihood: the
-script records that shift (posterior mean minus the REML estimate of
-statsmodels MixedLM, in posterior SDs). A mismatch of priors between the two
-implementations would therefore show up as a disagreement, which weakly
-informative priors would hide.
+The priors are deliberately *informative* (treatment: N(0, 15^2) mmHg for the
+contrast at every visit, baseline slope N(0.5, 0.1^2), residual SD
+HalfNormal(40), random-intercept SD HalfNormal(30)) so that they move the
+posterior away from the likelihood: the script records that shift (posterior
+mean minus the REML estimate of statsmodels MixedLM, in posterior SDs). A
+mismatch of priors between the two implementations would therefore show up as
+a disagreement, which weakly informative priors would hide.
 
 Writes, next to this script:
 
@@ -138,10 +140,9 @@ def main() -> None:
     import statsmodels.formula.api as smf
 
     from longmod.engines.bayes import runtime
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools"))
     from bambi_bridge import bambi_fixed_effects, bambi_model
-    from longmod.engines.bayes.design import prepare
-    from longmod.engines.bayes.longitudinal import contrast_vectors
 
     rt = runtime.configure_pytensor()
     data = simulate()
@@ -152,11 +153,12 @@ def main() -> None:
     t0 = time.perf_counter()
     idata = model.fit(**BAMBI_SAMPLER, progressbar=False)
     seconds = time.perf_counter() - t0
-    prep = prepare(spec, data, extra=[spec.subject, spec.visit, spec.time])
-    L = contrast_vectors(spec, prep, list(VISITS))
-    beta = bambi_fixed_effects(idata, info["column_terms"])
+    design = info["design"]
+    L = design.contrast
+    columns = design.columns
+    beta = bambi_fixed_effects(idata, info)
     post = idata.posterior
-    draws = quantity_draws(beta, info["columns"], L, {
+    draws = quantity_draws(beta, columns, L, {
         "sigma": post["sigma"].values, "re_sd": post[f"1|{spec.subject}_sigma"].values})
     summary = summarise(draws)
     # How far the priors move the posterior from the likelihood (REML, statsmodels).
@@ -165,7 +167,7 @@ def main() -> None:
     vis = "C(visit, levels=['D3', 'D7', 'D14'])[T."
     fe = {k.replace("arm[T.uc_msc]", "armuc_msc").replace(vis, "visit").replace("]", "")
           .replace("Intercept", "(Intercept)"): v for k, v in reml.fe_params.items()}
-    b_reml = np.array([fe[c] for c in info["columns"]])
+    b_reml = np.array([fe[c] for c in columns])
     shift = {f"contrast[{v}]": (summary[f"contrast[{v}]"]["mean"] - float(lv @ b_reml)) / summary[f"contrast[{v}]"]["sd"]
              for v, lv in zip(VISITS, L)}
     shift["beta[baseline]"] = ((summary["beta[baseline]"]["mean"] - fe["baseline"]) / summary["beta[baseline]"]["sd"])
@@ -179,11 +181,12 @@ def main() -> None:
         "pytensor_blas": rt["blas"],
         "data": {"file": csv.name, "sha256": file_sha256(csv), "seed": SEED, "n_patients": int(data.patient_id.nunique()),
                  "n_obs": len(data)},
-        "spec": SPEC, "bambi_formula": info["formula"], "bambi_term_priors": info["term_priors"],
+        "spec": SPEC, "bambi_formula": info["formula"], "longmod_priors": info["priors"],
+        "longmod_parameters": info["theta_names"],
         "bambi_sampler": {**BAMBI_SAMPLER, "method": "bambi Model.fit() defaults (PyMC NUTS)"},
         "bambi_seconds": seconds,
         "divergences": int(idata.sample_stats["diverging"].values.sum()),
-        "columns": info["columns"],
+        "columns": columns,
         "prior_shift_in_posterior_sd": shift,
         "posterior": summary,
     }
