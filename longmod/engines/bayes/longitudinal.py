@@ -230,9 +230,10 @@ def fit_bayes(spec: Any, data: pd.DataFrame, **kwargs: Any) -> FitResult:
     :func:`longmod.engines.bayes.ancova.fit_bayes_ancova`; ``day`` only for
     ANCOVA).
     """
-    if spec.visit is None and spec.covariance is not None and spec.covariance not in LMM_COVARIANCES:
-        check_structure(spec.covariance, spec.name)  # e.g. sp_exp over a time: a clear error, not an ANCOVA
-        raise ValueError(f"model {spec.name!r}: covariance {spec.covariance!r} needs a visit column (spec.visit)")
+    from longmod.spec.model_formula import TIME_STRUCTURES
+
+    if spec.visit is None and spec.covariance in TIME_STRUCTURES:
+        check_structure(spec.covariance, spec.name)  # sp_exp over a time: a clear error, not an ANCOVA
     if spec.visit is None:
         from longmod.engines.bayes.ancova import fit_bayes_ancova
 
