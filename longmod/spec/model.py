@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -60,16 +60,67 @@ def _check_choice(what: str, value: str | None, allowed: tuple[str, ...], where:
 
 @dataclass(frozen=True)
 class Treatment:
-    """The randomised comparison: ``active`` vs ``reference`` levels of ``variable``."""
+    """The randomised comparison: ``active`` vs ``reference`` levels of ``variable``.
+
+    There is no default arm: in a plan the comparison comes from the trial's
+    ``arms`` and ``reference_arm`` (one Treatment per active arm, see
+    :meth:`for_trial`); a model spec used on its own declares it in
+    ``[model.treatment]``.
+
+    Examples
+    --------
+    >>> t = Treatment("arm", reference="usual_care", active="drug")
+    >>> t.label
+    'drug - usual_care'
+    >>> Treatment.from_mapping({"variable": "arm", "refrence": "x"})
+    Traceback (most recent call last):
+    ...
+    longmod.spec.model.SpecError: treatment: unknown key(s) refrence; valid keys: variable, reference, active
+    """
 
     variable: str = "arm"
-    reference: str = "placebo"
-    active: str = "uc_msc"
+    reference: str | None = None
+    active: str | None = None
+
+    @property
+    def is_declared(self) -> bool:
+        """True when both the reference and the active level are given."""
+        return self.reference is not None and self.active is not None
 
     @property
     def label(self) -> str:
-        """Contrast label used in result tables, e.g. ``"uc_msc - placebo"``."""
+        """Contrast label used in result tables, e.g. ``"drug - usual_care"``."""
+        if not self.is_declared:
+            raise SpecError("no treatment comparison declared: give [model.treatment] variable, reference and active "
+                            "(in an analysis plan they come from trial.toml's arms and reference_arm)")
         return f"{self.active} - {self.reference}"
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, where: str = "treatment") -> "Treatment":
+        """Build from a table such as ``[model.treatment]``; unknown keys are errors listing the valid ones."""
+        if isinstance(data, Treatment):
+            return data
+        if not isinstance(data, Mapping):
+            raise SpecError(f"{where} must be a table with variable, reference and active, got {data!r}")
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(known)}")
+        bad = [k for k, v in data.items() if not isinstance(v, str)]
+        if bad:
+            raise SpecError(f"{where}: {', '.join(bad)} must be text (a column name or an arm label)")
+        return cls(**dict(data))
+
+    @classmethod
+    def for_trial(cls, arms: Sequence[str], reference: str, variable: str = "arm") -> tuple["Treatment", ...]:
+        """One comparison per active arm, each against ``reference`` (in the order of ``arms``).
+
+        Examples
+        --------
+        >>> [t.label for t in Treatment.for_trial(["low", "high", "control"], "control")]
+        ['low - control', 'high - control']
+        """
+        return tuple(cls(variable, reference, a) for a in arms if a != reference)
 
 
 @dataclass(frozen=True)
@@ -154,7 +205,7 @@ class ModelSpec:
         object.__setattr__(self, "priors", _freeze(dict(self.priors)))
         object.__setattr__(self, "sampler", _freeze(dict(self.sampler)))
         if isinstance(self.treatment, Mapping):
-            object.__setattr__(self, "treatment", Treatment(**self.treatment))
+            object.__setattr__(self, "treatment", Treatment.from_mapping(self.treatment, where=f"{where}: treatment"))
 
     def replace(self, **changes: Any) -> "ModelSpec":
         """Return a copy with ``changes`` applied (the spec itself is frozen)."""
@@ -183,7 +234,7 @@ class ModelSpec:
             raise SpecError(f"{where}: missing required key(s) {', '.join(missing)}")
         data = dict(data)
         if "treatment" in data:
-            data["treatment"] = Treatment(**data["treatment"])
+            data["treatment"] = Treatment.from_mapping(data["treatment"], where=f"{where}: [model.treatment]")
         try:
             return cls(**data)
         except SpecError as exc:
