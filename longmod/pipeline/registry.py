@@ -234,6 +234,30 @@ _TRIAL_KINDS: tuple[AnalysisKind, ...] = (
                 "{ chains = 4, draws = 1000, seed = 1 }"), _PUBLISHED),
         engines="longmod.pipeline.ordinal:engines_ordinal", check="longmod.pipeline.ordinal:check_ordinal",
         sampled=True),
+    AnalysisKind(
+        "meta_analysis", "Random-effects meta-analysis of PUBLISHED summaries declared in a studies file (REML and "
+        "DerSimonian-Laird as metafor, prediction interval, every sensitivity scenario) and its Bayesian versions under "
+        "half-normal and Turner et al. (2015) heterogeneity priors: mean effect, tau, a new trial's effect, P(benefit).",
+        "longmod.pipeline.meta_analysis:run_meta_analysis",
+        (Option("studies", "str", "", "studies file beside the plan (see longmod.spec.studies)", True, '"studies.toml"'),
+         Option("outcome", "str", "", "the `[outcomes.*]` of the studies file to pool", True, '"pf_change_d7"'),
+         Option("contrast", "str", '"active - control"', "contrast label of the rows", False, '"MSC - control"'),
+         Option("methods", "list[str]", '["REML", "DL"]', "tau^2 estimators", False, '["REML"]'),
+         Option("test", "str", '"z"', "z (metafor default) or knha (Knapp-Hartung, t on k - 1 df)", False, '"knha"'),
+         Option("sensitivity", "bool", "true", "also pool every scenario of the studies file's `vary` values", False,
+                "false"),
+         Option("half_normal", "number", "none", "Bayesian fit with tau ~ half-normal(scale), analysis units", False,
+                "0.5"),
+         Option("turner", "str", "none", "Bayesian fit with the Turner et al. (2015) Table IV prior of this outcome "
+                "type (pharmacological vs placebo/control)", False, '"all-cause mortality"'),
+         Option("turner_sd", "number", "none", "outcome SD moving a Turner prior to a mean-difference scale", False,
+                "86"),
+         Option("mu_sd", "number", "none", "SD of the normal prior of the mean effect (needed with a prior)", False,
+                "2.82"),
+         Option("mcid", "number", "none", "minimal clinically important effect (> 0) for P(MCID)", False, "20"),
+         Option("sampler", "table", "4 chains x 2000", "PyMC sampler settings", False, "{ chains = 2, seed = 1 }")),
+        estimand="none", engines="longmod.pipeline.meta_analysis:engines_meta",
+        check="longmod.pipeline.meta_analysis:check_meta_analysis", sampled=True),
 )
 
 

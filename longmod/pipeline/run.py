@@ -32,10 +32,12 @@ def bundled_trial(name: str) -> tuple[Path, Path | None]:
 
     key = name.replace("-", "_")
     folder = fixtures_dir() / key
+    plan = models_dir() / key / PLAN_FILE
     if not (folder / "trial.toml").is_file():
+        if plan.is_file():  # a bundled plan of published summaries (no patient data), e.g. a meta-analysis
+            return models_dir() / key, plan
         raise KeyError(f"{name!r} is neither a trial folder (a folder with trial.toml) nor a bundled trial; "
                        f"bundled trials: {', '.join(trial_names())}")
-    plan = models_dir() / key / PLAN_FILE
     return folder, plan if plan.is_file() else None
 
 
@@ -50,12 +52,27 @@ def resolve_trial(trial: str | Path | TrialData) -> tuple[TrialData, Path | None
     path = Path(trial)
     if path.is_dir():
         plan = path / PLAN_FILE
+        if not (path / "trial.toml").is_file() and plan.is_file():
+            return _summary_trial(plan), plan
         return load_trial(path), plan if plan.is_file() else None
     if isinstance(trial, Path) or "/" in str(trial) or "\\" in str(trial):
         raise FileNotFoundError(f"{trial}: no such trial folder (a folder with trial.toml, the data files and "
                                 "optionally plan.toml)")
     folder, plan = bundled_trial(str(trial))
+    if not (folder / "trial.toml").is_file():
+        return _summary_trial(plan), plan
     return load_trial(folder), plan
+
+
+def _summary_trial(plan_path: Path) -> TrialData:
+    """The placeholder trial of a plan of published summaries; a plan of patient data needs its trial.toml."""
+    from longmod.pipeline.meta_analysis import SUMMARY_DATA, summary_trial
+
+    p = load_plan(plan_path)
+    if p.data != SUMMARY_DATA:
+        raise FileNotFoundError(f"{plan_path.parent}: no trial.toml beside {plan_path.name}; a plan without patient "
+                                f"data declares [plan] data = \"{SUMMARY_DATA}\"")
+    return summary_trial(p)
 
 
 def _resolve_plan(plan, default: Path | None, td: TrialData) -> AnalysisPlan:
@@ -68,6 +85,13 @@ def _resolve_plan(plan, default: Path | None, td: TrialData) -> AnalysisPlan:
     from longmod.pipeline.init import default_plan
 
     return default_plan(td.meta)
+
+
+def data_label(td: TrialData) -> str:
+    """``synthetic``, ``user data`` or ``published summary`` (a plan without patient data)."""
+    if td.provenance.get("data_label") == "published summaries":
+        return "published summary"
+    return "synthetic" if td.meta.synthetic else "user data"
 
 
 def check_run(ctx: RunContext) -> None:
@@ -245,7 +269,7 @@ def reanalyse(
             opts["sampler"] = {**dict(sampler), **dict(opts.get("sampler") or {})}
         section = biomarker_section(td, progress=progress, **opts)
         ctx.timings.append({"analysis": BIOMARKERS, "seconds": time.perf_counter() - t0})
-    label = "synthetic" if td.meta.synthetic else "user data"
+    label = data_label(td)
     ours = concat_effects(frames)
     ours = ours.drop(columns=[c for c in TIMING_COLUMNS if c in ours])
     if "data_label" not in ours:
