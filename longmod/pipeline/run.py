@@ -126,7 +126,9 @@ def check_run(ctx: RunContext) -> None:
 def _published_rows(plan: AnalysisPlan) -> pd.DataFrame:
     from longmod.published import published_effects
 
-    pub = published_effects(plan.published) if plan.published else effects_frame([])
+    reproduced = {a.name for a in plan.analyses} | {str(a.options["published"]) for a in plan.analyses
+                                                     if a.options.get("published")}
+    pub = published_effects(plan.published, include=reproduced) if plan.published else effects_frame([])
     if len(pub):
         labels = {a.options.get("published"): a for a in plan.analyses if a.options.get("published")
                   and a.kind != "prior_grid"}
