@@ -66,15 +66,15 @@ def _summary_rows(d: pd.DataFrame, var: str, base: dict, arms, which) -> list[di
         x = d.loc[d["arm"] == arm, var].to_numpy(float)
         n = len(x)
         common = {**base, "contrast": arm, "engine": "numpy", "engine_version": f"numpy {np.__version__}", "n_obs": n,
-                  "n_patients": n, "test": "descriptive"}
+                  "n_patients": n}
         if "mean" in which:
             sd = float(np.std(x, ddof=1)) if n > 1 else np.nan
             se = sd / np.sqrt(n) if n > 1 else np.nan
             q = stats.t.ppf(0.975, n - 1) if n > 1 else np.nan
-            rows.append({**common, "statistic": "mean", "estimate": float(np.mean(x)), "std_error": se, "sd": sd,
+            rows.append({**common, "statistic": "mean", "test": "per-arm mean (SD)", "estimate": float(np.mean(x)), "std_error": se, "sd": sd,
                          "df": n - 1.0, "conf_low": float(np.mean(x)) - q * se, "conf_high": float(np.mean(x)) + q * se})
         if "median" in which:
-            rows.append({**common, "statistic": "median", "estimate": float(np.median(x)),
+            rows.append({**common, "statistic": "median", "test": "per-arm median [IQR]", "estimate": float(np.median(x)),
                          "q1": float(np.quantile(x, 0.25)), "q3": float(np.quantile(x, 0.75)), "quantile_type": 7})
     return rows
 
