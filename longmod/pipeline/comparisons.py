@@ -71,8 +71,8 @@ def _summary_rows(d: pd.DataFrame, var: str, base: dict, arms, which) -> list[di
             sd = float(np.std(x, ddof=1)) if n > 1 else np.nan
             se = sd / np.sqrt(n) if n > 1 else np.nan
             q = stats.t.ppf(0.975, n - 1) if n > 1 else np.nan
-            rows.append({**common, "statistic": "mean", "test": "per-arm mean (SD)", "estimate": float(np.mean(x)), "std_error": se, "sd": sd,
-                         "df": n - 1.0, "conf_low": float(np.mean(x)) - q * se, "conf_high": float(np.mean(x)) + q * se})
+            rows.append({**common, "statistic": "mean", "test": "per-arm mean (SD)", "estimate": float(np.mean(x)),
+                         "std_error": se, "sd": sd, "df": n - 1.0, "conf_low": float(np.mean(x)) - q * se, "conf_high": float(np.mean(x)) + q * se})
         if "median" in which:
             rows.append({**common, "statistic": "median", "test": "per-arm median [IQR]", "estimate": float(np.median(x)),
                          "q1": float(np.quantile(x, 0.25)), "q3": float(np.quantile(x, 0.75)), "quantile_type": 7})
@@ -105,6 +105,7 @@ def _test_rows(x: np.ndarray, y: np.ndarray, tests, base: dict) -> list[dict]:
             rows.append({**common, "test": "t test on log values", "estimate": float(lx.mean() - ly.mean()),
                          "conf_low": float(ci.low), "conf_high": float(ci.high), "df": float(r.df),
                          "p_value": float(r.pvalue), "statistic": "difference in mean log (log ratio of geometric means)",
+                         "scale": "log ratio of geometric means",
                          "ratio": float(np.exp(lx.mean() - ly.mean())), "engine": "scipy.ttest_ind",
                          "engine_version": _SCIPY})
         elif t == "rank_sum":

@@ -129,6 +129,9 @@ COMMON_OPTIONS: tuple[Option, ...] = (
     Option("estimand", "str", "", "name of an `[estimands.*]` table: outcome, day, population and intercurrent-"
            "event strategies (required or not allowed depending on the kind)", False, '"primary"'),
     Option("label", "str", "the name", "shown in reports", False, '"ANCOVA of the change (primary)"'),
+    Option("note", "str", "a sentence built from the results", "why this analysis's result can differ from the "
+           "published one (shown in the report's estimand table; for analyses without an estimand)", False,
+           '"the paper\'s test is not named"'),
 )
 
 _COVARIATES = Option(

@@ -225,7 +225,9 @@ def run_competing_risks(ctx, analysis) -> pd.DataFrame:
     rows = []
     for active, sd in sds.items():
         for day in o.get("days", []) or [et.horizon]:
-            for r in cif_rows(sd, day=day, analysis=analysis.name, outcome=et.event).to_dict("records"):
+            with np.errstate(divide="ignore", over="ignore"):  # cloglog limits at a CIF near 0 or 1 (-> 0 or 1)
+                cif = cif_rows(sd, day=day, analysis=analysis.name, outcome=et.event)
+            for r in cif.to_dict("records"):
                 if r["contrast"] == ctx.trial.meta.reference_arm and active != ctx.treatments[0].active:
                     continue
                 rows.append({**r, **_base(ctx, analysis, et, day, extra), "test": "cumulative incidence (Aalen-Johansen)"})

@@ -85,7 +85,10 @@ def _is_between_arm(contrast) -> bool:
     return ":" not in contrast and (" - " in contrast or " vs " in contrast)
 
 
-def _row_label(r: pd.Series, max_len: int = 60) -> str:
+def _row_label(r: pd.Series, width: int = 60) -> str:
+    """The row's label (plan label, test, prior, engine), wrapped at ``width`` characters: never cut."""
+    import textwrap
+
     base = r.get("label")
     base = str(base) if isinstance(base, str) and base else str(r["analysis"])
     if base.startswith("Published: "):
@@ -93,19 +96,20 @@ def _row_label(r: pd.Series, max_len: int = 60) -> str:
     prior = r.get("prior")
     if isinstance(prior, str) and prior:
         base = f"{str(r['analysis'])}: {prior} prior"
-    if len(base) > max_len:
-        base = base[: max_len - 1].rstrip() + "…"
-    if str(r["engine"]) == "published":
-        return f"Published: {base}"
-    return f"{base} [{r['engine']}]"
+    test = r.get("test")
+    if isinstance(test, str) and test and str(r["engine"]) != "published":
+        base = f"{base}: {test}"
+    text = f"Published: {base}" if str(r["engine"]) == "published" else f"{base} [{r['engine']}]"
+    return "\n".join(textwrap.wrap(text, width)) or text
 
 
 def _between_arm_rows(effects: pd.DataFrame) -> pd.DataFrame:
     e = effects.copy()
-    for c in ("label", "prior", "data_label", "estimand", "p_value", "estimand_day"):
+    for c in ("label", "prior", "data_label", "estimand", "p_value", "estimand_day", "test", "scale"):
         if c not in e:
             e[c] = np.nan
-    ok = e["contrast"].map(_is_between_arm) & e["estimate"].notna() & e["conf_low"].notna() & e["conf_high"].notna()
+    finite = np.isfinite(pd.to_numeric(e["estimate"], errors="coerce").astype(float))
+    ok = e["contrast"].map(_is_between_arm) & finite & e["conf_low"].notna() & e["conf_high"].notna()
     e = e[ok].copy()
     e["base"] = e["outcome"].map(base_variable)
     return e
@@ -153,8 +157,11 @@ def comparison_day(effects: pd.DataFrame, outcome: str | None = None) -> float:
 def forest_data(effects: pd.DataFrame, *, outcome: str | None = None, day: float | None = None) -> pd.DataFrame:
     """The rows a forest plot shows: one between-arm effect per analysis and engine, all at one day.
 
-    Within-arm contrasts (``contrast`` containing ``:``) and rows without an
-    estimate and interval are left out. Only outcomes on the scale of
+    Within-arm contrasts (``contrast`` containing ``:``) and rows without a
+    finite estimate and an interval are left out (an infinite estimate, e.g.
+    a conditional odds ratio with no event in one arm, is in the tables). One
+    scale per plot (the ``scale`` column: the published row's, else the most
+    common one); rows on another scale are left out. Only outcomes on the scale of
     ``outcome`` are shown (the published outcome by default, e.g. ``y`` and
     ``y_change``). Only rows at ``day`` are shown (default:
     :func:`comparison_day`, the estimand's day): an analysis without a
@@ -210,8 +217,15 @@ def forest_data(effects: pd.DataFrame, *, outcome: str | None = None, day: float
     e = e[(e["day"] == day) if not (day is None or math.isnan(day)) else e["day"].isna()]
     if e.empty:
         return pd.DataFrame(columns=cols)
+    # one scale per plot: the published row's (else the most common); effects on another scale (a log hazard or
+    # odds ratio beside a mean difference) are in the results table, not drawn on a shared axis
+    scale = e["scale"].fillna("").astype(str)
+    pub_scale = scale[e["engine"] == "published"]
+    keep = pub_scale.iloc[0] if len(pub_scale) else scale.value_counts().index[0]
+    e = e[scale == keep]
     e["prior_key"] = e["prior"].fillna("").astype(str)
-    out = e.drop_duplicates(["analysis", "engine", "contrast", "prior_key", "outcome"]).copy()
+    e["test_key"] = e["test"].fillna("").astype(str)
+    out = e.drop_duplicates(["analysis", "engine", "contrast", "prior_key", "test_key", "outcome"]).copy()
     out["family"] = [engine_family(r["engine"], r) for _, r in out.iterrows()]
     out["label"] = [_row_label(r) for _, r in out.iterrows()]
     out["is_published"] = out["engine"] == "published"
@@ -306,7 +320,8 @@ def forest_outcomes(effects: pd.DataFrame) -> list[str]:
     """
     if effects is None or len(effects) == 0:
         return []
-    ok = effects["contrast"].map(_is_between_arm) & effects["estimate"].notna() & effects["conf_low"].notna()
+    finite = np.isfinite(pd.to_numeric(effects["estimate"], errors="coerce").astype(float))
+    ok = effects["contrast"].map(_is_between_arm) & finite & effects["conf_low"].notna()
     e = effects[ok]
     bases = list(dict.fromkeys(e["outcome"].map(base_variable)))
     pub = list(dict.fromkeys(e.loc[e["engine"] == "published", "outcome"].map(base_variable)))

@@ -39,8 +39,8 @@ def meta_forest_data(rows: pd.DataFrame, bayes: pd.DataFrame | None = None, *, r
     ----------
     rows : pandas.DataFrame
         Output of ``meta_rows`` (one ``statistic = "pooled"`` row and one
-        ``"study"`` row per study); extra columns ``label`` (display name of a
-        study) and ``conversion`` (how its estimate was obtained) are used
+        ``"study"`` row per study); extra columns ``study_label`` or ``label``
+        (display name of a study) and ``conversion`` (how its estimate was obtained) are used
         when present. Not modified.
     bayes : pandas.DataFrame, optional
         Output of ``bayes_meta_rows`` (``parameter`` = ``mu`` / ``theta_new``,
@@ -72,7 +72,8 @@ def meta_forest_data(rows: pd.DataFrame, bayes: pd.DataFrame | None = None, *, r
     out = []
     studies = rows[rows["statistic"] == "study"]
     for _, r in studies.iterrows():
-        lab = r.get("label") if isinstance(r.get("label"), str) and r.get("label") else str(r["study"])
+        lab = next((str(r.get(c)) for c in ("study_label", "label") if isinstance(r.get(c), str) and r.get(c)),
+                   str(r["study"]))
         out.append({"kind": "study", "label": lab, "estimate": tr(_num(r["estimate"])),
                     "conf_low": tr(_num(r["conf_low"])), "conf_high": tr(_num(r["conf_high"])),
                     "weight": _num(r.get("weight")), "method": "", "note": str(r.get("conversion", "") or "")})

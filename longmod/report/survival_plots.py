@@ -151,7 +151,8 @@ def cif_plot_data(sd, *, cause: int = 1, at_risk_times: Sequence[float] | None =
         m = sd.arm == a
         t, e = sd.time[m], sd.event[m]
         tab = cumulative_incidence(t, e, cause=cause)
-        ci = cif_at(tab, tab["time"].to_numpy(float), level)
+        with np.errstate(divide="ignore", over="ignore"):  # cloglog limits at a CIF near 0 or 1
+            ci = cif_at(tab, tab["time"].to_numpy(float), level)
         other = np.where((e != cause) & (e > 0), 1, np.where(e == cause, 2, 0))
         comp = cumulative_incidence(t, other, cause=1)
         base = {"arm": a, "time": tab["time"].to_numpy(float), "n_risk": tab["n_risk"].to_numpy(float),

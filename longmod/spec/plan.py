@@ -209,10 +209,10 @@ def plan_from_mapping(doc: Mapping[str, Any], *, where: str = "plan", path: Path
         if k.estimand == "none" and est is not None:
             problems.append(f"{where_a}: takes no estimand")
         for opt, value in a.items():
-            o = common.get(opt) if opt == "label" else next((x for x in k.options if x.name == opt), None)
+            o = common.get(opt) if opt in ("label", "note") else next((x for x in k.options if x.name == opt), None)
             if o is None:
                 problems.append(f"{where_a}: unknown option {opt!r}; valid: {', '.join(k.option_names) or 'none'} "
-                                "(and name, kind, estimand, label)")
+                                "(and name, kind, estimand, label, note)")
             elif not _type_ok(value, o.type):
                 problems.append(f"{where_a}: {opt} must be {_TYPE_WORDS[o.type]}, got {value!r}")
         for o in k.options:
