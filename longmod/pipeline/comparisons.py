@@ -2,8 +2,8 @@
 
 Kinds (see :mod:`longmod.pipeline.registry`):
 
-* ``compare_groups`` - at the estimand's day, the value or its change from
-  baseline: per-arm summaries (mean and SD, median and quartiles R type 7;
+* ``compare_groups`` - at the estimand's day, the value, its change from
+  baseline, or each patient's slope from baseline to that day: per-arm summaries (mean and SD, median and quartiles R type 7;
   ``contrast`` = the arm, so a published per-arm number sits beside its
   reproduction) and the between-arm tests a paper may have used (t, Welch,
   t on logs, Wilcoxon rank-sum by R's rule, exact, normal approximation with
@@ -37,8 +37,8 @@ def check_compare_groups(ctx, analysis) -> list[str]:
     bad = [t for t in o.get("tests", []) if t not in TESTS]
     if bad:
         problems.append(f"{where}: tests {bad} unknown; valid: {', '.join(TESTS)}")
-    if o.get("variable", "change") not in ("value", "change"):
-        problems.append(f"{where}: variable must be 'value' or 'change', got {o.get('variable')!r}")
+    if o.get("variable", "change") not in ("value", "change", "slope"):
+        problems.append(f"{where}: variable must be 'value', 'change' or 'slope', got {o.get('variable')!r}")
     bad = [s for s in o.get("summaries", []) if s not in ("mean", "median")]
     if bad:
         problems.append(f"{where}: summaries {bad} unknown; valid: mean, median")
@@ -48,12 +48,32 @@ def check_compare_groups(ctx, analysis) -> list[str]:
     return problems
 
 
+def _slopes(ctx, e) -> pd.DataFrame:
+    """Per-patient least-squares slope (units per day) of the observed values from baseline to the estimand's day."""
+    base_day = ctx.trial.meta.baseline_day if e.baseline_day is None else e.baseline_day
+    v = ctx.trial.variable(e.outcome)
+    v = v[v["value"].notna() & (v["day"] >= base_day) & (v["day"] <= e.day)]
+    rows = []
+    for pid, g in v.groupby("patient_id"):
+        if g["day"].nunique() >= 2:
+            rows.append((pid, float(np.polyfit(g["day"].to_numpy(float), g["value"].to_numpy(float), 1)[0])))
+    s = pd.DataFrame(rows, columns=["patient_id", "slope"])
+    return s.merge(ctx.trial.patients, on="patient_id")
+
+
 def _data(ctx, analysis) -> tuple[pd.DataFrame, str, dict]:
     data = ctx.analysis_data(analysis.estimand)
     var = analysis.options.get("variable", "change")
+    e = data.estimand
+    if var == "slope":
+        d = _slopes(ctx, e)
+        n_all = ctx.trial.n_patients
+        base = {**ctx.base_row(analysis), "outcome": f"{e.outcome}_slope", "day": float(e.day), "status": "ok",
+                "warnings": "per-patient least-squares slope of the observed values (at least 2 days)",
+                "n_dropped": int(n_all - len(d))}
+        return d, var, base
     d = data.complete
     d = d[d[var].notna()]
-    e = data.estimand
     outcome = e.outcome if var == "value" else f"{e.outcome}_change"
     base = {**ctx.base_row(analysis), "outcome": outcome, "day": float(e.day), "status": "ok", "warnings": "",
             "n_dropped": int(len(data.frame) - len(d))}

@@ -201,7 +201,8 @@ _TRIAL_KINDS: tuple[AnalysisKind, ...] = (
         "the between-arm tests a paper may have used (t, Welch, t on logs, Wilcoxon rank-sum by R's rule, exact or "
         "normal approximation), and with `strata` the tests that respect matched sets (signed-rank on pairs, sign test, "
         "van Elteren).", "longmod.pipeline.comparisons:run_compare_groups",
-        (Option("variable", "str", '"change"', "`value` (at the day) or `change` (from baseline)", False, '"value"'),
+        (Option("variable", "str", '"change"', "`value` (at the day), `change` (from baseline) or `slope` (each "
+                "patient's least-squares slope of the observed values from baseline to the day)", False, '"value"'),
          Option("summaries", "list[str]", '["mean", "median"]', "per-arm summaries: mean (with SD), median (with "
                 "quartiles, R type 7)", False, '["median"]'),
          Option("tests", "list[str]", '["t", "rank_sum"]', "between-arm tests: t, welch, t_log, rank_sum (R's rule, "
@@ -237,6 +238,19 @@ _TRIAL_KINDS: tuple[AnalysisKind, ...] = (
                 "{ chains = 4, draws = 1000, seed = 1 }"), _PUBLISHED),
         engines="longmod.pipeline.ordinal:engines_ordinal", check="longmod.pipeline.ordinal:check_ordinal",
         sampled=True),
+    AnalysisKind(
+        "free_days", "Days alive and free of a measured state (e.g. ventilation, organ failure) up to the horizon, "
+        "death counted as the worst outcome: per-arm median [IQR] and the Wilcoxon rank-sum test with the "
+        "Hodges-Lehmann shift.", "longmod.pipeline.free_days:run_free_days",
+        (Option("state", "table", "", "the state: `{ variable = \"driving_pressure\", measured = true }` (measured "
+                "only in it) or `{ variable = \"sofa\", above = 5 }` (or `below`)", True,
+                '{ variable = "driving_pressure", measured = true }'),
+         _HORIZON,
+         Option("free_after", "list[str]", "the trial's discharge events", "events after which a patient is free",
+                False, '["icu_discharge"]'),
+         Option("death_value", "number", "-1", "value of a patient dead by the horizon (below every survivor)", False,
+                "-1"), _PUBLISHED),
+        estimand="none", check="longmod.pipeline.free_days:check_free_days"),
     AnalysisKind(
         "meta_analysis", "Random-effects meta-analysis of PUBLISHED summaries declared in a studies file (REML and "
         "DerSimonian-Laird as metafor, prediction interval, every sensitivity scenario) and its Bayesian versions under "

@@ -227,10 +227,13 @@ def run_competing_risks(ctx, analysis) -> pd.DataFrame:
         for day in o.get("days", []) or [et.horizon]:
             with np.errstate(divide="ignore", over="ignore"):  # cloglog limits at a CIF near 0 or 1 (-> 0 or 1)
                 cif = cif_rows(sd, day=day, analysis=analysis.name, outcome=et.event)
+            late = [f"D{day:g} is after the last follow-up time of an arm: the cumulative incidence is not estimated "
+                    "there (as cmprsk::timepoints)"] if cif["estimate"].isna().any() else []
             for r in cif.to_dict("records"):
                 if r["contrast"] == ctx.trial.meta.reference_arm and active != ctx.treatments[0].active:
                     continue
-                rows.append({**r, **_base(ctx, analysis, et, day, extra), "test": "cumulative incidence (Aalen-Johansen)"})
+                rows.append({**r, **_base(ctx, analysis, et, day, extra + late),
+                             "test": "cumulative incidence (Aalen-Johansen)"})
         base = _base(ctx, analysis, et, et.horizon, extra)
         if (sd.event == 1).any():
             r = cox_rows(sd, analysis=analysis.name, outcome=et.event, cause=1).iloc[0].to_dict()
