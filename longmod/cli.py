@@ -177,6 +177,9 @@ def _cmd_reanalyse(args) -> int:
     if not args.quiet:
         print(f"{res.trial.meta.title or res.trial.meta.name} - data: {res.data_label.upper()}")
         print(summary_table(res.effects))
+        from longmod.report.published import agreement_summary
+
+        print(agreement_summary(res))
         print(f"wrote {out}/ (effects.csv, timings.csv, report.md, report.json, report.html, figures/) "
               f"in {time.perf_counter() - t0:.1f} s")
     return 0

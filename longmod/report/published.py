@@ -223,3 +223,48 @@ def published_comparison(effects: pd.DataFrame, calibration: dict | None = None)
         if c not in t:
             t[c] = np.nan
     return t[list(COLUMNS)]
+
+
+def agreement_summary(res) -> str:
+    """Plain-text summary of the published-vs-reproduced table (printed by ``longmod reanalyse``).
+
+    One line of counts, then every reproduction that matches by construction
+    (a calibration target of the synthetic data: no evidence) and every one
+    that reproduces a published number independently.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> print(agreement_summary(reanalyse("stroma-cov2", only=["primary_ancova"])))  # doctest: +NORMALIZE_WHITESPACE
+    published vs reproduced: 1 published result, 1 reproduction: 1 matches by construction, 0 independent checks
+    agreeing, 0 differ
+      matches by construction (a calibration target of the synthetic data, no evidence):
+        primary_ancova D7 uc_msc - placebo [ancova-ols]: estimate, CI, P
+    """
+    from longmod.report.tables import published_vs_reproduced
+
+    t = published_vs_reproduced(res.effects, calibration_targets(res.trial))
+    if t.empty:
+        return "published vs reproduced: no published result registered for these analyses"
+    pub = t[t["source"] == "published"]
+    ours = t[t["source"] != "published"]
+    cons = ours[ours["by_construction"].astype(bool)]
+    indep = ours[ours["agreement"].str.contains("independent", regex=False) & ~ours["by_construction"].astype(bool)]
+    differ = ours[~ours.index.isin(cons.index) & ~ours.index.isin(indep.index)]
+
+    def item(r) -> str:
+        day = f" D{int(r['day'])}" if pd.notna(r["day"]) else ""
+        parts = [a.split(":")[0] for a in str(r["agreement"]).split("; ") if BY_CONSTRUCTION in a or "independent" in a]
+        return f"{r['analysis']}{day} {r['contrast']} [{r['test'] or r['source']}]: {', '.join(parts)}"
+
+    lines = [f"published vs reproduced: {len(pub)} published result{'s' if len(pub) != 1 else ''}, {len(ours)} "
+             f"reproduction{'s' if len(ours) != 1 else ''}: {len(cons)} match{'es' if len(cons) == 1 else ''} by "
+             f"construction, {len(indep)} independent check{'s' if len(indep) != 1 else ''} agreeing, "
+             f"{len(differ)} differ"]
+    if len(cons):
+        lines.append("  matches by construction (a calibration target of the synthetic data, no evidence):")
+        lines += [f"    {item(r)}" for _, r in cons.iterrows()]
+    if len(indep):
+        lines.append("  reproduced independently (not a calibration target):")
+        lines += [f"    {item(r)}" for _, r in indep.iterrows()]
+    return "\n".join(lines)
