@@ -326,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     Examples
     --------
     >>> main(["trials"])
+    gregoire-2022
+    martinez-munoz-2024
+    msc-meta
     stroma-cov2
     0
     """

@@ -100,7 +100,10 @@ def check_run(ctx: RunContext) -> None:
     measured = set(ctx.trial.measurements["variable"])
     post = [d for d in meta.schedule if d > meta.baseline_day]
     problems = []
+    used = {a.estimand for a in ctx.plan.analyses if a.estimand}
     for name, e in ctx.plan.estimands.items():
+        if name not in used:  # an estimand no analysis of this run targets (e.g. left out by only=)
+            continue
         if e.outcome not in measured:
             problems.append(f"estimand {name!r}: outcome {e.outcome!r} is not measured in trial {meta.name!r}; "
                             f"measured: {', '.join(sorted(measured))}")

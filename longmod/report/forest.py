@@ -85,10 +85,8 @@ def _is_between_arm(contrast) -> bool:
     return ":" not in contrast and (" - " in contrast or " vs " in contrast)
 
 
-def _row_label(r: pd.Series, width: int = 60) -> str:
-    """The row's label (plan label, test, prior, engine), wrapped at ``width`` characters: never cut."""
-    import textwrap
-
+def _row_label(r: pd.Series) -> str:
+    """The row's full label (plan label, test, prior, engine); :func:`wrap_label` wraps it for the plot."""
     base = r.get("label")
     base = str(base) if isinstance(base, str) and base else str(r["analysis"])
     if base.startswith("Published: "):
@@ -99,8 +97,20 @@ def _row_label(r: pd.Series, width: int = 60) -> str:
     test = r.get("test")
     if isinstance(test, str) and test and str(r["engine"]) != "published":
         base = f"{base}: {test}"
-    text = f"Published: {base}" if str(r["engine"]) == "published" else f"{base} [{r['engine']}]"
-    return "\n".join(textwrap.wrap(text, width)) or text
+    return f"Published: {base}" if str(r["engine"]) == "published" else f"{base} [{r['engine']}]"
+
+
+def wrap_label(text: str, width: int = 60) -> str:
+    """A forest label wrapped at ``width`` characters for the plot's ticks: never cut.
+
+    Examples
+    --------
+    >>> wrap_label("a" * 10 + " " + "b" * 10, width=12).splitlines()
+    ['aaaaaaaaaa', 'bbbbbbbbbb']
+    """
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
 
 
 def _between_arm_rows(effects: pd.DataFrame) -> pd.DataFrame:
@@ -291,7 +301,7 @@ def forest_plot(effects: pd.DataFrame, *, outcome: str | None = None, day: float
         ax.plot([r["conf_low"], r["conf_high"]], [yi, yi], color=col, lw=1.6)
         ax.plot([r["estimate"]], [yi], marker="D" if r["is_published"] else "o", color=col,
                 ms=7 if r["is_published"] else 5, ls="none", label=lab)
-    ax.set_yticks(y, [str(s) for s in d["label"]], fontsize=8)
+    ax.set_yticks(y, [wrap_label(s) for s in d["label"]], fontsize=8)
     ax.set_ylim(y.min() - 0.7, 0.7)
     contrast = ", ".join(dict.fromkeys(d["contrast"].astype(str)))
     outc = str(d["outcome"].iloc[0])

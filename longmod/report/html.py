@@ -59,6 +59,17 @@ def _p(x) -> str:
     return "" if math.isnan(v) else ("&lt;0.001" if v < 0.001 else f"{v:.3f}")
 
 
+def _est(x) -> str:
+    """An estimate to 1 decimal, or 3 significant digits below 1 (a log ratio, a proportion)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return ""
+    if math.isnan(v):
+        return ""
+    return f"{v:.3g}" if abs(v) < 1 else f"{v:.1f}"
+
+
 def _p4(x) -> str:
     """A P value to 4 significant digits (to set beside a printed one such as 0.0085)."""
     try:
@@ -167,7 +178,7 @@ def _published_html(res) -> str:
         agree = _esc(r["agreement"]).replace("matches by construction", "<strong>matches by construction</strong>")
         rows.append([f"<code>{_esc(r['analysis'])}</code>", _day(r["day"]), _esc(r["contrast"]),
                      "published" if pub else f"reproduced: {test}", _esc(r["data_label"]),
-                     _num(r["estimate"], 2 if abs(float(r["estimate"])) < 10 else 1) if pd.notna(r["estimate"]) else "",
+                     _est(r["estimate"]),
                      _ci(r) or iqr, _p4(r["p_value"]), agree, _esc(r["source_quote"]) if pub else ""])
         cls.append("published" if pub else ("construction" if bool(r["by_construction"]) else ""))
     return (head + intro + _table(["analysis", "day", "contrast", "result", "data", "estimate", "95% interval / IQR",

@@ -174,7 +174,8 @@ def _published_md(res) -> list[str]:
                                else _text(r["source"]))
         iqr = f"IQR {_fmt(r['q1'])} to {_fmt(r['q3'])}" if _text(r.get("q1")) and _text(r.get("q3")) else ""
         agree = _text(r["agreement"]).replace("matches by construction", "**matches by construction**")
-        est = _fmt(r["estimate"], 2 if abs(_float(r["estimate"])) < 10 else 1)
+        v = _float(r["estimate"])
+        est = "" if math.isnan(v) else (f"{v:.3g}" if abs(v) < 1 else f"{v:.1f}")
         rows.append([f"`{r['analysis']}`", _day(r["day"]), _text(r["contrast"]),
                      f"{b}published{b}" if pub else f"reproduced: {test}", _text(r["data_label"]),
                      f"{b}{est}{b}", _ci(r) or iqr, _p4(r["p_value"]), agree,

@@ -164,7 +164,8 @@ def trajectory_plot(trial, variable: str, *, ax=None, individual: bool = True):
     ax.set_xlabel("Day", labelpad=14 + 10 * len(arms))
     skipped = summ[~summ["drawn"]]
     ax.grid(color="#eeeeee", lw=0.6)
-    ax.legend(fontsize=8, loc="upper left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left")
     note = f"; means with < {TRAJECTORY_MIN_PATIENTS} patients not drawn" if len(skipped) else ""
     ax.set_title(f"{info.label if info is not None and info.label else variable} by arm "
                  f"({'synthetic data' if trial.meta.synthetic else 'user data'}{note})", fontsize=10)

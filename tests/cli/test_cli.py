@@ -50,7 +50,8 @@ def test_main_job_writes_effects_and_reports(main_job):
     assert set(effects.loc[effects.engine != "published", "data_label"]) == {"synthetic", "published summary"}
     md = (main_job / "report.md").read_text()
     assert "SYNTHETIC" in md and "| **published** | synthetic |" not in md
-    assert "| **published** | published | **7.4** | -44.7 to 59.7 | 0.770 |" in md
+    assert "| **published** | published | **7.4** | -44.7 to 59.7 | 0.77 |" in md
+    assert "P: **matches by construction**" in md  # the STROMA ANCOVA was a calibration target
     assert "](figures/forest.png)" in md and (main_job / "figures" / "forest.png").is_file()
     rep = json.loads((main_job / "report.json").read_text())
     assert rep["synthetic"] is True and rep["data_label"] == "synthetic"
@@ -128,7 +129,7 @@ def test_failure_writes_nothing(tmp_path, capsys):
 
 def test_unknown_trial_and_analysis(tmp_path, capsys):
     assert main(["reanalyse", "recovery", "--out", str(tmp_path / "x")]) == 2
-    assert "neither a trial folder (a folder with trial.toml) nor a bundled trial; bundled trials: stroma-cov2" in \
+    assert "neither a trial folder (a folder with trial.toml) nor a bundled trial; bundled trials: gregoire-2022, martinez-munoz-2024, msc-meta, stroma-cov2" in \
         capsys.readouterr().err
     assert main(["reanalyse", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
     assert "no such trial folder" in capsys.readouterr().err
