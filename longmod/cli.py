@@ -317,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  longmod trials\n  longmod reanalyse $(longmod trials | head -n 1) --out results",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.set_defaults(func=_cmd_trials)
+
+    from longmod.simulate import cli as simulate_cli
+
+    simulate_cli.add_parser(sub).set_defaults(func=simulate_cli.run)
     return parser
 
 
@@ -327,8 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     --------
     >>> main(["trials"])
     gregoire-2022
-    martinez-munoz-2024
-    msc-meta
+    ...
     stroma-cov2
     0
     """

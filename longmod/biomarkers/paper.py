@@ -95,7 +95,7 @@ def paper_tests(frame: pd.DataFrame, *, active: str = ACTIVE, reference: str = R
     >>> from longmod.biomarkers.simulate import simulate_biomarkers
     >>> t = paper_tests(simulate_biomarkers(3, censor_fractions=[0, .2, .5], seed=4))
     >>> sorted(t.contrast.unique())[:2], int(t.groupby("family").size().max())
-    (['active: day 14 - day 0', 'active: day 2 - day 0'], 3)
+    (['active - control', 'active: day 14 - day 0'], 3)
     """
     d = log10_frame(frame, "loq/2")
     rows = []

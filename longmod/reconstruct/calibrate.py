@@ -93,7 +93,7 @@ class FastModel:
                 continue
             if est_name:
                 est = spec.estimands[est_name]
-                base_day, day = est.baseline_day, est.day
+                base_day, day = (spec.baseline_day if est.baseline_day is None else est.baseline_day), est.day
             else:  # observed values of a variable: calibrated only if it is the calibrated outcome
                 est = None
                 base_day, day = int(s.get("baseline_day", spec.baseline_day)), int(s["day"])

@@ -132,9 +132,12 @@ def build_figures(res) -> list[ReportFigure]:
     Examples
     --------
     >>> from longmod.pipeline import reanalyse
-    >>> figs = build_figures(reanalyse("stroma-cov2", only=["primary_ancova"]))
-    >>> [f.name for f in figs][:2], type(figs[0].figure).__name__
-    (['forest', 'trajectory_pao2_fio2'], 'Figure')
+    >>> res = reanalyse("stroma-cov2", only=["primary_ancova"])
+    >>> figs = build_figures(res)
+    >>> [f.name for f in figs][:2] == ["forest", f"trajectory_{res.trial.meta.primary_outcome}"]
+    True
+    >>> type(figs[0].figure).__name__
+    'Figure'
     """
     return [ReportFigure(meta["name"], draw(), meta["alt"], meta["caption"]) for meta, draw in _figure_specs(res)]
 

@@ -52,6 +52,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
     p.add_argument("--workers", type=int, help="workers of the local cluster (default: number of CPUs)")
     p.add_argument("--chunk-size", type=int, default=50, help="trials per task (default 50; part of the seed's meaning)")
+    p.add_argument("--threads", action="store_true",
+                   help="run the local cluster's workers as threads of this process (no network needed)")
     p.add_argument("--serial", action="store_true", help="run in this process, without Dask")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -59,7 +61,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit code (2: bad scenario or option)."""
-    from longmod.simulate.run import run_simulation
+    from longmod.simulate.run import ClusterStartError, run_simulation
     from longmod.simulate.scenario import load_scenario
     from longmod.spec.model import SpecError
 
@@ -68,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
         if args.trials < 1:
             raise ValueError(f"--trials must be >= 1 (got {args.trials})")
         res = run_simulation(sc, trials=args.trials, seed=args.seed, out=args.out,
-                             scheduler="serial" if args.serial else args.scheduler, workers=args.workers,
+                             scheduler="serial" if args.serial else "threads" if args.threads else args.scheduler, workers=args.workers,
                              chunk_size=args.chunk_size, progress=not args.quiet)
-    except (SpecError, FileNotFoundError, ValueError) as exc:
+    except (SpecError, FileNotFoundError, ValueError, ClusterStartError) as exc:
         print(f"longmod simulate: {exc}", file=sys.stderr)
         return 2
     oc = res.operating_characteristics

@@ -158,7 +158,9 @@ def composite_endpoint(trial: SimulatedTrial, estimand: Estimand) -> np.ndarray:
     --------
     >>> t = SimulatedTrial(np.array([1, 0]), np.array([100., 120.]), np.array([[110., np.nan], [130., np.nan]]),
     ...                    np.zeros((2, 2)), np.array([np.nan, 2.]), np.array([2., np.nan]), np.array([1., 7.]))
-    >>> composite_endpoint(t, Estimand("e", "y", day=7)).tolist()  # discharge: 110 x 1.1; death: 50
+    >>> e = Estimand("e", "y", day=7, death={"strategy": "composite", "value": 50},
+    ...              discharge={"strategy": "locf_multiplier", "factor": 1.1})
+    >>> composite_endpoint(t, e).tolist()  # discharge: 110 x 1.1; death: 50
     [121.00000000000001, 50.0]
     """
     k = int(np.searchsorted(trial.days, estimand.day))

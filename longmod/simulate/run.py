@@ -32,6 +32,10 @@ TRIAL_COLUMNS = ("analysis", "kind", "estimand", "cell", "n_per_arm", "effect", 
                  "conf_low", "conf_high", "p_value", "reject", "converged")
 
 
+class ClusterStartError(RuntimeError):
+    """A Dask ``LocalCluster`` could not start on this machine (the message says what to run instead)."""
+
+
 def trial_rng(seed: int, cell: int, trial: int) -> np.random.Generator:
     """The generator of trial ``trial`` of cell ``cell`` (independent of chunking and workers).
 
@@ -196,7 +200,9 @@ def run_simulation(
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``). Default: a
         new ``LocalCluster`` with ``workers`` single-threaded worker processes;
-        ``"serial"`` runs in this process without Dask.
+        ``"threads"``: a ``LocalCluster`` of worker threads in this process (no
+        network needed); ``"serial"`` runs in this process without Dask. Every
+        choice gives the same numbers (seeds are per trial).
     workers : int, optional
         Workers of the local cluster (default: the number of CPUs).
     chunk_size : int
@@ -262,13 +268,25 @@ def run_simulation(
                               "or run in this process with scheduler='serial' (--serial)") from None
 
         cluster = None
-        if scheduler:
+        if scheduler and scheduler != "threads":
             client = Client(scheduler)
+            cluster_info = f"dask scheduler {scheduler}"
         else:
+            processes = scheduler != "threads"
             n_workers = workers or os.cpu_count() or 1
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            try:
+                cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
+                                       dashboard_address=None)
+            except Exception as exc:  # noqa: BLE001 - any start-up failure gets the same advice
+                raise ClusterStartError(
+                    f"could not start a Dask LocalCluster of {n_workers} worker "
+                    f"{'processes' if processes else 'threads'} ({type(exc).__name__}: {exc}); worker processes "
+                    "need TCP on the loopback interface and POSIX semaphores. Run the workers as threads of "
+                    "this process (scheduler='threads', --threads) or without Dask (scheduler='serial', "
+                    "--serial): the numbers are the same.") from exc
             client = Client(cluster)
-        cluster_info = f"dask {'scheduler ' + scheduler if scheduler else 'LocalCluster'} with {len(client.scheduler_info()['workers'])} worker(s)"
+            cluster_info = f"dask LocalCluster ({'processes' if processes else 'threads'})"
+        cluster_info += f" with {len(client.scheduler_info()['workers'])} worker(s)"
         try:
             futs = {client.submit(run_chunk, sc, c, start, stop, seed, pure=False): (c, start) for c, start, stop in todo}
             for fut in as_completed(futs):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from longmod.cli import _Progress, main
-from longmod.resources import fixtures_dir
+from longmod.resources import fixtures_dir, trial_names
 from longmod.results.schema import EFFECT_COLUMNS
 
 
@@ -129,8 +129,11 @@ def test_failure_writes_nothing(tmp_path, capsys):
 
 def test_unknown_trial_and_analysis(tmp_path, capsys):
     assert main(["reanalyse", "recovery", "--out", str(tmp_path / "x")]) == 2
-    assert "neither a trial folder (a folder with trial.toml) nor a bundled trial; bundled trials: gregoire-2022, martinez-munoz-2024, msc-meta, stroma-cov2" in \
-        capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "neither a trial folder (a folder with trial.toml) nor a bundled trial; bundled trials: " in err
+    listed = err.split("bundled trials: ")[1].strip().split(", ")
+    assert listed == sorted(trial_names()) and "stroma-cov2" in listed
+    assert {"gregoire-2022", "martinez-munoz-2024", "msc-meta"} <= set(listed)  # the bundled issue-13 trials
     assert main(["reanalyse", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
     assert "no such trial folder" in capsys.readouterr().err
     assert main(["reanalyse", "stroma-cov2", "--only", "mmrm_magic", "--out", str(tmp_path / "y")]) == 2

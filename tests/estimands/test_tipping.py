@@ -32,7 +32,8 @@ def trial():
 
 @pytest.fixture(scope="module")
 def primary():
-    return Estimand("primary", "pao2_fio2", day=7)
+    return Estimand("primary", "pao2_fio2", day=7, death={"strategy": "composite", "value": 50},
+                    discharge={"strategy": "locf_multiplier", "factor": 1.10})
 
 
 @pytest.fixture(scope="module")

@@ -65,6 +65,14 @@ reference_arm = "control"
 schedule = [0, 1, 2, 3, 4, 5, 6, 7]
 doses_planned = 1
 
+[events.death]
+column = "death_day"
+kind = "death"
+
+[events.icu_discharge]
+column = "icu_discharge_day"
+kind = "discharge"
+
 [variables.pf]
 min = 20
 max = 700
@@ -81,6 +89,8 @@ end_columns = ["death_day", "icu_discharge_day"]
 [estimands.main]
 outcome = "pf"
 day = 7
+death = {{ strategy = "composite", value = 50 }}
+discharge = {{ strategy = "locf_multiplier", factor = 1.10 }}
 
 [analysis_sets.all]
 estimand = "main"

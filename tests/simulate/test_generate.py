@@ -44,7 +44,7 @@ def test_effect_moves_the_active_arm_only():
 
 def test_composite_endpoint_equals_apply_estimand_on_the_trial_tables():
     """The vectorised rules give what longmod.estimands.apply_estimand gives on the same trial as tables."""
-    from longmod.data import TrialMeta, VariableInfo, from_frames
+    from longmod.data import EventInfo, TrialMeta, VariableInfo, from_frames
     from longmod.estimands import apply_estimand
 
     s = small_scenario()
@@ -52,7 +52,9 @@ def test_composite_endpoint_equals_apply_estimand_on_the_trial_tables():
     pts, ms = t.to_frames(s)
     pts = pts.assign(age_gt70=0, sofa_gt11=0, doses_received=3)
     meta = TrialMeta(name="sim", arms=s.arms, reference_arm=s.reference_arm, schedule=s.schedule,
-                     variables={s.outcome.name: VariableInfo(s.outcome.name, min=s.outcome.min, max=s.outcome.max)})
+                     variables={s.outcome.name: VariableInfo(s.outcome.name, min=s.outcome.min, max=s.outcome.max)},
+                     events={"death": EventInfo("death", "death_day", "death"),
+                             "icu_discharge": EventInfo("icu_discharge", "icu_discharge_day", "discharge")})
     ad = apply_estimand(from_frames(pts, ms, meta), s.estimand.replace(other_missing="exclude"))
     mine = pd.Series(composite_endpoint(t, s.estimand), index=pts["patient_id"])
     theirs = ad.frame.set_index("patient_id")["value"]

@@ -39,6 +39,41 @@ def serial_result():
                           scheduler="serial", chunk_size=4, truth_patients=5000)
 
 
+def _process_cluster_problem() -> str | None:
+    """Why Dask worker processes cannot start on this machine (None when they can).
+
+    Worker processes need TCP on the loopback interface and POSIX semaphores; sandboxes
+    without a network namespace's loopback (or without /dev/shm) cannot give them. The
+    probe uses plain sockets and multiprocessing, none of longmod's code.
+    """
+    import multiprocessing
+
+    try:
+        with socket.socket() as srv:
+            srv.bind(("127.0.0.1", 0))
+            srv.listen(1)
+            with socket.create_connection(srv.getsockname(), timeout=5):
+                pass
+        multiprocessing.get_context("spawn").Lock()
+    except OSError as exc:
+        return f"no Dask worker processes on this machine ({type(exc).__name__}: {exc})"
+    return None
+
+
+PROCESS_PROBLEM = _process_cluster_problem()
+needs_processes = pytest.mark.skipif(PROCESS_PROBLEM is not None, reason=str(PROCESS_PROBLEM))
+
+
+def test_a_local_cluster_of_threads_gives_the_serial_numbers(serial_result):
+    """Runs everywhere (in-process transport): the Dask path itself, with two workers."""
+    res = run_simulation(serial_result.scenario, trials=12, seed=5, scheduler="threads", workers=2, chunk_size=4,
+                         truth_patients=5000)
+    assert res.provenance["execution"] == "dask LocalCluster (threads) with 2 worker(s)"
+    pd.testing.assert_frame_equal(_numbers(res), _numbers(serial_result))
+    pd.testing.assert_frame_equal(res.operating_characteristics, serial_result.operating_characteristics)
+
+
+@needs_processes
 def test_local_cluster_with_one_or_two_workers_gives_the_serial_numbers(serial_result):
     sc = serial_result.scenario
     for workers in (1, 2):
@@ -59,6 +94,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@needs_processes
 def test_a_scheduler_and_workers_on_loopback_give_the_same_numbers(serial_result):
     dask = Path(sys.executable).with_name("dask")
     if not dask.exists():
@@ -143,6 +179,24 @@ def test_type_one_error_under_the_null_is_within_monte_carlo_error_of_alpha():
                         truth_patients=2000).operating_characteristics.iloc[0]
     assert abs(oc["rejection_rate"] - 0.05) < 3.3 * np.sqrt(0.05 * 0.95 / 4000), oc["rejection_rate"]
     sc = fast_scenario(analyses=("mmrm",), n_per_arm=[30], effect=[0.0])
-    oc = run_simulation(sc, trials=600, seed=12, workers=2, chunk_size=50, truth_patients=2000).operating_characteristics.iloc[0]
+    oc = run_simulation(sc, trials=600, seed=12, workers=2, chunk_size=50, truth_patients=2000,
+                        scheduler="serial" if PROCESS_PROBLEM else None).operating_characteristics.iloc[0]
     assert oc["failed"] <= 6
     assert abs(oc["rejection_rate"] - 0.05) < 3.3 * np.sqrt(0.05 * 0.95 / oc["trials"]), oc["rejection_rate"]
+
+
+def test_a_cluster_that_cannot_start_says_what_to_run_instead(monkeypatch, tmp_path, capsys):
+    import dask.distributed
+
+    from longmod.cli import main
+
+    def refuse(*args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(dask.distributed, "LocalCluster", refuse)
+    scenario = ROOT / "models" / "scenarios" / "stroma_cov2_null.toml"
+    assert main(["simulate", str(scenario), "--trials", "2", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "could not start a Dask LocalCluster" in err and "Network is unreachable" in err
+    assert "--threads" in err and "--serial" in err
+    assert not (tmp_path / "o").exists()
