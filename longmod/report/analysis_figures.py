@@ -55,14 +55,14 @@ def _survival_specs(res, a) -> list[tuple[dict, object]]:
                    + ("" if et.has_competing else f" No {comp_label} in the data: the curve is 1 - Kaplan-Meier."))
         return [({"name": name, "kind": "cumulative_incidence", "analysis": a.name, "alt": f"Cumulative incidence of {ev} "
                   f"by arm with {comp_label} competing", "caption": caption, "title": f"Cumulative incidence: {ev}"},
-                 lambda: cif_plot(sd, title=a.label, event_label=ev, competing_label=comp_label))]
+                 lambda: cif_plot(sd, title=f"{a.label} ({label} data)", event_label=ev, competing_label=comp_label))]
     death = any(res.trial.meta.events[e].kind == "death" for e in [et.event] if e in res.trial.meta.events)
     ylabel = "Alive" if death else f"Without {ev}"
     caption = (f"{a.label}: Kaplan-Meier curves by arm (95% pointwise band, censoring marks), numbers at risk below "
                f"({label} data)." + (" Competing events censored (cause-specific)." if et.has_competing else ""))
     return [({"name": name, "kind": "kaplan_meier", "analysis": a.name, "alt": f"Kaplan-Meier curves of {ev} by arm "
               "with numbers at risk", "caption": caption, "title": f"Kaplan-Meier: {ev}"},
-             lambda: km_plot(sd, title=a.label, ylabel=f"{ylabel} (probability)", event_label=ev))]
+             lambda: km_plot(sd, title=f"{a.label} ({label} data)", ylabel=f"{ylabel} (probability)", event_label=ev))]
 
 
 def _ordinal_specs(res, analyses) -> list[tuple[dict, object]]:
@@ -87,7 +87,7 @@ def _ordinal_specs(res, analyses) -> list[tuple[dict, object]]:
                      "caption": f"{title}: share of patients in each category (worst in black), arms side by side, "
                                 f"patients per bar on top ({label} data)."},
                     lambda m=m, info=info, days=days, arms=arms, title=title: ordinal_bars_plot(
-                        m, levels=info.levels, arms=arms, days=days, better=info.better, title=title)))
+                        m, levels=info.levels, arms=arms, days=days, better=info.better, title=f"{title} ({label} data)")))
     return out
 
 
@@ -121,8 +121,8 @@ def _meta_specs(res, a) -> list[tuple[dict, object]]:
                + (f" Not included: {note}." if note else ""))
     return [({"name": f"meta_{a.name}", "kind": "meta_forest", "analysis": a.name,
               "alt": f"Meta-analysis forest plot: {a.label}", "caption": caption, "title": f"Meta-analysis: {a.label}"},
-             lambda: meta_forest_plot(rows, bayes if len(bayes) else None, ratio=ratio, xlabel=x, title=a.label,
-                                      favours=fav if not ratio else fav))]
+             lambda: meta_forest_plot(rows, bayes if len(bayes) else None, ratio=ratio, xlabel=x,
+                                      title=f"{a.label} (published summaries)", favours=fav))]
 
 
 def analysis_figure_specs(res) -> list[tuple[dict, object]]:

@@ -308,7 +308,9 @@ def forest_plot(effects: pd.DataFrame, *, outcome: str | None = None, day: float
     shown = d["day"].iloc[0]
     dtxt = f" at day {int(shown)}" if pd.notna(shown) else ""
     ax.set_xlabel(f"{contrast}, {base_variable(outc)}{dtxt}: estimate and 95% interval", fontsize=9)
-    ax.set_title(f"{base_variable(outc)}{dtxt}: every analysis at the estimand's day", fontsize=10)
+    data = ", ".join(dict.fromkeys(str(x) for x in d.loc[~d["is_published"].astype(bool), "data_label"].dropna()))
+    ax.set_title(f"{base_variable(outc)}{dtxt}: every analysis at the estimand's day" + (f" ({data} data)" if data else ""),
+                 fontsize=10)
     ax.grid(axis="x", color="#dddddd", lw=0.6)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return fig

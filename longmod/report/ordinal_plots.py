@@ -191,6 +191,6 @@ def ordinal_bars_plot(
     width = int(fig.get_size_inches()[0] * 11)  # characters of 8-point text per line of the figure
     ax.set_xlabel("\n".join(textwrap.wrap(f"Day ({note})", width)), fontsize=8)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title("\n".join(textwrap.wrap(title, width)) or title, fontsize=10)  # wrapped, never cut
     ax.spines[["top", "right"]].set_visible(False)
     return fig

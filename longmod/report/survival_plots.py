@@ -313,7 +313,9 @@ def _draw_curves(cd: CurveData, arms: Sequence[str], *, ax, title: str, xlabel: 
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(ylabel, fontsize=9)
     if title:
-        ax.set_title(title, fontsize=10)
+        import textwrap
+
+        ax.set_title("\n".join(textwrap.wrap(title, 80)) or title, fontsize=10)  # wrapped, never cut
     ax.grid(axis="y", color="#eeeeee", lw=0.6)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, title=legend_title or None,
               title_fontsize=8)

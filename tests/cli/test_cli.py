@@ -210,3 +210,18 @@ def test_fit_engine_pymc_works(tmp_path):
                  "--engine", "pymc"]) == 0
     eff = pd.read_csv(tmp_path / "b" / "effects.csv")
     assert eff["engine"].iloc[0].startswith("pymc") and eff["conf_low"].iloc[0] < 2.0 < eff["conf_high"].iloc[0]
+
+
+def test_summary_names_the_test_or_prior_of_twin_rows():
+    """Two rows of one analysis by one engine (t test and Welch; two heterogeneity priors) are told apart."""
+    from longmod.cli import summary_table
+    from longmod.results.schema import effects_frame
+
+    row = {"analysis": "inc", "outcome": "y_change", "day": 7, "contrast": "a - b", "estimate": 25.7,
+           "conf_low": -48.3, "conf_high": 99.7, "p_value": 0.475, "engine": "scipy.ttest_ind"}
+    eff = effects_frame([{**row, "test": "t test"}, {**row, "test": "Welch t test", "conf_low": -48.8},
+                         {**row, "analysis": "ancova", "engine": "ancova-ols", "test": "F test"}])
+    lines = summary_table(eff).splitlines()
+    assert any("scipy.ttest_ind (t test)" in x for x in lines)
+    assert any("scipy.ttest_ind (Welch t test)" in x for x in lines)
+    assert any(x.split()[:2] == ["ancova", "ancova-ols"] for x in lines)  # a single row keeps the bare engine
