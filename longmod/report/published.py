@@ -73,6 +73,8 @@ def calibration_targets(trial) -> dict[str, tuple[float, float]]:
     >>> cal = calibration_targets(load_trial(fixtures_dir() / "martinez_munoz_2024"))
     >>> cal["efficacy.time_to_o2_discontinuation_p_value"], "efficacy.who_scale_improvement_d7_p_value" in cal
     ((0.007, 0.0005), False)
+    >>> calibration_targets(load_trial(fixtures_dir() / "stroma_cov2"))["secondary_endpoints.survival_d28_logrank_p"]
+    (0.63, 0.03)
     """
     if not getattr(trial.meta, "synthetic", False):
         return {}
@@ -88,6 +90,9 @@ def calibration_targets(trial) -> dict[str, tuple[float, float]]:
     for t in spec.targets:
         if t.source in keys and not t.soft:
             out.setdefault(t.source, (float(t.value), float(t.tolerance)))
+    deaths = dict(spec.extension.get("deaths", {})) if spec.extension else {}
+    if "source" in deaths and "logrank_p" in deaths:  # death days drawn until the log-rank P is within tolerance
+        out.setdefault(str(deaths["source"]), (float(deaths["logrank_p"]), float(deaths.get("logrank_tolerance", 0.0))))
     for k in keys:
         out.setdefault(k, (math.nan, math.nan))
     return out
