@@ -266,7 +266,7 @@ _TRIAL_KINDS: tuple[AnalysisKind, ...] = (
          Option("half_normal", "number", "none", "Bayesian fit with tau ~ half-normal(scale), analysis units", False,
                 "0.5"),
          Option("turner", "str", "none", "Bayesian fit with the Turner et al. (2015) Table IV prior of this outcome "
-                "type (pharmacological vs placebo/control)", False, '"all-cause mortality"'),
+                "type (pharmacological interventions vs an inactive control)", False, '"all-cause mortality"'),
          Option("turner_sd", "number", "none", "outcome SD moving a Turner prior to a mean-difference scale", False,
                 "86"),
          Option("mu_sd", "number", "none", "SD of the normal prior of the mean effect (needed with a prior)", False,

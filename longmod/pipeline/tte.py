@@ -5,7 +5,7 @@ An analysis names its event in the ``event`` option:
 * a declared event (``event = "oxygen_stop"``: an ``[events.*]`` table of
   trial.toml, whose column holds the event day);
 * a threshold reached by a measured variable (``event = { variable =
-  "pao2_fio2", above = 200 }``, or ``below``): the first scheduled day after
+  "pf_ratio", above = 200 }``, or ``below``): the first scheduled day after
   the baseline with a value beyond the threshold; patients already beyond it
   at baseline are left out (counted in ``n_dropped`` and the warnings);
 * the end of a measured state (``event = { variable = "driving_pressure",
@@ -64,7 +64,7 @@ class EventTable:
 
 
 def event_name(spec) -> str:
-    """A short name of an event option (the declared name, or ``pao2_fio2_above_200``)."""
+    """A short name of an event option (the declared name, or ``pf_ratio_above_200``)."""
     if isinstance(spec, str):
         return spec
     v = spec.get("variable", "?")

@@ -79,9 +79,12 @@ def effects_table_markdown(effects: pd.DataFrame) -> str:
 
     Examples
     --------
-    >>> from longmod.published import published_effects
-    >>> print(effects_table_markdown(published_effects("stroma-cov2")).splitlines()[2])
-    | primary_ancova | primary | pao2_fio2_change | D7 | ... | 7.4 | -44.7 to 59.7 | 0.770 | published | published |
+    >>> from longmod.results.schema import effects_frame
+    >>> eff = effects_frame([{"analysis": "primary", "estimand": "e", "outcome": "y_change", "day": 7,
+    ...     "contrast": "a - b", "estimate": 7.4, "conf_low": -44.7, "conf_high": 59.7, "p_value": 0.77,
+    ...     "engine": "published", "data_label": "published"}])
+    >>> print(effects_table_markdown(eff).splitlines()[2])
+    | primary | e | y_change | D7 | ... | 7.4 | -44.7 to 59.7 | 0.770 | published | published |
     """
     probs = [c for c in ("prob_benefit", "prob_mcid", "prob_harm") if c in effects and effects[c].notna().any()]
     rows = []

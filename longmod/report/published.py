@@ -230,8 +230,10 @@ def published_comparison(effects: pd.DataFrame, calibration: dict | None = None)
     return t[list(COLUMNS)]
 
 
-def agreement_summary(res) -> str:
+def agreement_summary(res, calibration: dict | None = None) -> str:
     """Plain-text summary of the published-vs-reproduced table (printed by ``longmod reanalyse``).
+
+    ``calibration`` defaults to :func:`calibration_targets` of ``res.trial``.
 
     One line of counts, then every reproduction that matches by construction
     (a calibration target of the synthetic data: no evidence) and every one
@@ -239,16 +241,22 @@ def agreement_summary(res) -> str:
 
     Examples
     --------
-    >>> from longmod.pipeline import reanalyse
-    >>> print(agreement_summary(reanalyse("stroma-cov2", only=["primary_ancova"])))  # doctest: +NORMALIZE_WHITESPACE
+    >>> from types import SimpleNamespace
+    >>> from longmod.results.schema import effects_frame
+    >>> eff = effects_frame([
+    ...     {"analysis": "p", "day": 7, "contrast": "a - b", "estimate": 7.4, "engine": "published", "fact_keys": "k"},
+    ...     {"analysis": "p", "day": 7, "contrast": "a - b", "estimate": 7.4, "engine": "ancova-ols"}])
+    >>> res = SimpleNamespace(effects=eff, trial=None)
+    >>> print(agreement_summary(res, {"k": (7.4, 0.05)}))  # doctest: +NORMALIZE_WHITESPACE
     published vs reproduced: 1 published result, 1 reproduction: 1 matches by construction, 0 independent checks
     agreeing, 0 differ
       matches by construction (a calibration target of the synthetic data, no evidence):
-        primary_ancova D7 uc_msc - placebo [ancova-ols]: estimate, CI, P
+        p D7 a - b [ancova-ols]: estimate
     """
     from longmod.report.tables import published_vs_reproduced
 
-    t = published_vs_reproduced(res.effects, calibration_targets(res.trial))
+    cal = calibration_targets(res.trial) if calibration is None else calibration
+    t = published_vs_reproduced(res.effects, cal)
     if t.empty:
         return "published vs reproduced: no published result registered for these analyses"
     pub = t[t["source"] == "published"]

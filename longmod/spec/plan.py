@@ -43,7 +43,18 @@ _RETIRED = {
 
 
 class PlanError(SpecError):
-    """Every problem of a plan, one per line."""
+    """Every problem of a plan, one per line.
+
+    Examples
+    --------
+    >>> err = PlanError("plan.toml", ["analysis 'a': unknown kind 'ancovaa'", "estimand 'e' is not declared"])
+    >>> print(err)
+    2 problem(s) in the analysis plan plan.toml:
+      - analysis 'a': unknown kind 'ancovaa'
+      - estimand 'e' is not declared
+    >>> isinstance(err, SpecError), len(err.problems)
+    (True, 2)
+    """
 
     def __init__(self, where: str, problems: list[str]):
         self.problems = list(problems)
@@ -53,7 +64,14 @@ class PlanError(SpecError):
 
 @dataclass(frozen=True)
 class Analysis:
-    """One declared analysis of a plan."""
+    """One declared analysis of a plan.
+
+    Examples
+    --------
+    >>> a = Analysis("primary_ancova", "ancova", "primary", {"label": "Primary ANCOVA", "covariates": ["baseline"]})
+    >>> a.label, dict(a.options)["covariates"]
+    ('Primary ANCOVA', ['baseline'])
+    """
 
     name: str
     kind: str
@@ -87,6 +105,15 @@ class AnalysisPlan:
     title : str
     data : str
         ``"patients"`` (the trial's data) or ``"published summaries"``.
+
+    Examples
+    --------
+    >>> from longmod.resources import models_dir
+    >>> plan = load_plan(models_dir() / "stroma_cov2" / "plan.toml")
+    >>> plan.analysis_names()[:3], sorted(plan.estimands)[:2]
+    (['primary_ancova', 'locf_ancova', 'locf_additive_ancova'], ['hypothetical', 'locf'])
+    >>> plan.select(["primary_ancova"]).analysis_names()
+    ['primary_ancova']
     """
 
     estimands: Mapping[str, Estimand]
@@ -158,7 +185,7 @@ def plan_from_mapping(doc: Mapping[str, Any], *, where: str = "plan", path: Path
     Traceback (most recent call last):
     ...
     longmod.spec.plan.PlanError: 1 problem(s) in the analysis plan plan:
-      - analysis 'a' (ancova): unknown option 'covariate'; valid: covariates, published (and name, kind, estimand, label)
+      - analysis 'a' (ancova): unknown option 'covariate'; valid: covariates, published (and name, kind, estimand, label, note)
     """
     from longmod.pipeline.registry import COMMON_OPTIONS, KINDS
 
