@@ -90,7 +90,9 @@ def summary_table(effects) -> str:
     ref = float(pub["estimate"].iloc[0]) if len(pub) else math.nan
     rows = []
     grid_done = set()
-    for _, r in fd.iterrows():
+    # rows of one analysis by one engine (t test and Welch, two heterogeneity priors) carry their test or prior
+    twin = fd.duplicated(["analysis", "engine"], keep=False)
+    for i, r in fd.iterrows():
         if r["family"] == "Bayesian prior grid":
             if r["analysis"] in grid_done:
                 continue
@@ -102,7 +104,10 @@ def summary_table(effects) -> str:
         p = r["p_value"]
         pv = "" if p is None or (isinstance(p, float) and math.isnan(p)) else ("<0.001" if p < 0.001 else f"{p:.3f}")
         diff = "" if r["is_published"] or math.isnan(ref) else f"{r['estimate'] - ref:+.1f}"
-        rows.append([str(r["analysis"]), str(r["engine"]), _fmt(r["estimate"]),
+        engine = str(r["engine"])
+        if twin[i]:
+            engine += f" ({str(r['label']).rsplit(' [', 1)[0].rsplit(': ', 1)[-1]})"
+        rows.append([str(r["analysis"]), engine, _fmt(r["estimate"]),
                      f"{_fmt(r['conf_low'])} to {_fmt(r['conf_high'])}", pv, diff])
     header = ["analysis", "engine", "estimate", "95% interval", "P", "vs published"]
     widths = [max(len(h), *(len(x[i]) for x in rows)) for i, h in enumerate(header)]
@@ -196,6 +201,9 @@ def _cmd_reanalyse(args) -> int:
     if not args.quiet:
         print(f"{res.trial.meta.title or res.trial.meta.name} - data: {res.data_label.upper()}")
         print(summary_table(res.effects))
+        from longmod.report.published import agreement_summary
+
+        print(agreement_summary(res))
         print(f"wrote {out}/ (effects.csv, timings.csv, report.md, report.json, report.html, figures/) "
               f"in {time.perf_counter() - t0:.1f} s")
     return 0

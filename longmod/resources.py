@@ -46,11 +46,20 @@ def fixtures_dir() -> Path:
 
 
 def trial_names() -> list[str]:
-    """Names of the bundled trials, as accepted by ``longmod reanalyse``.
+    """Names of the bundled trials, as accepted by ``longmod reanalyse``: fixtures with a trial.toml and
+    bundled plans of published summaries (``models/<name>/plan.toml`` without patient data, e.g. msc-meta).
 
     Examples
     --------
-    >>> "stroma-cov2" in trial_names()
+    >>> "msc-meta" in trial_names() and "stroma-cov2" in trial_names()
     True
     """
-    return sorted(p.name.replace("_", "-") for p in fixtures_dir().iterdir() if (p / "trial.toml").exists())
+    names = {p.name for p in fixtures_dir().iterdir() if (p / "trial.toml").exists()}
+    for p in models_dir().iterdir():
+        plan = p / "plan.toml"
+        if p.name not in names and plan.is_file():
+            import tomllib
+
+            if tomllib.loads(plan.read_text(encoding="utf-8")).get("plan", {}).get("data") == "published summaries":
+                names.add(p.name)
+    return sorted(n.replace("_", "-") for n in names)

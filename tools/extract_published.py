@@ -6,8 +6,8 @@ tests/published against the seed texts) and writes the subset of published resul
 beside its reproductions. ``--shared`` (or the LONGMOD_SHARED environment variable) points at the
 shared folder when it is not beside the repository. Needs PyYAML.
 
-Every result row holds one arm's (or the comparison's) published numbers: ``estimate`` and
-optionally ``sd``, ``q1``/``q3`` (IQR), ``conf_low``/``conf_high`` and ``p_value``. A between-arm
+Every result row holds one arm's (or the comparison's) published numbers: ``estimate`` (absent
+when only a P value is printed, e.g. "P = 0.63, log-rank test") and optionally ``sd``, ``q1``/``q3`` (IQR), ``conf_low``/``conf_high`` and ``p_value``. A between-arm
 P value that the paper prints without an effect estimate sits on the active arm's row (the
 ``statistic`` text says so). ``day`` is the time point; for a time to event it is the end of
 follow-up.
@@ -55,6 +55,13 @@ STROMA = {
                                     "mean ± SD; P: Wilcoxon signed-rank D0 vs D7",
                                     estimate="uc_msc_post_imputation_d7_mean", sd="uc_msc_post_imputation_d7_sd",
                                     p_value="uc_msc_post_imputation_d0_vs_d7_p"),
+    # secondary endpoints whose text gives only a between-arm P value (Fig. S1 caption; Table 4 is not in the seed)
+    "survival_d28": _r("secondary_endpoints", "survival", "survival", "death", 28, "uc_msc - placebo",
+                       "survival D0-D28, between arms; P: log-rank (no estimate published)",
+                       p_value="survival_d28_logrank_p"),
+    "sofa_evolution": _r("secondary_endpoints", "sofa_evolution", "sofa_evolution", "sofa", 28, "uc_msc - placebo",
+                         "SOFA-score evolution D0-D28, between arms; P: 'Wilcoxon test' (the compared quantity is not "
+                         "stated; no estimate published)", p_value="sofa_evolution_p"),
 }
 
 _BETWEEN = "P: between arms, test not named"
@@ -144,7 +151,7 @@ def render(stem: str, doc: dict) -> str:
         for k in ("analysis", "estimand", "outcome", "contrast", "statistic"):
             lines.append(f"{k} = {json.dumps(r[k], ensure_ascii=False)}")
         lines.append(f"day = {r['day']}")
-        lines.append(f"population = {json.dumps(facts['estimate']['population'])}")
+        lines.append(f"population = {json.dumps(next(iter(facts.values()))['population'])}")
         for k, f in facts.items():
             lines.append(f"{k} = {f['value']}")
         lines.append(f"quote = {json.dumps(' … '.join(quotes), ensure_ascii=False)}")

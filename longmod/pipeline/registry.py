@@ -130,6 +130,9 @@ COMMON_OPTIONS: tuple[Option, ...] = (
     Option("estimand", "str", "", "name of an `[estimands.*]` table: outcome, day, population and intercurrent-"
            "event strategies (required or not allowed depending on the kind)", False, '"primary"'),
     Option("label", "str", "the name", "shown in reports", False, '"ANCOVA of the change (primary)"'),
+    Option("note", "str", "a sentence built from the results", "why this analysis's result can differ from the "
+           "published one (shown in the report's estimand table; for analyses without an estimand)", False,
+           '"the paper\'s test is not named"'),
 )
 
 _COVARIATES = Option(
@@ -212,6 +215,132 @@ _ESTIMAND_KINDS: tuple[AnalysisKind, ...] = (
 )
 
 
+_EVENT = Option("event", "str|table", "", "the event: a declared `[events.*]` name, or a threshold reached by a "
+                "measured variable `{ variable = \"pf_ratio\", above = 200 }` (or `below`), or the end of a measured "
+                "state `{ variable = \"driving_pressure\", stops = true }`", True, '"oxygen_stop"')
+_COMPETING = Option("competing", "list[str]", "every death event other than the event", "declared events that end "
+                    "follow-up as competing events", False, '["death"]')
+_CENSOR = Option("censor", "list[str]", "discharge events for a measured event, else none", "declared events that "
+                 "censor follow-up", False, '["icu_discharge"]')
+_HORIZON = Option("horizon", "number", "`[trial] followup_days`", "end of follow-up (days): later events are censored",
+                  False, "28")
+_TTE_DAYS = Option("days", "list[int]", "the horizon", "days at which event-free % (or cumulative incidence) is given "
+                   "and the tests are repeated with follow-up ended there", False, "[28, 60]")
+_STRATA = Option("strata", "str", "none", "a declared covariate (matched sets or a stratification factor): stratified "
+                 "log-rank and Cox, and the matched-set analyses", False, '"matched_set"')
+
+#: Kinds of the time-to-event, ordinal, responder, group-comparison and meta-analysis analyses.
+_TRIAL_KINDS: tuple[AnalysisKind, ...] = (
+    AnalysisKind(
+        "survival", "Time to an event: Kaplan-Meier median per arm, event-free % at given days, weighted log-rank "
+        "tests and the Cox hazard ratio (stratified when asked), tests of the event status at a day (Fisher, McNemar "
+        "on matched pairs, conditional logistic, exact conditional); competing events are censored (cause-specific).",
+        "longmod.pipeline.survival:run_survival",
+        (_EVENT, _COMPETING, _CENSOR, _HORIZON, _TTE_DAYS, _STRATA,
+         Option("tests", "list[str]", '["logrank"]', "log-rank weightings: logrank, gehan, peto, tarone-ware", False,
+                '["logrank", "gehan", "peto"]'),
+         Option("status_tests", "list[str]", "none", "tests of \"event by day D\" at each of `days`: fisher, mcnemar "
+                "(treated-control pairs of the matched sets), clogit (conditional logistic + exact conditional)",
+                False, '["fisher", "mcnemar", "clogit"]'),
+         Option("cox", "bool", "true", "fit the Cox model", False, "false"), _PUBLISHED),
+        estimand="none", check="longmod.pipeline.survival:check_survival"),
+    AnalysisKind(
+        "competing_risks", "Cumulative incidence of the event with death as a competing event (Aalen-Johansen, "
+        "Gray's variance) and its difference at given days, the cause-specific Cox hazard ratio and, under "
+        "administrative censoring, the Fine-Gray subdistribution hazard ratio.",
+        "longmod.pipeline.survival:run_competing_risks",
+        (_EVENT, _COMPETING, _CENSOR, _HORIZON, _TTE_DAYS, _PUBLISHED),
+        estimand="none", check="longmod.pipeline.survival:check_survival"),
+    AnalysisKind(
+        "bayes_matched", "Bayesian conditional logistic regression of \"event by day D\" by matched set: exact "
+        "posterior of the odds ratio by quadrature under a declared normal prior, P(benefit).",
+        "longmod.pipeline.survival:run_bayes_matched",
+        (_EVENT, _COMPETING, _CENSOR, _HORIZON, _TTE_DAYS, _STRATA,
+         Option("prior_sd", "number", "", "SD of the normal prior of the log odds ratio (mean 0)", True, "1.5"),
+         _PUBLISHED),
+        estimand="none", check="longmod.pipeline.survival:check_survival"),
+    AnalysisKind(
+        "compare_groups", "The value (or change) at the estimand's day: per-arm mean, SD, median and quartiles beside "
+        "the between-arm tests a paper may have used (t, Welch, t on logs, Wilcoxon rank-sum by R's rule, exact or "
+        "normal approximation), and with `strata` the tests that respect matched sets (signed-rank on pairs, sign test, "
+        "van Elteren).", "longmod.pipeline.comparisons:run_compare_groups",
+        (Option("variable", "str", '"change"', "`value` (at the day), `change` (from baseline) or `slope` (each "
+                "patient's least-squares slope of the observed values from baseline to the day)", False, '"value"'),
+         Option("summaries", "list[str]", '["mean", "median"]', "per-arm summaries: mean (with SD), median (with "
+                "quartiles, R type 7)", False, '["median"]'),
+         Option("tests", "list[str]", '["t", "rank_sum"]', "between-arm tests: t, welch, t_log, rank_sum (R's rule, "
+                "Hodges-Lehmann shift), rank_sum_exact, rank_sum_asymptotic, rank_sum_asymptotic_nocorrect", False,
+                '["t", "welch", "rank_sum"]'),
+         _STRATA, _PUBLISHED),
+        check="longmod.pipeline.comparisons:check_compare_groups"),
+    AnalysisKind(
+        "responder", "Patients improved by at least `threshold` in the outcome's better direction from baseline to the "
+        "estimand's day: counts per arm, difference in proportions (Newcombe CI), Fisher's exact test, Pearson's "
+        "chi-square with and without Yates' correction.", "longmod.pipeline.comparisons:run_responder",
+        (Option("threshold", "number", "1", "smallest improvement that counts (outcome units; categories of an "
+                "ordinal scale)", False, "1"), _PUBLISHED),
+        check="longmod.pipeline.comparisons:check_responder"),
+    AnalysisKind(
+        "ordinal", "Proportional-odds (cumulative-logit) model of an ordinal scale at the estimand's day on the arm and "
+        "covariates (R ordinal::clm): odds ratio of a better category, active vs reference.",
+        "longmod.pipeline.ordinal:run_ordinal",
+        (Option("covariates", "list[str]", '["baseline"]', "`baseline` (the category at baseline, as a number) and "
+                "declared covariates", False, '["baseline"]'), _PUBLISHED),
+        check="longmod.pipeline.ordinal:check_ordinal"),
+    AnalysisKind(
+        "ordinal_longitudinal", "Proportional-odds mixed model of an ordinal scale over several days (visit as a "
+        "factor, random intercept per patient; R ordinal::clmm) and its Bayesian version (PyMC, P(OR > 1)).",
+        "longmod.pipeline.ordinal:run_ordinal_longitudinal",
+        (Option("days", "list[int]", "every scheduled day after the baseline", "days in the model", False,
+                "[7, 14, 21, 28]"),
+         Option("covariates", "list[str]", '["baseline"]', "`baseline` and declared covariates", False, '["baseline"]'),
+         Option("engines", "list[str]", '["clmm"]', "clmm (frequentist, adaptive Gauss-Hermite) and/or pymc (Bayesian)",
+                False, '["clmm", "pymc"]'),
+         Option("nagq", "number", "10", "quadrature points of clmm (1 = Laplace)", False, "10"),
+         Option("sampler", "table", "engine defaults", "PyMC sampler settings (chains, draws, tune, seed)", False,
+                "{ chains = 4, draws = 1000, seed = 1 }"), _PUBLISHED),
+        engines="longmod.pipeline.ordinal:engines_ordinal", check="longmod.pipeline.ordinal:check_ordinal",
+        sampled=True),
+    AnalysisKind(
+        "free_days", "Days alive and free of a measured state (e.g. ventilation, organ failure) up to the horizon, "
+        "death counted as the worst outcome: per-arm median [IQR] and the Wilcoxon rank-sum test with the "
+        "Hodges-Lehmann shift.", "longmod.pipeline.free_days:run_free_days",
+        (Option("state", "table", "", "the state: `{ variable = \"driving_pressure\", measured = true }` (measured "
+                "only in it) or `{ variable = \"sofa\", above = 5 }` (or `below`)", True,
+                '{ variable = "driving_pressure", measured = true }'),
+         _HORIZON,
+         Option("free_after", "list[str]", "the trial's discharge events", "events after which a patient is free",
+                False, '["icu_discharge"]'),
+         Option("death_value", "number", "-1", "value of a patient dead by the horizon (below every survivor)", False,
+                "-1"), _PUBLISHED),
+        estimand="none", check="longmod.pipeline.free_days:check_free_days"),
+    AnalysisKind(
+        "meta_analysis", "Random-effects meta-analysis of PUBLISHED summaries declared in a studies file (REML and "
+        "DerSimonian-Laird as metafor, prediction interval, every sensitivity scenario) and its Bayesian versions under "
+        "half-normal and Turner et al. (2015) heterogeneity priors: mean effect, tau, a new trial's effect, P(benefit).",
+        "longmod.pipeline.meta_analysis:run_meta_analysis",
+        (Option("studies", "str", "", "studies file beside the plan (see longmod.spec.studies)", True, '"studies.toml"'),
+         Option("outcome", "str", "", "the `[outcomes.*]` of the studies file to pool", True, '"pf_change_d7"'),
+         Option("contrast", "str", '"active - control"', "contrast label of the rows", False, '"MSC - control"'),
+         Option("methods", "list[str]", '["REML", "DL"]', "tau^2 estimators", False, '["REML"]'),
+         Option("test", "str", '"z"', "z (metafor default) or knha (Knapp-Hartung, t on k - 1 df)", False, '"knha"'),
+         Option("sensitivity", "bool", "true", "also pool every scenario of the studies file's `vary` values", False,
+                "false"),
+         Option("half_normal", "number", "none", "Bayesian fit with tau ~ half-normal(scale), analysis units", False,
+                "0.5"),
+         Option("turner", "str", "none", "Bayesian fit with the Turner et al. (2015) Table IV prior of this outcome "
+                "type (pharmacological interventions vs an inactive control)", False, '"all-cause mortality"'),
+         Option("turner_sd", "number", "none", "outcome SD moving a Turner prior to a mean-difference scale", False,
+                "86"),
+         Option("mu_sd", "number", "none", "SD of the normal prior of the mean effect (needed with a prior)", False,
+                "2.82"),
+         Option("mcid", "number", "none", "minimal clinically important effect (> 0) for P(MCID)", False, "20"),
+         Option("sampler", "table", "4 chains x 2000", "PyMC sampler settings", False, "{ chains = 2, seed = 1 }")),
+        estimand="none", engines="longmod.pipeline.meta_analysis:engines_meta",
+        check="longmod.pipeline.meta_analysis:check_meta_analysis", sampled=True),
+)
+
+
 def _kinds(*kinds: AnalysisKind) -> Mapping[str, AnalysisKind]:
     return MappingProxyType({k.name: k for k in kinds})
 
@@ -259,6 +388,7 @@ KINDS: Mapping[str, AnalysisKind] = _kinds(
                 False, "20")),
         estimand="none", check="longmod.pipeline.prior_grid:check_prior_grid"),
     *_ESTIMAND_KINDS,
+    *_TRIAL_KINDS,
 )
 
 

@@ -68,8 +68,11 @@ class Reanalysis:
 
     @property
     def data_label(self) -> str:
-        """``"synthetic"`` for bundled pseudo-patient data, else ``"user data"``."""
-        return "synthetic" if self.trial.meta.synthetic else "user data"
+        """``"synthetic"`` for bundled pseudo-patient data, ``"published summary"`` for a plan without patient
+        data, else ``"user data"``."""
+        from longmod.pipeline.run import data_label
+
+        return data_label(self.trial)
 
     def write(self, out_dir: str | Path) -> Path:
         """Write the results to ``out_dir``, whole or not at all.

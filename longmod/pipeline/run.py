@@ -33,10 +33,12 @@ def bundled_trial(name: str) -> tuple[Path, Path | None]:
 
     key = name.replace("-", "_")
     folder = fixtures_dir() / key
+    plan = models_dir() / key / PLAN_FILE
     if not (folder / "trial.toml").is_file():
+        if plan.is_file():  # a bundled plan of published summaries (no patient data), e.g. a meta-analysis
+            return models_dir() / key, plan
         raise UnknownNameError(f"{name!r} is neither a trial folder (a folder with trial.toml) nor a bundled trial; "
                        f"bundled trials: {', '.join(trial_names())}")
-    plan = models_dir() / key / PLAN_FILE
     return folder, plan if plan.is_file() else None
 
 
@@ -51,17 +53,26 @@ def resolve_trial(trial: str | Path | TrialData) -> tuple[TrialData, Path | None
     path = Path(trial)
     if path.is_dir():
         plan = path / PLAN_FILE
+        if not (path / "trial.toml").is_file() and plan.is_file():
+            return _summary_trial(plan), plan
         return load_trial(path), plan if plan.is_file() else None
     if isinstance(trial, Path) or "/" in str(trial) or "\\" in str(trial):
         raise FileNotFoundError(f"{trial}: no such trial folder (a folder with trial.toml, the data files and "
                                 "optionally plan.toml)")
     folder, plan = bundled_trial(str(trial))
+    if not (folder / "trial.toml").is_file():
+        return _summary_trial(plan), plan
     return load_trial(folder), plan
 
 
 def _check_arm_sizes(td: TrialData) -> None:
-    """TrialDataError before any fitting when an arm has fewer than two patients."""
+    """TrialDataError before any fitting when an arm has fewer than two patients (plans of published summaries:
+    no patients, nothing to check)."""
     from longmod.data.validate import TrialDataError, arm_size_problems
+    from longmod.pipeline.meta_analysis import SUMMARY_DATA
+
+    if td.provenance.get("data_label") == SUMMARY_DATA:
+        return
 
     src = td.provenance.get("source", "patients")
     where = (str(Path(src) / dict(td.meta.files).get("patients", "patients.csv")) if Path(str(src)).is_dir()
@@ -69,6 +80,17 @@ def _check_arm_sizes(td: TrialData) -> None:
     problems = arm_size_problems(td.patients, td.meta, where=where)
     if problems:
         raise TrialDataError(problems)
+
+
+def _summary_trial(plan_path: Path) -> TrialData:
+    """The placeholder trial of a plan of published summaries; a plan of patient data needs its trial.toml."""
+    from longmod.pipeline.meta_analysis import SUMMARY_DATA, summary_trial
+
+    p = load_plan(plan_path)
+    if p.data != SUMMARY_DATA:
+        raise FileNotFoundError(f"{plan_path.parent}: no trial.toml beside {plan_path.name}; a plan without patient "
+                                f"data declares [plan] data = \"{SUMMARY_DATA}\"")
+    return summary_trial(p)
 
 
 def _resolve_plan(plan, default: Path | None, td: TrialData) -> AnalysisPlan:
@@ -83,13 +105,23 @@ def _resolve_plan(plan, default: Path | None, td: TrialData) -> AnalysisPlan:
     return default_plan(td.meta)
 
 
+def data_label(td: TrialData) -> str:
+    """``synthetic``, ``user data`` or ``published summary`` (a plan without patient data)."""
+    if td.provenance.get("data_label") == "published summaries":
+        return "published summary"
+    return "synthetic" if td.meta.synthetic else "user data"
+
+
 def check_run(ctx: RunContext) -> None:
     """Every problem of the plan against the trial, found before anything is fitted (PlanError)."""
     meta = ctx.trial.meta
     measured = set(ctx.trial.measurements["variable"])
     post = [d for d in meta.schedule if d > meta.baseline_day]
     problems = []
+    used = {a.estimand for a in ctx.plan.analyses if a.estimand}
     for name, e in ctx.plan.estimands.items():
+        if name not in used:  # an estimand no analysis of this run targets (e.g. left out by only=)
+            continue
         if e.outcome not in measured:
             problems.append(f"estimand {name!r}: outcome {e.outcome!r} is not measured in trial {meta.name!r}; "
                             f"measured: {', '.join(sorted(measured))}")
@@ -115,7 +147,9 @@ def check_run(ctx: RunContext) -> None:
 def _published_rows(plan: AnalysisPlan) -> pd.DataFrame:
     from longmod.published import published_effects
 
-    pub = published_effects(plan.published) if plan.published else effects_frame([])
+    reproduced = {a.name for a in plan.analyses} | {str(a.options["published"]) for a in plan.analyses
+                                                     if a.options.get("published")}
+    pub = published_effects(plan.published, include=reproduced) if plan.published else effects_frame([])
     if len(pub):
         labels = {a.options.get("published"): a for a in plan.analyses if a.options.get("published")
                   and a.kind != "prior_grid"}
@@ -259,7 +293,7 @@ def reanalyse(
             opts["sampler"] = {**dict(sampler), **dict(opts.get("sampler") or {})}
         section = biomarker_section(td, progress=progress, **opts)
         ctx.timings.append({"analysis": BIOMARKERS, "seconds": time.perf_counter() - t0})
-    label = "synthetic" if td.meta.synthetic else "user data"
+    label = data_label(td)
     ours = concat_effects(frames)
     ours = ours.drop(columns=[c for c in TIMING_COLUMNS if c in ours])
     if "data_label" not in ours:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +36,7 @@ class PublishedResult:
     statistic: str
     population: str
     quote: str
-    estimate: float
+    estimate: float = math.nan
     conf_low: float | None = None
     conf_high: float | None = None
     p_value: float | None = None
@@ -90,31 +92,45 @@ def published_citation(trial: str) -> str:
     return _load(trial)[0].get("citation", "")
 
 
-def published_effects(trial: str) -> pd.DataFrame:
-    """Published treatment effects (those with a CI) as common-schema rows.
+def published_effects(trial: str, include: Iterable[str] = ()) -> pd.DataFrame:
+    """Published results as common-schema rows: every effect with a CI, and the results of ``include``.
+
+    Parameters
+    ----------
+    trial : str
+    include : iterable of str
+        Analysis names (or result ids) whose published results are rows too
+        although they have no CI (per-arm medians, counts, P values): those
+        a plan reproduces.
 
     Returns
     -------
     pandas.DataFrame
         Common schema with ``engine = "published"``, ``data_label =
-        "published"`` and the verbatim ``source_quote``. ``std_error`` is NaN
-        (not published).
+        "published"``, the verbatim ``source_quote``, ``statistic`` (what the
+        number is), ``fact_keys`` (quote keys of the published facts, ``; ``
+        separated), ``result_id`` and, when published, ``sd``, ``q1``, ``q3``.
+        ``std_error`` is NaN (not published).
 
     Examples
     --------
     >>> t = published_effects("stroma-cov2")
     >>> t[["analysis", "estimate", "conf_low", "conf_high", "p_value", "engine"]].to_dict("records")[0]
     {'analysis': 'primary_ancova', 'estimate': 7.4, 'conf_low': -44.7, 'conf_high': 59.7, 'p_value': 0.77, 'engine': 'published'}
+    >>> published_effects("gregoire-2022", include=["survival"])[["contrast", "day", "estimate", "p_value"]].values.tolist()
+    [['bm_msc', 28.0, 100.0, 0.025], ['matched_control', 28.0, 79.2, nan], ['bm_msc', 60.0, 100.0, 0.0082], ['matched_control', 60.0, 70.8, nan]]
     """
+    wanted = set(include)
     rows = [
         {
             "analysis": r.analysis, "estimand": r.estimand, "outcome": r.outcome, "day": r.day,
             "contrast": r.contrast, "estimate": r.estimate, "conf_low": r.conf_low, "conf_high": r.conf_high,
             "p_value": r.p_value, "engine": "published", "engine_version": "", "data_label": "published",
-            "source_quote": r.quote,
+            "source_quote": r.quote, "statistic": r.statistic, "fact_keys": "; ".join(r.fact_keys), "result_id": r.id,
+            **{k: getattr(r, k) for k in ("sd", "q1", "q3") if getattr(r, k) is not None},
         }
         for r in published_results(trial)
-        if r.conf_low is not None and r.conf_high is not None
+        if (r.conf_low is not None and r.conf_high is not None) or r.analysis in wanted or r.id in wanted
     ]
     return effects_frame(rows)
 
@@ -142,7 +158,7 @@ def published_descriptives(trial: str) -> pd.DataFrame:
         variable = "change" if r.outcome.endswith("_change") else ("baseline" if r.day == 0 else "value")
         stat_main = "median" if r.q1 is not None else "mean"
         for stat, val in ((stat_main, r.estimate), ("sd", r.sd), ("q1", r.q1), ("q3", r.q3), ("p_value", r.p_value)):
-            if val is not None:
+            if val is not None and not (isinstance(val, float) and math.isnan(val)):
                 rows.append({"id": r.id, "estimand": r.estimand, "variable": variable, "arm": r.contrast,
                              "day": r.day, "statistic": stat, "published": val, "quote": r.quote})
     return pd.DataFrame(rows, columns=["id", "estimand", "variable", "arm", "day", "statistic", "published", "quote"])

@@ -88,7 +88,7 @@ def summary_table(effects: pd.DataFrame) -> pd.DataFrame:
     sm, proto = _col(e, "summary_measure"), _col(e, "is_protocol")
     for (a, c), g in e.groupby(["analysis", "contrast"], sort=False):
         if "death_value" in g and g["death_value"].notna().any():
-            g = g[proto.loc[g.index].fillna(False).astype(bool)]
+            g = g[proto.loc[g.index].eq(True)]
             measure = "difference at the protocol's constants"
         elif sm.loc[g.index].notna().any():
             g = g[sm.loc[g.index].isin(_WORST_RANK_SHOWN)]
@@ -150,7 +150,7 @@ def add_estimand_figures(res, add) -> None:
     for k, ((a, c), sweep) in enumerate(tipping_sweeps(res.effects).items()):
         rules = set(sweep["discharge_rule"].dropna())
         rule = "locf_multiplier" if "locf_multiplier" in rules else sorted(rules)[0]
-        proto = sweep[sweep["is_protocol"].fillna(False).astype(bool)] if "is_protocol" in sweep else sweep.iloc[:0]
+        proto = sweep[sweep["is_protocol"].eq(True)] if "is_protocol" in sweep else sweep.iloc[:0]
         factor = float(proto["discharge_factor"].iloc[0]) if len(proto) else float(
             sweep.loc[sweep["discharge_rule"] == rule, "discharge_factor"].iloc[0])
         views = [("discharge_factor", {"discharge_rule": rule, "active_delta": 0.0}, "",

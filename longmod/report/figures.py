@@ -33,8 +33,15 @@ def _figure_specs(res) -> list[tuple[dict, object]]:
         specs.append(({"name": name, "kind": kind, "png": f"figures/{name}.png", "svg": f"figures/{name}.svg",
                        "title": title or alt, "alt": alt, "caption": caption, **extra}, draw))
 
+    from longmod.report.analysis_figures import OWN_FOREST_KINDS, analysis_figure_specs
+
     biomarkers = set(biomarker_rows(res.effects, res.trial)["outcome"].map(plots.base_variable)) if len(res.effects) else set()
-    for i, outcome in enumerate(o for o in plots.forest_outcomes(res.effects) if o not in biomarkers):
+    plan = getattr(res, "plan", None)
+    own = {a.name for a in plan.analyses if a.kind in OWN_FOREST_KINDS} if plan is not None else set()
+    drawn_elsewhere = set(res.effects.loc[res.effects["analysis"].isin(own), "outcome"].map(plots.base_variable)) \
+        if own and len(res.effects) else set()
+    for i, outcome in enumerate(o for o in plots.forest_outcomes(res.effects)
+                                if o not in biomarkers and o not in drawn_elsewhere):
         fd = plots.forest_data(res.effects, outcome=outcome)
         if fd.empty:
             continue
@@ -48,6 +55,8 @@ def _figure_specs(res) -> list[tuple[dict, object]]:
             f"result at that day (95% interval).{band}",
             lambda outcome=outcome, day=day: plots.forest_plot(res.effects, outcome=outcome, day=day),
             title=f"Forest plot of {outcome} at day {day:g}", outcome=outcome, day=day)
+    for meta, draw in analysis_figure_specs(res):
+        add(meta.pop("name"), meta.pop("kind"), meta.pop("alt"), meta.pop("caption"), draw, **meta)
     label = "synthetic" if res.trial.meta.synthetic else "user"
     for v in plots.trajectory_variables(res.trial):
         info = res.trial.meta.variables.get(v)

@@ -85,7 +85,8 @@ def _is_between_arm(contrast) -> bool:
     return ":" not in contrast and (" - " in contrast or " vs " in contrast)
 
 
-def _row_label(r: pd.Series, max_len: int = 60) -> str:
+def _row_label(r: pd.Series) -> str:
+    """The row's full label (plan label, test, prior, engine); :func:`wrap_label` wraps it for the plot."""
     base = r.get("label")
     base = str(base) if isinstance(base, str) and base else str(r["analysis"])
     if base.startswith("Published: "):
@@ -93,19 +94,32 @@ def _row_label(r: pd.Series, max_len: int = 60) -> str:
     prior = r.get("prior")
     if isinstance(prior, str) and prior:
         base = f"{str(r['analysis'])}: {prior} prior"
-    if len(base) > max_len:
-        base = base[: max_len - 1].rstrip() + "…"
-    if str(r["engine"]) == "published":
-        return f"Published: {base}"
-    return f"{base} [{r['engine']}]"
+    test = r.get("test")
+    if isinstance(test, str) and test and str(r["engine"]) != "published":
+        base = f"{base}: {test}"
+    return f"Published: {base}" if str(r["engine"]) == "published" else f"{base} [{r['engine']}]"
+
+
+def wrap_label(text: str, width: int = 60) -> str:
+    """A forest label wrapped at ``width`` characters for the plot's ticks: never cut.
+
+    Examples
+    --------
+    >>> wrap_label("a" * 10 + " " + "b" * 10, width=12).splitlines()
+    ['aaaaaaaaaa', 'bbbbbbbbbb']
+    """
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
 
 
 def _between_arm_rows(effects: pd.DataFrame) -> pd.DataFrame:
     e = effects.copy()
-    for c in ("label", "prior", "data_label", "estimand", "p_value", "estimand_day"):
+    for c in ("label", "prior", "data_label", "estimand", "p_value", "estimand_day", "test", "scale"):
         if c not in e:
             e[c] = np.nan
-    ok = e["contrast"].map(_is_between_arm) & e["estimate"].notna() & e["conf_low"].notna() & e["conf_high"].notna()
+    finite = np.isfinite(pd.to_numeric(e["estimate"], errors="coerce").astype(float))
+    ok = e["contrast"].map(_is_between_arm) & finite & e["conf_low"].notna() & e["conf_high"].notna()
     e = e[ok].copy()
     e["base"] = e["outcome"].map(base_variable)
     return e
@@ -153,8 +167,11 @@ def comparison_day(effects: pd.DataFrame, outcome: str | None = None) -> float:
 def forest_data(effects: pd.DataFrame, *, outcome: str | None = None, day: float | None = None) -> pd.DataFrame:
     """The rows a forest plot shows: one between-arm effect per analysis and engine, all at one day.
 
-    Within-arm contrasts (``contrast`` containing ``:``) and rows without an
-    estimate and interval are left out. Only outcomes on the scale of
+    Within-arm contrasts (``contrast`` containing ``:``) and rows without a
+    finite estimate and an interval are left out (an infinite estimate, e.g.
+    a conditional odds ratio with no event in one arm, is in the tables). One
+    scale per plot (the ``scale`` column: the published row's, else the most
+    common one); rows on another scale are left out. Only outcomes on the scale of
     ``outcome`` are shown (the published outcome by default, e.g. ``y`` and
     ``y_change``). Only rows at ``day`` are shown (default:
     :func:`comparison_day`, the estimand's day): an analysis without a
@@ -210,8 +227,15 @@ def forest_data(effects: pd.DataFrame, *, outcome: str | None = None, day: float
     e = e[(e["day"] == day) if not (day is None or math.isnan(day)) else e["day"].isna()]
     if e.empty:
         return pd.DataFrame(columns=cols)
+    # one scale per plot: the published row's (else the most common); effects on another scale (a log hazard or
+    # odds ratio beside a mean difference) are in the results table, not drawn on a shared axis
+    scale = e["scale"].fillna("").astype(str)
+    pub_scale = scale[e["engine"] == "published"]
+    keep = pub_scale.iloc[0] if len(pub_scale) else scale.value_counts().index[0]
+    e = e[scale == keep]
     e["prior_key"] = e["prior"].fillna("").astype(str)
-    out = e.drop_duplicates(["analysis", "engine", "contrast", "prior_key", "outcome"]).copy()
+    e["test_key"] = e["test"].fillna("").astype(str)
+    out = e.drop_duplicates(["analysis", "engine", "contrast", "prior_key", "test_key", "outcome"]).copy()
     out["family"] = [engine_family(r["engine"], r) for _, r in out.iterrows()]
     out["label"] = [_row_label(r) for _, r in out.iterrows()]
     out["is_published"] = out["engine"] == "published"
@@ -277,14 +301,16 @@ def forest_plot(effects: pd.DataFrame, *, outcome: str | None = None, day: float
         ax.plot([r["conf_low"], r["conf_high"]], [yi, yi], color=col, lw=1.6)
         ax.plot([r["estimate"]], [yi], marker="D" if r["is_published"] else "o", color=col,
                 ms=7 if r["is_published"] else 5, ls="none", label=lab)
-    ax.set_yticks(y, [str(s) for s in d["label"]], fontsize=8)
+    ax.set_yticks(y, [wrap_label(s) for s in d["label"]], fontsize=8)
     ax.set_ylim(y.min() - 0.7, 0.7)
     contrast = ", ".join(dict.fromkeys(d["contrast"].astype(str)))
     outc = str(d["outcome"].iloc[0])
     shown = d["day"].iloc[0]
     dtxt = f" at day {int(shown)}" if pd.notna(shown) else ""
     ax.set_xlabel(f"{contrast}, {base_variable(outc)}{dtxt}: estimate and 95% interval", fontsize=9)
-    ax.set_title(f"{base_variable(outc)}{dtxt}: every analysis at the estimand's day", fontsize=10)
+    data = ", ".join(dict.fromkeys(str(x) for x in d.loc[~d["is_published"].astype(bool), "data_label"].dropna()))
+    ax.set_title(f"{base_variable(outc)}{dtxt}: every analysis at the estimand's day" + (f" ({data} data)" if data else ""),
+                 fontsize=10)
     ax.grid(axis="x", color="#dddddd", lw=0.6)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return fig
@@ -306,7 +332,8 @@ def forest_outcomes(effects: pd.DataFrame) -> list[str]:
     """
     if effects is None or len(effects) == 0:
         return []
-    ok = effects["contrast"].map(_is_between_arm) & effects["estimate"].notna() & effects["conf_low"].notna()
+    finite = np.isfinite(pd.to_numeric(effects["estimate"], errors="coerce").astype(float))
+    ok = effects["contrast"].map(_is_between_arm) & finite & effects["conf_low"].notna()
     e = effects[ok]
     bases = list(dict.fromkeys(e["outcome"].map(base_variable)))
     pub = list(dict.fromkeys(e.loc[e["engine"] == "published", "outcome"].map(base_variable)))

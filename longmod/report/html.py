@@ -27,7 +27,7 @@ padding:0 1.2rem 3rem;color:#1d1d1f;line-height:1.45}
 h1{font-size:1.6rem;margin-top:1.2rem}h2{border-bottom:2px solid #e5e5e5;padding-bottom:.2rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem}th,td{border:1px solid #d8d8d8;padding:.25rem .5rem;
 text-align:left;vertical-align:top}th{background:#f4f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.published td{background:#fff6dc;font-weight:600}tr.problem td{background:#fde2e1}
+tr.published td{background:#fff6dc;font-weight:600}tr.construction td{background:#eef3fb}tr.problem td{background:#fde2e1}
 .banner{background:#b00020;color:#fff;padding:.7rem 1rem;border-radius:6px;font-weight:600;margin:1rem 0}
 .userdata{background:#0b5394;color:#fff;padding:.7rem 1rem;border-radius:6px;margin:1rem 0}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
@@ -58,6 +58,26 @@ def _p(x) -> str:
     except (TypeError, ValueError):
         return ""
     return "" if math.isnan(v) else ("&lt;0.001" if v < 0.001 else f"{v:.3f}")
+
+
+def _est(x) -> str:
+    """An estimate to 1 decimal, or 3 significant digits below 1 (a log ratio, a proportion)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return ""
+    if math.isnan(v):
+        return ""
+    return f"{v:.3g}" if abs(v) < 1 else f"{v:.1f}"
+
+
+def _p4(x) -> str:
+    """A P value to 4 significant digits (to set beside a printed one such as 0.0085)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(v) else f"{v:.4g}"
 
 
 def _table(header: list[str], rows: list[list[str]], classes: list[str] | None = None, num: set[int] | None = None,
@@ -103,7 +123,7 @@ def _provenance_html(res) -> str:
     meta = res.trial.meta
     prov = res.provenance if isinstance(res.provenance, dict) else {}
     data = prov.get("data", {})
-    parts = ['<h2 id="provenance">Data provenance</h2>']
+    parts = ['<h3 id="provenance">Data provenance</h3>']
     if meta.synthetic:
         parts.append("<p>The data are <strong>SYNTHETIC</strong> pseudo-patient data: reconstructed by longmod from "
                      "published summaries so that they reproduce them. Results computed on them describe the "
@@ -128,35 +148,65 @@ def _provenance_html(res) -> str:
 
 
 def _estimands_html(res) -> str:
-    rows = [[f"<code>{_esc(r.estimand)}</code>", _esc(r.label), _esc(r.strategies)]
+    rows = [[f"<code>{_esc(r.estimand)}</code>", _esc(r.label), _esc(r.strategies), _esc(r.why)]
             for r in estimand_table(res).itertuples()]
     arows = [[_esc(r.label), f"<code>{_esc(r.analysis)}</code>", _esc(r.engine), f"<code>{_esc(r.estimand)}</code>"]
              for r in analysis_table(res.effects).itertuples()]
     return ('<h2 id="estimands">Estimands</h2><p>Each analysis targets one estimand: how intercurrent events '
             "(death, ICU discharge, incomplete dosing) are handled before the model is fitted.</p>"
-            + _table(["estimand", "label", "strategies"], rows)
+            + _table(["estimand", "label", "strategies", "why its estimate can differ from the published one"], rows)
             + "<h3>Analysis to estimand</h3>" + _table(["analysis", "name", "engine", "estimand"], arows))
 
 
 def _published_html(res) -> str:
-    t = published_vs_reproduced(res.effects)
+    from longmod.report.published import calibration_targets
+
+    t = published_vs_reproduced(res.effects, calibration_targets(res.trial))
+    head = '<h2 id="published">Published result beside its reproduction</h2>'
     if t.empty:
-        return '<h2 id="published">Published result beside its reproduction</h2><p>No published results registered.</p>'
+        return head + "<p>No published results registered.</p>"
+    intro = ('<p class="note">Each published number (bold) is followed by every reproduction: rows of the same '
+             "analysis and contrast for the estimate, every between-arm test for a P value. <em>Agreement</em>: "
+             "<strong>matches by construction</strong> = the published number was a calibration target of the "
+             "synthetic data, so agreement is no evidence; <em>reproduced (independent check)</em> = it prints as "
+             "published without having been calibrated; <em>differs</em> = it does not.</p>")
     rows, cls = [], []
     for _, r in t.iterrows():
         pub = r["source"] == "published"
-        rows.append([f"<code>{_esc(r['analysis'])}</code>", _esc(r["estimand"]), _day(r["day"]), _esc(r["contrast"]),
-                     "published" if pub else f"reproduced ({_esc(r['source'])})", _esc(r["data_label"]),
-                     _num(r["estimate"]), _ci(r), _p(r["p_value"]), _esc(r["source_quote"]) if pub else ""])
-        cls.append("published" if pub else "")
-    return ('<h2 id="published">Published result beside its reproduction</h2>'
-            + _table(["analysis", "estimand", "day", "contrast", "result", "data", "estimate", "95% interval", "P",
-                      "source quote"], rows, cls, {6, 7, 8}, table_id="published-vs-reproduced"))
+        test = "" if pub else (f"{_esc(r['test'])} <span class=\"note\">[{_esc(r['source'])}]</span>"
+                               if _esc(r["test"]) != _esc(r["source"]) else _esc(r["source"]))
+        iqr = f"IQR {_num(r['q1'])} to {_num(r['q3'])}" if pd.notna(r.get("q1")) and pd.notna(r.get("q3")) else ""
+        agree = _esc(r["agreement"]).replace("matches by construction", "<strong>matches by construction</strong>")
+        rows.append([f"<code>{_esc(r['analysis'])}</code>", _day(r["day"]), _esc(r["contrast"]),
+                     "published" if pub else f"reproduced: {test}", _esc(r["data_label"]),
+                     _est(r["estimate"]),
+                     _ci(r) or iqr, _p4(r["p_value"]), agree, _esc(r["source_quote"]) if pub else ""])
+        cls.append("published" if pub else ("construction" if bool(r["by_construction"]) else ""))
+    return (head + intro + _table(["analysis", "day", "contrast", "result", "data", "estimate", "95% interval / IQR",
+                                   "P", "agreement", "source quote"], rows, cls, {5, 6, 7},
+                                  table_id="published-vs-reproduced"))
 
 
-def _forest_html(res, figs: dict[str, ReportFigure], cache: dict[str, bytes]) -> str:
+def _banner(res) -> str:
+    meta = res.trial.meta
+    if meta.synthetic:
+        return ('<div class="banner" id="synthetic-banner">SYNTHETIC DATA: pseudo-patient data reconstructed from '
+                "published summaries; not the trial's patient data. Published numbers are shown for comparison; "
+                "reproduced numbers are computed on the synthetic data.</div>")
+    if res.data_label == "published summary":
+        return ('<div class="userdata" id="summaries-banner">PUBLISHED SUMMARIES: no patient data. Every number is '
+                "computed from the trials' published summaries, converted as the studies file states; values that are "
+                "not published are declared assumptions, varied in sensitivity analyses.</div>")
+    return f'<div class="userdata">User data from <code>{_esc(res.provenance["data"].get("source"))}</code>.</div>'
+
+
+def _forest_html(res, figs: dict[str, ReportFigure], cache: dict[str, bytes], own: list | None = None) -> str:
     fd = plots.forest_data(res.effects)
     parts = ['<h2 id="forest">Forest plot of every treatment effect</h2>']
+    if own:
+        parts += [_img(f, cache) for f in own]
+        if fd.empty or "forest" not in figs:
+            return "\n".join(parts)
     if "forest" in figs:
         parts.append(_img(figs["forest"], cache))
     others = [f for n, f in figs.items() if n.startswith("forest_")]
@@ -178,7 +228,7 @@ def _effects_html(res) -> str:
     order = {f: i for i, f in enumerate(plots.FAMILY_ORDER)}
     e = e.assign(_o=e["family"].map(order)).sort_values("_o", kind="stable")
     parts = ['<h2 id="effects">All results by engine family</h2>']
-    extra_cols = [c for c in ("prob_benefit", "prob_mcid") if c in e and e[c].notna().any()]
+    extra_cols = [c for c in ("prob_benefit", "prob_mcid", "prob_harm") if c in e and e[c].notna().any()]
     for fam, g in e.groupby("family", sort=False):
         parts.append(f"<h3>{_esc(fam)}</h3>")
         rows = []
@@ -302,28 +352,33 @@ def render_html(res, *, figures: list[ReportFigure] | None = None, _png_cache: d
     cache = _png_cache if _png_cache is not None else {}
     meta = res.trial.meta
     title = meta.title or meta.name
-    if meta.synthetic:
-        banner = ('<div class="banner" id="synthetic-banner">SYNTHETIC DATA: pseudo-patient data reconstructed from '
-                  "published summaries; not the trial's patient data. Published numbers are shown for comparison; "
-                  "reproduced numbers are computed on the synthetic data.</div>")
-    else:
-        banner = f'<div class="userdata">User data from <code>{_esc(res.provenance["data"].get("source"))}</code>.</div>'
+    banner = _banner(res)
     traj = [f for n, f in figs.items() if n.startswith("trajectory_")]
     prior = [f for n, f in figs.items() if n.startswith("prior_posterior_")]
+    kinds = {m["name"]: m["kind"] for m in figure_list(res)}
+    own = [f for n, f in figs.items() if kinds.get(n) == "meta_forest"]
+    tte = [f for n, f in figs.items() if kinds.get(n) in ("kaplan_meier", "cumulative_incidence")]
+    ordinal = [f for n, f in figs.items() if kinds.get(n) == "ordinal_bars"]
     toc = " ".join(f'<a href="#{a}">{t}</a>' for a, t in (
-        ("provenance", "Provenance"), ("estimands", "Estimands"), ("published", "Published vs reproduced"),
-        ("forest", "Forest plot"), ("trajectories", "Trajectories"), ("prior-posterior", "Prior vs posterior"),
-        ("diagnostics", "Diagnostics"), ("biomarkers", "Biomarkers"), ("effects", "All results")))
+        ("published", "Published vs reproduced"), ("forest", "Forest plot"), ("estimands", "Estimands"),
+        ("time-to-event", "Time to event"), ("ordinal", "Ordinal scale"), ("trajectories", "Trajectories"),
+        ("prior-posterior", "Prior vs posterior"), ("diagnostics", "Diagnostics"), ("biomarkers", "Biomarkers"),
+        ("effects", "All results"), ("appendix", "Appendix: provenance and calibration")))
     body = [
         f"<h1>Reanalysis: {_esc(title)}</h1>", banner, f'<nav class="toc">{toc}</nav>',
-        _provenance_html(res), _estimands_html(res), _published_html(res), _forest_html(res, figs, cache),
+        _published_html(res), _forest_html(res, figs, cache, own), _estimands_html(res),
         estimands_section_html(res, figs, lambda f: _img(f, cache)),
+        '<h2 id="time-to-event">Time to event</h2>'
+        + ("".join(_img(f, cache) for f in tte) or '<p class="note">No time-to-event analyses in this run.</p>'),
+        '<h2 id="ordinal">Ordinal scale by day and arm</h2>'
+        + ("".join(_img(f, cache) for f in ordinal) or '<p class="note">No ordinal analyses in this run.</p>'),
         '<h2 id="trajectories">Trajectories by arm</h2>'
         + ("".join(_img(f, cache) for f in traj) or '<p class="note">No longitudinal variables to plot.</p>'),
         '<h2 id="prior-posterior">Prior vs posterior</h2>'
         + ("".join(_img(f, cache) for f in prior) or '<p class="note">No prior-grid analyses in this run.</p>')
         + _prior_grid_html(res),
         _diagnostics_html(res), _biomarkers_html(res, figs, cache), _effects_html(res), _descriptives_html(res),
+        '<h2 id="appendix">Appendix: provenance and calibration</h2>', _provenance_html(res),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

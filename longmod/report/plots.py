@@ -35,6 +35,10 @@ def _with_arm(trial, variable: str) -> pd.DataFrame:
     return v.merge(trial.patients[["patient_id", "arm"]], on="patient_id", how="left")
 
 
+#: Fewest patients of an arm on a day for its mean to be drawn in a trajectory plot.
+TRAJECTORY_MIN_PATIENTS: int = 3
+
+
 def trajectory_data(trial, variable: str) -> pd.DataFrame:
     """Mean and 95% CI of one variable by arm and day.
 
@@ -49,7 +53,9 @@ def trajectory_data(trial, variable: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``arm``, ``day``, ``n``, ``mean``, ``sd``, ``conf_low``, ``conf_high``
-        (t interval of the mean; NaN when ``n < 2``), sorted by arm and day.
+        (t interval of the mean; NaN when ``n < 2``), ``drawn`` (``n >=``
+        :data:`TRAJECTORY_MIN_PATIENTS`: the mean is plotted), sorted by arm
+        and day.
 
     Raises
     ------
@@ -78,6 +84,7 @@ def trajectory_data(trial, variable: str) -> pd.DataFrame:
     out["conf_low"] = out["mean"] - half
     out["conf_high"] = out["mean"] + half
     out["n"] = out["n"].astype(int)
+    out["drawn"] = out["n"] >= TRAJECTORY_MIN_PATIENTS
     order = {a: i for i, a in enumerate(trial.meta.arms)}
     out = out.sort_values(["arm", "day"], key=lambda s: s.map(order) if s.name == "arm" else s).reset_index(drop=True)
     return out
@@ -128,21 +135,40 @@ def trajectory_plot(trial, variable: str, *, ax=None, individual: bool = True):
             lines = [g[["day", "value"]].to_numpy(dtype=float) for _, g in ga.groupby("patient_id", sort=False)]
             ax.add_collection(LineCollection(lines, colors=colours.get(arm, "#999999"), alpha=0.18, lw=0.7,
                                              label=f"_{arm} patients", gid=f"patients-{arm}"))
-    offset = {a: (i - (len(arms) - 1) / 2) * 0.12 for i, a in enumerate(arms)}
-    for arm, g in summ.groupby("arm", sort=False):
+    days = sorted(summ["day"].unique())
+    gaps = np.diff(days) if len(days) > 1 else np.array([1.0])
+    step = 0.22 * float(np.min(gaps)) if len(gaps) else 0.22  # dodge the arms by a fifth of the closest visits
+    offset = {a: (i - (len(arms) - 1) / 2) * step for i, a in enumerate(arms)}
+    for arm, g in summ[summ["drawn"]].groupby("arm", sort=False):
         x = g["day"].to_numpy(dtype=float) + offset.get(arm, 0.0)
         ax.errorbar(x, g["mean"], yerr=[g["mean"] - g["conf_low"], g["conf_high"] - g["mean"]],
                     color=colours.get(arm, "#333333"), lw=2, marker="o", ms=4, capsize=3,
                     label=f"{arm}: mean ± 95% CI")
     info = trial.meta.variables.get(variable)
     ax.set_ylabel(info.display if info is not None else variable)
-    ax.set_xlabel("Day")
-    days = sorted(summ["day"].unique())
     ax.set_xticks(days)
+    if len(days) > 15:
+        ax.set_xticklabels([str(int(d)) if i % 2 == 0 else "" for i, d in enumerate(days)])
+    # patients measured per arm and day, under the axis (one row per arm)
+    ax.annotate("Patients", xy=(0, 0), xycoords="axes fraction", xytext=(-4, -22), textcoords="offset points",
+                ha="right", va="top", fontsize=7, style="italic", color="#333333")
+    for i, arm in enumerate(arms):
+        y_off = -22 - 10 * (i + 1)
+        ax.annotate(str(arm), xy=(0, 0), xycoords="axes fraction", xytext=(-4, y_off), textcoords="offset points",
+                    ha="right", va="top", fontsize=7, color=colours.get(arm, "#333333"), fontweight="bold")
+        g = summ[summ["arm"] == arm]
+        for r in g.itertuples():
+            ax.annotate(f"{int(r.n)}", xy=(r.day, 0), xycoords=("data", "axes fraction"), xytext=(0, y_off),
+                        textcoords="offset points", ha="center", va="top", fontsize=6,
+                        color=colours.get(arm, "#333333") if r.drawn else "#aaaaaa")
+    ax.set_xlabel("Day", labelpad=14 + 10 * len(arms))
+    skipped = summ[~summ["drawn"]]
     ax.grid(color="#eeeeee", lw=0.6)
-    ax.legend(fontsize=8, loc="upper left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left")
+    note = f"; means with < {TRAJECTORY_MIN_PATIENTS} patients not drawn" if len(skipped) else ""
     ax.set_title(f"{info.label if info is not None and info.label else variable} by arm "
-                 f"({'synthetic data' if trial.meta.synthetic else 'user data'})", fontsize=10)
+                 f"({'synthetic data' if trial.meta.synthetic else 'user data'}{note})", fontsize=10)
     return fig
 
 

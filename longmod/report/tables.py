@@ -130,19 +130,24 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
-def published_vs_reproduced(effects: pd.DataFrame) -> pd.DataFrame:
-    """Each published result beside the analyses that reproduce it.
+def published_vs_reproduced(effects: pd.DataFrame, calibration: dict | None = None) -> pd.DataFrame:
+    """Each published result beside the analyses that reproduce it, with the agreement of each number.
 
-    A reproduction is a non-published row of the same ``analysis`` (same day
-    and contrast when present).
+    See :func:`longmod.report.published.published_comparison`: the rows of the
+    same ``analysis`` and contrast reproduce the published estimate (same day
+    when there is one), every between-arm test row of the analysis its P value;
+    ``agreement`` says per number whether it matches by construction (a
+    calibration target of synthetic data, from ``calibration``), reproduces the
+    published number independently, or differs.
 
     Returns
     -------
     pandas.DataFrame
         ``analysis``, ``estimand``, ``day``, ``contrast``, ``source``
-        (``"published"`` or the engine), ``data_label``, ``estimate``,
-        ``conf_low``, ``conf_high``, ``p_value``, ``source_quote``; the
-        published row first within each analysis.
+        (``"published"`` or the engine), ``test``, ``data_label``,
+        ``estimate``, ``conf_low``, ``conf_high``, ``p_value``, ``q1``, ``q3``,
+        ``agreement``, ``by_construction``, ``source_quote``; the published row
+        first within each result.
 
     Examples
     --------
@@ -151,31 +156,19 @@ def published_vs_reproduced(effects: pd.DataFrame) -> pd.DataFrame:
     ...     {"analysis": "p", "day": 7, "contrast": "a - b", "estimate": 7.4, "engine": "published"},
     ...     {"analysis": "p", "day": 7, "contrast": "a - b", "estimate": 6.9, "engine": "ancova-ols"},
     ...     {"analysis": "q", "day": 7, "contrast": "a - b", "estimate": 1.0, "engine": "ancova-ols"}])
-    >>> published_vs_reproduced(eff)[["source", "estimate"]].values.tolist()
-    [['published', 7.4], ['ancova-ols', 6.9]]
+    >>> published_vs_reproduced(eff)[["source", "estimate", "agreement"]].values.tolist()
+    [['published', 7.4, ''], ['ancova-ols', 6.9, 'estimate: differs']]
     """
-    cols = ["analysis", "estimand", "day", "contrast", "source", "data_label", "estimate", "conf_low",
-            "conf_high", "p_value", "source_quote"]
-    if effects is None or len(effects) == 0:
+    from longmod.report.published import published_comparison
+
+    cols = ["analysis", "estimand", "day", "contrast", "source", "test", "data_label", "estimate", "conf_low",
+            "conf_high", "p_value", "q1", "q3", "agreement", "by_construction", "source_quote"]
+    t = published_comparison(effects, calibration)
+    if t.empty:
         return pd.DataFrame(columns=cols)
-    pub = effects[effects["engine"] == "published"]
-    parts = []
-    for _, p in pub.iterrows():
-        same = effects[(effects["analysis"] == p["analysis"]) & (effects["engine"] != "published")]
-        for c in ("day", "contrast"):
-            if pd.notna(p.get(c)) and c in same:
-                same = same[same[c] == p[c]]
-        parts.append(p.to_frame().T)
-        if len(same):
-            parts.append(same)
-    if not parts:
-        return pd.DataFrame(columns=cols)
-    out = pd.concat([q.dropna(axis=1, how="all") for q in parts], ignore_index=True)
-    out["source"] = out["engine"]
-    for c in cols:
-        if c not in out:
-            out[c] = np.nan
-    return out[cols]
+    est = effects.drop_duplicates("analysis").set_index("analysis")["estimand"] if "estimand" in effects else {}
+    t["estimand"] = t["analysis"].map(est)
+    return t[cols]
 
 
 def biomarker_variables(trial) -> set[str]:
@@ -229,7 +222,11 @@ def biomarker_rows(effects: pd.DataFrame, trial=None) -> pd.DataFrame:
 
 
 def estimand_table(res) -> pd.DataFrame:
-    """The estimands the reanalysis used, with their intercurrent-event strategies.
+    """What each analysis estimates, and why its estimate can differ from the published one.
+
+    One row per estimand of the plan that the results use, then one per
+    analysis that targets no estimand (time-to-event, meta-analysis, ...:
+    the analysis defines what is estimated).
 
     Parameters
     ----------
@@ -238,27 +235,73 @@ def estimand_table(res) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``estimand`` (name), ``label``, ``strategies`` (the plan's
-        description; empty when the plan does not declare the estimand), in
-        order of first use in the effects table.
+        ``estimand`` (name, or the analysis name), ``label``, ``strategies``
+        (the plan's description, or the analysis kind), ``why`` (one sentence:
+        the plan's ``note`` when given, else :func:`why_different`), in order
+        of first use in the effects table.
 
     Examples
     --------
     >>> from longmod.pipeline import reanalyse
-    >>> estimand_table(reanalyse("stroma-cov2", only=["primary_ancova"]))["estimand"].tolist()
-    ['primary']
+    >>> t = estimand_table(reanalyse("stroma-cov2", only=["primary_ancova"]))
+    >>> t["estimand"].tolist(), "calibration target" in t["why"].iloc[0]
+    (['primary'], True)
     """
     eff = res.effects
+    plan = getattr(res, "plan", None)
     used = list(dict.fromkeys(eff["estimand"].dropna().astype(str))) if len(eff) else []
     rows = []
     for name in used:
-        e = res.plan.estimands.get(name) if getattr(res, "plan", None) is not None else None
+        e = plan.estimands.get(name) if plan is not None else None
         if e is not None:
-            rows.append({"estimand": name, "label": e.label, "strategies": e.describe()})
+            rows.append({"estimand": name, "label": e.label, "strategies": e.describe(),
+                         "why": getattr(e, "note", "") or why_different(res, estimand=name)})
             continue
         labs = eff.loc[eff["estimand"] == name, "estimand_label"].dropna() if "estimand_label" in eff else []
-        rows.append({"estimand": name, "label": str(labs.iloc[0]) if len(labs) else "", "strategies": ""})
-    return pd.DataFrame(rows, columns=["estimand", "label", "strategies"])
+        rows.append({"estimand": name, "label": str(labs.iloc[0]) if len(labs) else "", "strategies": "",
+                     "why": why_different(res, estimand=name)})
+    ran = set(eff.loc[eff["engine"] != "published", "analysis"]) if len(eff) else set()
+    for a in (plan.analyses if plan is not None else ()):
+        if a.estimand or a.name not in ran:
+            continue
+        rows.append({"estimand": a.name, "label": a.label, "strategies": f"defined by the analysis ({a.kind})",
+                     "why": str(a.options.get("note", "")) or why_different(res, analysis=a.name)})
+    return pd.DataFrame(rows, columns=["estimand", "label", "strategies", "why"])
+
+
+def why_different(res, *, estimand: str | None = None, analysis: str | None = None) -> str:
+    """One sentence on why the reproduced estimate of an estimand (or analysis) can differ from the published one.
+
+    Built from the data label and the published-vs-reproduced table: whether
+    a published counterpart exists and whether its numbers were calibration
+    targets of the synthetic data.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> why_different(reanalyse("stroma-cov2", only=["rank_sum"]), estimand="primary")[:60]
+    'No published counterpart: computed on synthetic pseudo-patie'
+    """
+    from longmod.report.published import calibration_targets
+
+    eff = res.effects
+    sel = eff["estimand"] == estimand if estimand is not None else eff["analysis"] == analysis
+    names = set(eff.loc[sel & (eff["engine"] != "published"), "analysis"])
+    t = published_vs_reproduced(eff[eff["analysis"].isin(names)], calibration_targets(res.trial))
+    label = getattr(res, "data_label", "")
+    data = {"synthetic": "computed on synthetic pseudo-patient data, which reproduce the published summaries they "
+                         "were calibrated to and nothing else",
+            "published summary": "pooled from published summaries, converted as the studies file says (assumptions "
+                                 "stated and varied)"}.get(label, "computed on the data given")
+    if t.empty:
+        return f"No published counterpart: {data}."
+    ours = t[t["source"] != "published"]
+    if ours["by_construction"].astype(bool).any():
+        return (f"The published number was a calibration target of the synthetic data, so its reproduction matches by "
+                f"construction and is no evidence; the other analyses of it differ by their method, {data}.")
+    return (f"Its published counterpart was not a calibration target: where the reproduction agrees it is an "
+            f"independent check, where it differs the method (test, model, intercurrent-event rule) or the "
+            f"reconstruction's unpublished choices decide; {data}.")
 
 
 def analysis_table(effects: pd.DataFrame) -> pd.DataFrame:

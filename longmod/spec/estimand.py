@@ -122,6 +122,9 @@ class Estimand:
         Population-level summary (e.g. "difference in adjusted mean change").
     label : str
         Short description shown in reports.
+    note : str
+        Why its estimate can differ from the published one (one sentence, shown
+        in the report's estimand table; built from the results when empty).
 
     Examples
     --------
@@ -148,6 +151,7 @@ class Estimand:
     other_missing: Strategy | str | Mapping = field(default_factory=lambda: Strategy("exclude"))
     summary: str = "difference in mean change from baseline, adjusted for baseline and strata"
     label: str = ""
+    note: str = ""
 
     def __post_init__(self) -> None:
         where = f"estimand {self.name!r}"

@@ -29,7 +29,11 @@ PLAN_KEYS: Mapping[str, str] = MappingProxyType({
     "published": "key of longmod's registry of published results (`longmod.published`) to show beside the "
                  "reproduced ones",
     "title": "a title for the plan, shown in reports",
+    "data": "what the plan analyses: `patients` (default; the trial's data) or `published summaries` (no patient "
+            "data: every analysis reads its inputs beside the plan, e.g. a meta-analysis's studies file)",
 })
+#: Values of ``[plan] data``.
+PLAN_DATA = ("patients", "published summaries")
 #: Keys of older plans, with what replaced them.
 _RETIRED = {
     "fixture": "the data come from the trial folder (or bundled trial name) given to `longmod reanalyse`",
@@ -99,6 +103,8 @@ class AnalysisPlan:
     published : str or None
         Key of the published-results registry.
     title : str
+    data : str
+        ``"patients"`` (the trial's data) or ``"published summaries"``.
 
     Examples
     --------
@@ -116,6 +122,7 @@ class AnalysisPlan:
     trial: str | None = None
     published: str | None = None
     title: str = ""
+    data: str = "patients"
 
     def analysis_names(self) -> list[str]:
         """Names of the declared analyses, in order."""
@@ -180,7 +187,7 @@ def plan_from_mapping(doc: Mapping[str, Any], *, where: str = "plan", path: Path
     Traceback (most recent call last):
     ...
     longmod.spec.plan.PlanError: 1 problem(s) in the analysis plan plan:
-      - analysis 'a' (ancova): unknown option 'covariate'; valid: covariates, published (and name, kind, estimand, label)
+      - analysis 'a' (ancova): unknown option 'covariate'; valid: covariates, published (and name, kind, estimand, label, note)
     """
     from longmod.pipeline.registry import COMMON_OPTIONS, KINDS
 
@@ -198,6 +205,8 @@ def plan_from_mapping(doc: Mapping[str, Any], *, where: str = "plan", path: Path
             problems.append(f"[plan] has unknown key {key!r}; valid keys: {', '.join(PLAN_KEYS)}")
         elif not isinstance(head[key], str):
             problems.append(f"[plan] {key} must be text, got {head[key]!r}")
+        elif key == "data" and head[key] not in PLAN_DATA:
+            problems.append(f"[plan] data must be one of {', '.join(repr(x) for x in PLAN_DATA)}, got {head[key]!r}")
     estimands = {}
     for name, e in dict(doc.get("estimands", {})).items():
         try:
@@ -229,10 +238,10 @@ def plan_from_mapping(doc: Mapping[str, Any], *, where: str = "plan", path: Path
         if k.estimand == "none" and est is not None:
             problems.append(f"{where_a}: takes no estimand")
         for opt, value in a.items():
-            o = common.get(opt) if opt == "label" else next((x for x in k.options if x.name == opt), None)
+            o = common.get(opt) if opt in ("label", "note") else next((x for x in k.options if x.name == opt), None)
             if o is None:
                 problems.append(f"{where_a}: unknown option {opt!r}; valid: {', '.join(k.option_names) or 'none'} "
-                                "(and name, kind, estimand, label)")
+                                "(and name, kind, estimand, label, note)")
             elif not _type_ok(value, o.type):
                 problems.append(f"{where_a}: {opt} must be {_TYPE_WORDS[o.type]}, got {value!r}")
         for o in k.options:
@@ -248,7 +257,8 @@ def plan_from_mapping(doc: Mapping[str, Any], *, where: str = "plan", path: Path
     if problems:
         raise PlanError(where, problems)
     return AnalysisPlan(estimands=MappingProxyType(estimands), analyses=tuple(analyses), path=path,
-                        trial=head.get("trial"), published=head.get("published"), title=head.get("title", ""))
+                        trial=head.get("trial"), published=head.get("published"), title=head.get("title", ""),
+                        data=head.get("data", "patients"))
 
 
 def load_plan(path: str | Path) -> AnalysisPlan:

@@ -50,7 +50,8 @@ def test_main_job_writes_effects_and_reports(main_job):
     assert set(effects.loc[effects.engine != "published", "data_label"]) == {"synthetic", "published summary"}
     md = (main_job / "report.md").read_text()
     assert "SYNTHETIC" in md and "| **published** | synthetic |" not in md
-    assert "| **published** | published | **7.4** | -44.7 to 59.7 | 0.770 |" in md
+    assert "| **published** | published | **7.4** | -44.7 to 59.7 | 0.77 |" in md
+    assert "P: **matches by construction**" in md  # the STROMA ANCOVA was a calibration target
     assert "](figures/forest.png)" in md and (main_job / "figures" / "forest.png").is_file()
     rep = json.loads((main_job / "report.json").read_text())
     assert rep["synthetic"] is True and rep["data_label"] == "synthetic"
@@ -132,6 +133,7 @@ def test_unknown_trial_and_analysis(tmp_path, capsys):
     assert "neither a trial folder (a folder with trial.toml) nor a bundled trial; bundled trials: " in err
     listed = err.split("bundled trials: ")[1].strip().split(", ")
     assert listed == sorted(trial_names()) and "stroma-cov2" in listed
+    assert {"gregoire-2022", "martinez-munoz-2024", "msc-meta"} <= set(listed)  # the bundled issue-13 trials
     assert main(["reanalyse", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
     assert "no such trial folder" in capsys.readouterr().err
     assert main(["reanalyse", "stroma-cov2", "--only", "mmrm_magic", "--out", str(tmp_path / "y")]) == 2
@@ -208,3 +210,18 @@ def test_fit_engine_pymc_works(tmp_path):
                  "--engine", "pymc"]) == 0
     eff = pd.read_csv(tmp_path / "b" / "effects.csv")
     assert eff["engine"].iloc[0].startswith("pymc") and eff["conf_low"].iloc[0] < 2.0 < eff["conf_high"].iloc[0]
+
+
+def test_summary_names_the_test_or_prior_of_twin_rows():
+    """Two rows of one analysis by one engine (t test and Welch; two heterogeneity priors) are told apart."""
+    from longmod.cli import summary_table
+    from longmod.results.schema import effects_frame
+
+    row = {"analysis": "inc", "outcome": "y_change", "day": 7, "contrast": "a - b", "estimate": 25.7,
+           "conf_low": -48.3, "conf_high": 99.7, "p_value": 0.475, "engine": "scipy.ttest_ind"}
+    eff = effects_frame([{**row, "test": "t test"}, {**row, "test": "Welch t test", "conf_low": -48.8},
+                         {**row, "analysis": "ancova", "engine": "ancova-ols", "test": "F test"}])
+    lines = summary_table(eff).splitlines()
+    assert any("scipy.ttest_ind (t test)" in x for x in lines)
+    assert any("scipy.ttest_ind (Welch t test)" in x for x in lines)
+    assert any(x.split()[:2] == ["ancova", "ancova-ols"] for x in lines)  # a single row keeps the bare engine

@@ -161,9 +161,11 @@ def test_published_and_prior_grid_in_all_three(written, toy_res):
     md, j = written["md"], written["json"]
     pub_md = _md_tables(_md_section(md, "Published result beside its reproduction"))[0]
     pub_html = _html_table(_html_section(written["html"], "published"), "published-vs-reproduced")
-    assert [r[4].strip("*") for r in pub_md] == [c[4] for _, c in pub_html] == ["published", "reproduced (ancova-ols)"]
+    # columns: analysis, day, contrast, result, data, estimate, interval, P, agreement, quote
+    assert [r[3].strip("*") for r in pub_md] == [c[3] for _, c in pub_html] == ["published", "reproduced: ancova-ols"]
     shown = [f"{x:.1f}" for x in published_vs_reproduced(toy_res.effects)["estimate"]]
-    assert [r[6].strip("*") for r in pub_md] == [c[6] for _, c in pub_html] == shown
+    assert [r[5].strip("*") for r in pub_md] == [c[5] for _, c in pub_html] == shown
+    assert [r[8].replace("*", "") for r in pub_md][1] == published_vs_reproduced(toy_res.effects)["agreement"].iloc[1]
     assert shown[0] == "7.4"
     assert [r["source"] for r in j["published_vs_reproduced"]] == ["published", "ancova-ols"]
     assert j["published_vs_reproduced"][0]["estimate"] == pytest.approx(7.4)

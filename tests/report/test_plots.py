@@ -56,7 +56,7 @@ def test_forest_data_never_mixes_days():
 def test_forest_plot_ticks_match_data_and_band_drawn(toy_res):
     fig = plots.forest_plot(toy_res.effects)
     ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_yticklabels()]
+    labels = [t.get_text().replace("\n", " ") for t in ax.get_yticklabels()]  # wrapped, never cut
     assert labels == plots.forest_data(toy_res.effects)["label"].tolist()
     # the published CI band: a patch spanning exactly the published interval
     xs = []
