@@ -30,7 +30,22 @@ _SCIPY = f"scipy {scipy.__version__}"
 
 
 def check_compare_groups(ctx, analysis) -> list[str]:
-    """Problems of a ``compare_groups`` analysis (tests, variable, strata) before fitting."""
+    """Problems of a ``compare_groups`` analysis (tests, variable, strata) before fitting.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("martinez-munoz-2024")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["pf_increase_d7"]
+    >>> check_compare_groups(ctx, a)
+    []
+    >>> check_compare_groups(ctx, replace(a, options={**a.options, "tests": ["z"]}))
+    ["analysis 'pf_increase_d7': tests ['z'] unknown; valid: t, welch, ..."]
+    """
     o = dict(analysis.options)
     where = f"analysis {analysis.name!r}"
     problems = []
@@ -147,7 +162,21 @@ def _test_rows(x: np.ndarray, y: np.ndarray, tests, base: dict) -> list[dict]:
 
 
 def run_compare_groups(ctx, analysis) -> pd.DataFrame:
-    """Per-arm summaries and every declared between-arm test of the value (or change) at the estimand's day."""
+    """Per-arm summaries and every declared between-arm test of the value (or change) at the estimand's day.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("martinez-munoz-2024", only=["pf_increase_d7"]).effects
+    >>> r = r[r["engine"] != "published"]
+    >>> sorted(set(r["contrast"]))
+    ['bm_msc', 'bm_msc - placebo', 'placebo']
+    >>> d = r[r["contrast"] == "bm_msc - placebo"]
+    >>> [(t[:17], round(e, 2)) for t, e in zip(d["test"], d["estimate"])]
+    [('t test', 25.69), ('Welch t test', 25.69), ('Wilcoxon rank-sum', 25.1)]
+    >>> r.loc[r["test"] == "t test", ["df", "p_value"]].round(3).iloc[0].tolist()
+    [18.0, 0.475]
+    """
     from longmod.engines.matched import matched_rank_rows
 
     o = dict(analysis.options)
@@ -169,7 +198,22 @@ def run_compare_groups(ctx, analysis) -> pd.DataFrame:
 
 
 def check_responder(ctx, analysis) -> list[str]:
-    """Problems of a ``responder`` analysis before fitting."""
+    """Problems of a ``responder`` analysis before fitting.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("martinez-munoz-2024")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["who_improvement_d7"]
+    >>> check_responder(ctx, a)
+    []
+    >>> check_responder(ctx, replace(a, options={**a.options, "threshold": 0}))
+    ["analysis 'who_improvement_d7': threshold must be a positive number, got 0"]
+    """
     t = analysis.options.get("threshold", 1)
     if not (isinstance(t, (int, float)) and t > 0):
         return [f"analysis {analysis.name!r}: threshold must be a positive number, got {t!r}"]
@@ -177,7 +221,22 @@ def check_responder(ctx, analysis) -> list[str]:
 
 
 def run_responder(ctx, analysis) -> pd.DataFrame:
-    """Improvement by at least ``threshold`` from baseline at the estimand's day: counts, difference, exact tests."""
+    """Improvement by at least ``threshold`` from baseline at the estimand's day: counts, difference, exact tests.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("martinez-munoz-2024", only=["who_improvement_d7"]).effects
+    >>> r = r[r["engine"] != "published"]
+    >>> r[["contrast", "estimate", "p_value", "engine"]].round(4)
+               contrast  estimate  p_value                  engine
+    2           placebo       0.0      NaN                   numpy
+    3            bm_msc       5.0      NaN                   numpy
+    4  bm_msc - placebo       0.5      NaN  statsmodels.proportion
+    5  bm_msc - placebo       NaN   0.0325      scipy.fisher_exact
+    6  bm_msc - placebo       NaN   0.0098  scipy.chi2_contingency
+    7  bm_msc - placebo       NaN   0.0389  scipy.chi2_contingency
+    """
     from statsmodels.stats.proportion import confint_proportions_2indep
 
     data = ctx.analysis_data(analysis.estimand)
