@@ -30,7 +30,22 @@ from longmod.results.schema import effects_frame
 
 
 def check_free_days(ctx, analysis) -> list[str]:
-    """The state must name a measured variable and exactly one of measured, above or below."""
+    """The state must name a measured variable and exactly one of measured, above or below.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["ventilator_free_days"]
+    >>> check_free_days(ctx, a)
+    []
+    >>> check_free_days(ctx, replace(a, options={**a.options, "free_after": ["stroke"]}))
+    ["analysis 'ventilator_free_days': free_after event 'stroke' is not declared in trial.toml"]
+    """
     o = analysis.options
     where = f"analysis {analysis.name!r}"
     st = o.get("state", {})
@@ -102,7 +117,19 @@ def free_days_table(trial, state: dict, *, horizon: int, free_after: list[str] |
 
 
 def run_free_days(ctx, analysis) -> pd.DataFrame:
-    """Per-arm median [IQR] of the free days and the Wilcoxon rank-sum test (death worst)."""
+    """Per-arm median [IQR] of the free days and the Wilcoxon rank-sum test (death worst).
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("stroma-cov2", only=["ventilator_free_days"]).effects
+    >>> r = r[r["engine"] != "published"]
+    >>> r[["contrast", "estimate", "p_value", "engine"]].round(3)
+               contrast  estimate  p_value             engine
+    1           placebo      20.5      NaN              numpy
+    2            uc_msc      23.0      NaN              numpy
+    3  uc_msc - placebo       0.0    0.805  wilcoxon-rank-sum
+    """
     import scipy
 
     from longmod.engines.ancova import rank_sum_test

@@ -28,7 +28,22 @@ ENGINES = ("clmm", "pymc")
 
 
 def check_ordinal(ctx, analysis) -> list[str]:
-    """The outcome must be declared ordinal with its levels; days must be scheduled."""
+    """The outcome must be declared ordinal with its levels; days must be scheduled.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("martinez-munoz-2024")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["who_po_d7"]
+    >>> check_ordinal(ctx, a)
+    []
+    >>> check_ordinal(ctx, replace(a, options={**a.options, "engines": ["polr"]}))
+    ["analysis 'who_po_d7': engines ['polr'] unknown; valid: clmm, pymc"]
+    """
     where = f"analysis {analysis.name!r}"
     e = ctx.estimand(analysis)
     problems = []
@@ -75,7 +90,17 @@ def _od(ctx, analysis, frame: pd.DataFrame, t, *, longitudinal: bool):
 
 
 def run_ordinal(ctx, analysis) -> pd.DataFrame:
-    """Proportional-odds model at the estimand's day (``ordinal::clm``), one row per active arm."""
+    """Proportional-odds model at the estimand's day (``ordinal::clm``), one row per active arm.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("martinez-munoz-2024", only=["who_po_d7"]).effects
+    >>> r = r[r["engine"] != "published"]
+    >>> r[["contrast", "day", "estimate", "p_value", "engine"]].round(3)
+               contrast  day  estimate  p_value           engine
+    0  bm_msc - placebo  7.0     2.724    0.034  longmod.ordinal
+    """
     from longmod.engines.ordinal.cumlogit import fit_clm, ordinal_rows
 
     e = ctx.estimand(analysis)
@@ -92,7 +117,17 @@ def run_ordinal(ctx, analysis) -> pd.DataFrame:
 
 
 def run_ordinal_longitudinal(ctx, analysis) -> pd.DataFrame:
-    """Cumulative-logit mixed model over ``days`` (random intercept), frequentist and/or Bayesian."""
+    """Cumulative-logit mixed model over ``days`` (random intercept), frequentist and/or Bayesian.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("martinez-munoz-2024", only=["who_clmm"], sampler={"chains": 1, "draws": 200, "tune": 200}).effects  # doctest: +SKIP
+    >>> r.loc[r["engine"] != "published", ["contrast", "day", "engine"]]  # doctest: +SKIP
+               contrast   day           engine
+    0  bm_msc - placebo  28.0  longmod.ordinal
+    1  bm_msc - placebo  28.0             pymc
+    """
     from longmod.engines.ordinal.bayes import bayes_ordinal_rows
     from longmod.engines.ordinal.cumlogit import fit_clmm, ordinal_rows
 
@@ -126,5 +161,18 @@ def run_ordinal_longitudinal(ctx, analysis) -> pd.DataFrame:
 
 
 def engines_ordinal(ctx, analysis) -> list[str]:
-    """Engines of the analysis (``pymc`` may be unavailable here; ``clmm`` always runs)."""
+    """Engines of the analysis (``pymc`` may be unavailable here; ``clmm`` always runs).
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("martinez-munoz-2024")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["who_clmm"]
+    >>> engines_ordinal(ctx, a)
+    ['longmod.ordinal', 'pymc']
+    """
     return ["longmod.ordinal" if e == "clmm" else e for e in analysis.options.get("engines", ["clmm"])]
