@@ -42,7 +42,22 @@ def _opts(analysis) -> dict:
 
 
 def check_survival(ctx, analysis) -> list[str]:
-    """Problems of a ``survival`` / ``competing_risks`` / ``bayes_matched`` analysis found before fitting."""
+    """Problems of a ``survival`` / ``competing_risks`` / ``bayes_matched`` analysis found before fitting.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("gregoire-2022")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["death_bayes_clogit"]
+    >>> check_survival(ctx, a)
+    []
+    >>> check_survival(ctx, replace(a, options={k: v for k, v in a.options.items() if k != "prior_sd"}))
+    ["analysis 'death_bayes_clogit': declare the prior of the log odds ratio: prior_sd = <number> (e.g. 1.5)"]
+    """
     meta = ctx.trial.meta
     o = _opts(analysis)
     where = f"analysis {analysis.name!r}"
@@ -213,6 +228,21 @@ def run_competing_risks(ctx, analysis) -> pd.DataFrame:
     """Cumulative incidence with competing events, its difference at each day, cause-specific Cox and Fine-Gray.
 
     Without any competing event in the data the cumulative incidence is 1 - Kaplan-Meier; the rows say so.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("martinez-munoz-2024", only=["o2_stop_competing"]).effects
+    >>> r = r[r["engine"] != "published"]
+    >>> r.loc[r["day"] == 14, ["contrast", "statistic", "estimate"]]
+               contrast             statistic  estimate
+    3           placebo  cumulative_incidence       0.3
+    4            bm_msc  cumulative_incidence       0.5
+    5  bm_msc - placebo        cif_difference       0.2
+    >>> r.loc[r["day"] == 90, ["test", "estimate", "p_value"]].round(3)
+             test  estimate  p_value
+    6         cox     1.609    0.011
+    7   fine-gray     1.489    0.011
     """
     from longmod.engines.survival.competing import cif_rows, fine_gray_rows
     from longmod.engines.survival.cox import cox_rows
@@ -251,7 +281,14 @@ def run_competing_risks(ctx, analysis) -> pd.DataFrame:
 
 
 def run_bayes_matched(ctx, analysis) -> pd.DataFrame:
-    """Bayesian conditional logistic regression of "event by day D" by matched set, one row per day."""
+    """Bayesian conditional logistic regression of "event by day D" by matched set, one row per day.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("gregoire-2022", only=["death_bayes_clogit"], sampler={"chains": 2, "draws": 300}).effects  # doctest: +SKIP
+    >>> r.loc[r["engine"] != "published", ["day", "test", "prob_benefit", "r_hat"]]  # doctest: +SKIP
+    """
     from longmod.engines.survival.bayes_clogit import bayes_clogit_rows
     from longmod.engines.survival.clogit import matched_binary
 
@@ -274,5 +311,18 @@ def run_bayes_matched(ctx, analysis) -> pd.DataFrame:
 
 
 def engines_survival(ctx, analysis) -> list[str]:
-    """Engines a time-to-event analysis uses (all in-process)."""
+    """Engines a time-to-event analysis uses (all in-process).
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("gregoire-2022")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["survival"]
+    >>> engines_survival(ctx, a)  # in-process only: nothing can be unavailable
+    []
+    """
     return []

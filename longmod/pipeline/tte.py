@@ -39,7 +39,18 @@ CENSORED, EVENT, COMPETING = 0, 1, 2
 
 @dataclass(frozen=True)
 class EventTable:
-    """One row per analysed patient: ``patient_id``, ``arm``, ``time``, ``code`` (0/1/2) and the patient covariates."""
+    """One row per analysed patient: ``patient_id``, ``arm``, ``time``, ``code`` (0/1/2) and the patient covariates.
+
+    Examples
+    --------
+    >>> from longmod.data import load_trial
+    >>> from longmod.resources import fixtures_dir
+    >>> et = event_table(load_trial(fixtures_dir() / "stroma_cov2"), {"event": "death", "horizon": 28})
+    >>> et.event, et.horizon, list(et.frame.columns[:4])
+    ('death', 28.0, ['patient_id', 'arm', 'time', 'code'])
+    >>> int(et.truncated(7)["time"].max())
+    7
+    """
 
     frame: pd.DataFrame
     event: str
@@ -64,7 +75,15 @@ class EventTable:
 
 
 def event_name(spec) -> str:
-    """A short name of an event option (the declared name, or ``pf_ratio_above_200``)."""
+    """A short name of an event option (the declared name, or ``pf_ratio_above_200``).
+
+    Examples
+    --------
+    >>> event_name("death"), event_name({"variable": "pao2_fio2", "above": 200})
+    ('death', 'pao2_fio2_above_200')
+    >>> event_name({"variable": "oxygen", "stops": True})
+    'oxygen_stops'
+    """
     if isinstance(spec, str):
         return spec
     v = spec.get("variable", "?")
@@ -75,7 +94,18 @@ def event_name(spec) -> str:
 
 
 def check_event(meta, measured: set[str], opts: Mapping, where: str) -> list[str]:
-    """Problems of an analysis's ``event``, ``competing``, ``censor`` and ``horizon`` options."""
+    """Problems of an analysis's ``event``, ``competing``, ``censor`` and ``horizon`` options.
+
+    Examples
+    --------
+    >>> from longmod.data import read_trial_toml
+    >>> from longmod.resources import fixtures_dir
+    >>> meta = read_trial_toml(fixtures_dir() / "stroma_cov2" / "trial.toml")
+    >>> check_event(meta, {"pao2_fio2"}, {"event": "death", "horizon": 28}, "analysis 'x'")
+    []
+    >>> check_event(meta, {"pao2_fio2"}, {"event": {"variable": "pao2_fio2", "above": 200, "stops": True}, "horizon": 28}, "analysis 'x'")
+    ["analysis 'x': event table needs variable and exactly one of above, below or stops = true, got {'variable': 'pao2_fio2', 'above': 200, 'stops': True}"]
+    """
     problems = []
     spec = opts.get("event")
     declared = list(meta.events)
