@@ -74,7 +74,22 @@ def _studies(ctx, analysis):
 
 
 def check_meta_analysis(ctx, analysis) -> list[str]:
-    """The studies file must exist and declare the outcome; Bayesian priors need ``mu_sd`` (and ``turner_sd`` for a mean difference)."""
+    """The studies file must exist and declare the outcome; Bayesian priors need ``mu_sd`` (and ``turner_sd`` for a mean difference).
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("msc-meta")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["meta_pf_change_d7"]
+    >>> check_meta_analysis(ctx, a)
+    []
+    >>> check_meta_analysis(ctx, replace(a, options={**a.options, "outcome": "sofa_d7"}))
+    ["analysis 'meta_pf_change_d7': outcome 'sofa_d7' is not in studies.toml; declared: pf_change_d7, death_d28"]
+    """
     from longmod.spec.studies import StudiesError
 
     o = analysis.options
@@ -132,7 +147,15 @@ def _priors(o: dict, measure: str):
 
 
 def run_meta_analysis(ctx, analysis) -> pd.DataFrame:
-    """Random-effects meta-analysis (REML, DL; every sensitivity scenario) and its Bayesian versions."""
+    """Random-effects meta-analysis (REML, DL; every sensitivity scenario) and its Bayesian versions.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("msc-meta", only=["meta_pf_change_d7"], sampler={"chains": 2, "draws": 300}).effects  # doctest: +SKIP
+    >>> sorted(set(r.loc[r["engine"] != "published", "engine"]))  # doctest: +SKIP
+    ['longmod.meta', 'pymc']
+    """
     from longmod.engines.meta.bayes import bayes_meta_rows
     from longmod.engines.meta.frequentist import meta_rows
     from longmod.spec.studies import scenarios, study_table
@@ -185,6 +208,21 @@ def run_meta_analysis(ctx, analysis) -> pd.DataFrame:
 
 
 def engines_meta(ctx, analysis) -> list[str]:
-    """``pymc`` when a heterogeneity prior is declared."""
+    """``pymc`` when a heterogeneity prior is declared.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("msc-meta")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["meta_pf_change_d7"]
+    >>> engines_meta(ctx, a)
+    ['longmod.meta', 'pymc']
+    >>> engines_meta(ctx, replace(a, options={"studies": a.options["studies"], "outcome": a.options["outcome"]}))
+    ['longmod.meta']
+    """
     o = analysis.options
     return ["longmod.meta", *(["pymc"] if ("half_normal" in o or "turner" in o) else [])]

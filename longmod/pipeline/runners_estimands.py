@@ -102,7 +102,22 @@ def _mi_days(ctx, analysis) -> list[int]:
 
 
 def check_multiple_imputation(ctx, analysis) -> list[str]:
-    """Problems of a ``multiple_imputation`` analysis found before anything is fitted."""
+    """Problems of a ``multiple_imputation`` analysis found before anything is fitted.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["mi_j2r"]
+    >>> check_multiple_imputation(ctx, a)
+    []
+    >>> check_multiple_imputation(ctx, replace(a, options={**a.options, "imputations": 1}))
+    ["analysis 'mi_j2r': imputations must be a whole number >= 2, got 1"]
+    """
     from longmod.estimands.reference_based import METHODS
 
     where = f"analysis {analysis.name!r}"
@@ -238,7 +253,22 @@ def _wa_target(ctx, analysis) -> tuple[str, float, str]:
 
 
 def check_while_alive(ctx, analysis) -> list[str]:
-    """Problems of a ``while_alive`` analysis found before anything is fitted."""
+    """Problems of a ``while_alive`` analysis found before anything is fitted.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["while_alive_auc"]
+    >>> check_while_alive(ctx, a)
+    []
+    >>> check_while_alive(ctx, replace(a, options={**a.options, "stop_at": ["death"]}))
+    ["analysis 'while_alive_auc': stop_at ['death']: valid event kinds are discharge, other"]
+    """
     where = f"analysis {analysis.name!r}"
     out = _covariate_problems(ctx, analysis) + _event_problems(ctx, analysis, ("death",))
     outcome, horizon, _ = _wa_target(ctx, analysis)
@@ -309,7 +339,22 @@ def run_while_alive(ctx, analysis) -> pd.DataFrame:
 
 # --- worst rank ---------------------------------------------------------------------------------
 def check_worst_rank(ctx, analysis) -> list[str]:
-    """Problems of a ``worst_rank`` analysis found before anything is ranked."""
+    """Problems of a ``worst_rank`` analysis found before anything is ranked.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["worst_rank"]
+    >>> check_worst_rank(ctx, a)
+    []
+    >>> print(*check_worst_rank(ctx, replace(a, options={**a.options, "rank_by": "slope"})))
+    analysis 'worst_rank': rank_by = 'slope'; valid: "change", "value"
+    """
     where = f"analysis {analysis.name!r}"
     out = _event_problems(ctx, analysis, ("death",))
     e = ctx.estimand(analysis)

@@ -34,7 +34,22 @@ def _opt(analysis, name: str, default):
 
 
 def check_tipping_point(ctx, analysis) -> list[str]:
-    """Problems of a ``tipping_point`` analysis found before anything is fitted."""
+    """Problems of a ``tipping_point`` analysis found before anything is fitted.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["tipping_point"]
+    >>> check_tipping_point(ctx, a)
+    []
+    >>> print(*check_tipping_point(ctx, replace(a, options={**a.options, "prob_benefit": "bayes"})))
+    analysis 'tipping_point': prob_benefit = 'bayes'; valid: "normal" (closed form), "none"
+    """
     where = f"analysis {analysis.name!r}"
     out = _covariate_problems(ctx, analysis) + _event_problems(ctx, analysis, ("death", "discharge"))
     for name, default in (("death_values", DEATH_VALUES), ("discharge_multipliers", MULTIPLIERS),
