@@ -178,6 +178,23 @@ def write_default_plan(folder: str | Path, *, force: bool = False, output: str |
     ------
     FileExistsError
         When the file exists and ``force`` is False (a plan is never overwritten silently).
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> from pathlib import Path
+    >>> from longmod.resources import fixtures_dir
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = shutil.copy(fixtures_dir() / "stroma_cov2" / "trial.toml", folder)
+    >>> path = write_default_plan(folder)
+    >>> path.name, [line for line in path.read_text().splitlines() if line.startswith("kind")][0]
+    ('plan.toml', 'kind = "ancova"')
+
+    >>> write_default_plan(folder)
+    Traceback (most recent call last):
+    ...
+    FileExistsError: ...plan.toml exists; use --force to replace it (or --output to write elsewhere)
+    >>> shutil.rmtree(folder)
     """
     from longmod.data.trial_toml import read_trial_toml
 

@@ -31,7 +31,22 @@ def _spec(ctx, analysis):
 
 
 def engines_of_model(ctx, analysis) -> list[str]:
-    """Engines a ``model`` analysis uses: its ``engines`` option, else its spec's engine."""
+    """Engines a ``model`` analysis uses: its ``engines`` option, else its spec's engine.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["mmrm_us_kr"]
+    >>> engines_of_model(ctx, a)
+    ['native']
+    >>> engines_of_model(ctx, replace(a, options={**a.options, "engines": ["native", "statsmodels"]}))
+    ['native', 'statsmodels']
+    """
     if "engines" in analysis.options:
         return list(analysis.options["engines"])
     try:
@@ -41,7 +56,20 @@ def engines_of_model(ctx, analysis) -> list[str]:
 
 
 def engines_bayes(ctx, analysis) -> list[str]:
-    """The Bayesian kinds sample with PyMC."""
+    """The Bayesian kinds sample with PyMC.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["bayes_ancova"]
+    >>> engines_bayes(ctx, a)
+    ['pymc']
+    """
     return ["pymc"]
 
 
@@ -51,7 +79,22 @@ def _outcomes(ctx, analysis) -> list[str]:
 
 
 def check_model_analysis(ctx, analysis) -> list[str]:
-    """Problems of a model analysis found before fitting: its spec, outcomes, days, engines and MCID."""
+    """Problems of a model analysis found before fitting: its spec, outcomes, days, engines and MCID.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["mmrm_us_kr"]
+    >>> check_model_analysis(ctx, a)
+    []
+    >>> check_model_analysis(ctx, replace(a, options={**a.options, "days": [0]}))
+    ["analysis 'mmrm_us_kr': day(s) [0] are not post-baseline scheduled days; valid: [1, 2, 3, 4, 5, 6, 7, 14, 21, 28]"]
+    """
     from longmod.engines.registry import ENGINE_TABLE, check_model
 
     where = f"analysis {analysis.name!r}"
@@ -160,6 +203,16 @@ def run_model(ctx, analysis) -> pd.DataFrame:
     tests (``df = inf``, ``df_method = "asymptotic"``). An engine that cannot
     run here gives one "not run" row per outcome; a fit that fails gives a row
     with ``status = "failed: ..."`` -- never silently dropped.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("martinez-munoz-2024", only=["pf_mmrm"]).effects
+    >>> r.loc[r["engine"] != "published", ["contrast", "day", "estimate", "p_value"]].round(3)
+               contrast   day  estimate  p_value
+    0  bm_msc - placebo   3.0    10.166    0.560
+    1  bm_msc - placebo   7.0    29.536    0.423
+    2  bm_msc - placebo  14.0    66.874    0.058
     """
     spec0 = _spec(ctx, analysis)
     engines = list(analysis.options.get("engines", [spec0.engine]))
@@ -196,6 +249,12 @@ def run_bayes_ancova(ctx, analysis) -> pd.DataFrame:
     The outcome's MCID and direction of benefit come from trial.toml
     (``prob_mcid`` only when an MCID is declared); ``ctx.sampler`` overrides
     the spec's sampler settings; each posterior is stored in ``ctx.posteriors``.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("stroma-cov2", only=["bayes_ancova"], sampler={"chains": 2, "draws": 300}).effects  # doctest: +SKIP
+    >>> r.loc[r["engine"] == "pymc", ["contrast", "prob_benefit", "r_hat", "divergences"]]  # doctest: +SKIP
     """
     ad = ctx.analysis_data(analysis.estimand)
     outcome = ad.estimand.outcome

@@ -29,7 +29,22 @@ def _mcid(ctx, analysis, outcome: str) -> float | None:
 
 
 def check_prior_grid(ctx, analysis) -> list[str]:
-    """A prior grid needs a registered published result with a CI and an MCID (declared or given)."""
+    """A prior grid needs a registered published result with a CI and an MCID (declared or given).
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["prior_grid_published"]
+    >>> check_prior_grid(ctx, a)
+    []
+    >>> check_prior_grid(ctx, replace(a, options={**a.options, "published": "no_such_result"}))
+    ["analysis 'prior_grid_published': published result 'no_such_result' not in the registry 'stroma-cov2'; have: primary_ancova, ..."]
+    """
     try:
         r = _published(ctx, analysis)
     except KeyError as exc:

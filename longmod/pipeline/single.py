@@ -35,12 +35,40 @@ def _dropped(ctx, analysis, data: AnalysisData, used: int) -> tuple[int, str]:
 
 
 def covariates_of(ctx, analysis) -> list[str]:
-    """The ANCOVA's covariates: the plan's ``covariates`` or the trial's default adjustment."""
+    """The ANCOVA's covariates: the plan's ``covariates`` or the trial's default adjustment.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["primary_ancova"]
+    >>> covariates_of(ctx, a)
+    ['baseline', 'age_gt70', 'sofa_gt11']
+    """
     return list(analysis.options.get("covariates", ctx.default_covariates()))
 
 
 def check_covariates(ctx, analysis) -> list[str]:
-    """Covariates of an ANCOVA that the analysis data do not have."""
+    """Covariates of an ANCOVA that the analysis data do not have.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline.context import RunContext
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan))
+    >>> a = {x.name: x for x in ctx.plan.analyses}["primary_ancova"]
+    >>> check_covariates(ctx, a)
+    []
+    >>> check_covariates(ctx, replace(a, options={**a.options, "covariates": ["baseline", "weight"]}))
+    ["analysis 'primary_ancova': covariate(s) weight are not in the analysis data; valid: baseline, age_gt70, sofa_gt11, corticosteroids, imv, weight_kg, ards_severity, doses_received (declare patient covariates in trial.toml [covariates.*])"]
+    """
     valid = ["baseline", *ctx.trial.meta.covariates] + (["doses_received"] if ctx.trial.meta.doses_planned else [])
     bad = [c for c in covariates_of(ctx, analysis) if c not in valid]
     if bad:
@@ -77,7 +105,16 @@ def run_ancova(ctx, analysis) -> pd.DataFrame:
 
 
 def run_rank_sum(ctx, analysis) -> pd.DataFrame:
-    """Wilcoxon rank-sum test of the change, each active arm vs the reference (Hodges-Lehmann shift, exact CI)."""
+    """Wilcoxon rank-sum test of the change, each active arm vs the reference (Hodges-Lehmann shift, exact CI).
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("stroma-cov2", only=["rank_sum"]).effects
+    >>> r.loc[r["engine"] != "published", ["contrast", "estimate", "p_value", "engine"]].round(3)
+               contrast  estimate  p_value             engine
+    1  uc_msc - placebo      17.4    0.847  wilcoxon-rank-sum
+    """
     data = ctx.analysis_data(analysis.estimand)
     d = data.complete
     d = d[d["change"].notna()]
@@ -98,7 +135,17 @@ def run_rank_sum(ctx, analysis) -> pd.DataFrame:
 
 
 def run_signed_rank(ctx, analysis) -> pd.DataFrame:
-    """Within-arm Wilcoxon signed-rank test of baseline vs endpoint value, one row per arm (trial order)."""
+    """Within-arm Wilcoxon signed-rank test of baseline vs endpoint value, one row per arm (trial order).
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> r = reanalyse("stroma-cov2", only=["signed_rank_observed"]).effects
+    >>> r.loc[r["engine"] != "published", ["contrast", "estimate", "p_value"]].round(3)
+               contrast  estimate  p_value
+    1   uc_msc: D7 - D0     54.50    0.020
+    2  placebo: D7 - D0      0.15    0.632
+    """
     data = ctx.analysis_data(analysis.estimand)
     d = data.complete
     e = data.estimand
