@@ -48,6 +48,18 @@ class RunContext:
     cache : dict
         Intermediate results runners share within one run (e.g. the
         imputation model's parameter draws of the MI analyses), by key.
+
+    Examples
+    --------
+    >>> from longmod.pipeline.run import resolve_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> ctx = RunContext(td, load_plan(plan), sampler={"chains": 2})
+    >>> [t.label for t in ctx.treatments], ctx.default_covariates()
+    (['uc_msc - placebo'], ['baseline', 'age_gt70', 'sofa_gt11'])
+    >>> data = ctx.analysis_data("primary")  # computed once, then reused
+    >>> data is ctx.analysis_data("primary"), list(ctx.used_analysis_data)
+    (True, ['primary'])
     """
 
     trial: TrialData

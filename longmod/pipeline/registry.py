@@ -40,7 +40,18 @@ OPTION_TYPES: tuple[str, ...] = ("str", "number", "bool", "list[str]", "list[int
 
 @dataclass(frozen=True)
 class Option:
-    """One option of an analysis kind: its TOML type, default (as shown in the docs) and meaning."""
+    """One option of an analysis kind: its TOML type, default (as shown in the docs) and meaning.
+
+    Examples
+    --------
+    >>> o = Option("horizon", "number", "[trial] followup_days", "Last day of follow-up.")
+    >>> o.name, o.required
+    ('horizon', False)
+    >>> Option("horizon", "day", "", "")
+    Traceback (most recent call last):
+    ...
+    ValueError: option 'horizon': type 'day' is not one of ...
+    """
 
     name: str
     type: str
@@ -86,6 +97,14 @@ class AnalysisKind:
         the schedule, a missing spec file, ...).
     sampled : bool
         The runner samples posteriors (sampler overrides apply).
+
+    Examples
+    --------
+    >>> k = kind("rank_sum")
+    >>> k.name, k.estimand, k.runner
+    ('rank_sum', 'required', 'longmod.pipeline.single:run_rank_sum')
+    >>> [o.name for o in k.options][:3]
+    ['published']
     """
 
     name: str

@@ -53,6 +53,17 @@ class Reanalysis:
     posteriors : dict of str to (arviz.InferenceData, dict)
         Each Bayesian fit's posterior draws and provenance; ``write`` saves
         them as ``posteriors/<key>.nc``.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> res = reanalyse("stroma-cov2", only=["primary_ancova"])
+    >>> type(res).__name__, res.trial.meta.name, "primary_ancova" in res.plan.analysis_names()
+    ('Reanalysis', 'stroma-cov2', True)
+    >>> list(res.timings["analysis"])
+    ['primary_ancova']
+    >>> res.imputations.columns.tolist()
+    ['estimand', 'arm', 'rule', 'n']
     """
 
     effects: pd.DataFrame

@@ -28,7 +28,18 @@ PLAN_FILE = "plan.toml"
 
 
 def bundled_trial(name: str) -> tuple[Path, Path | None]:
-    """(fixture folder, bundled plan or None) of a bundled trial; KeyError lists the bundled trials."""
+    """(fixture folder, bundled plan or None) of a bundled trial; KeyError lists the bundled trials.
+
+    Examples
+    --------
+    >>> folder, plan = bundled_trial("stroma-cov2")
+    >>> folder.name, plan.name
+    ('stroma_cov2', 'plan.toml')
+    >>> bundled_trial("no-such-trial")
+    Traceback (most recent call last):
+    ...
+    longmod...: 'no-such-trial' is neither a trial folder (a folder with trial.toml) nor a bundled trial; bundled trials: ...
+    """
     from longmod.resources import fixtures_dir, models_dir, trial_names
 
     key = name.replace("-", "_")
@@ -47,6 +58,14 @@ def resolve_trial(trial: str | Path | TrialData) -> tuple[TrialData, Path | None
 
     ``trial`` is a :class:`TrialData`, a trial folder (``trial.toml`` + data,
     optionally ``plan.toml``) or the name of a bundled trial.
+
+    Examples
+    --------
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> td.meta.name, td.n_patients, plan.name
+    ('stroma-cov2', 45, 'plan.toml')
+    >>> resolve_trial(td)[1] is None  # a loaded TrialData brings no plan
+    True
     """
     if isinstance(trial, TrialData):
         return trial, None
@@ -106,14 +125,37 @@ def _resolve_plan(plan, default: Path | None, td: TrialData) -> AnalysisPlan:
 
 
 def data_label(td: TrialData) -> str:
-    """``synthetic``, ``user data`` or ``published summary`` (a plan without patient data)."""
+    """``synthetic``, ``user data`` or ``published summary`` (a plan without patient data).
+
+    Examples
+    --------
+    >>> td, _ = resolve_trial("stroma-cov2")
+    >>> data_label(td)
+    'synthetic'
+    >>> data_label(resolve_trial("msc-meta")[0])
+    'published summary'
+    """
     if td.provenance.get("data_label") == "published summaries":
         return "published summary"
     return "synthetic" if td.meta.synthetic else "user data"
 
 
 def check_run(ctx: RunContext) -> None:
-    """Every problem of the plan against the trial, found before anything is fitted (PlanError)."""
+    """Every problem of the plan against the trial, found before anything is fitted (PlanError).
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.spec.plan import load_plan
+    >>> td, plan = resolve_trial("stroma-cov2")
+    >>> p = load_plan(plan).select(["primary_ancova"])
+    >>> check_run(RunContext(td, p))  # nothing wrong: returns None
+    >>> e = p.estimands["primary"]
+    >>> check_run(RunContext(td, replace(p, estimands={"primary": replace(e, day=9)})))
+    Traceback (most recent call last):
+    ...
+    longmod...PlanError: ...estimand 'primary': day 9 is not a scheduled day after the baseline...
+    """
     meta = ctx.trial.meta
     measured = set(ctx.trial.measurements["variable"])
     post = [d for d in meta.schedule if d > meta.baseline_day]
