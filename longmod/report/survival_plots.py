@@ -39,6 +39,17 @@ class CurveData:
         ``n_competing_cum``, ``n_censor_cum`` at each tick time.
     censored : pandas.DataFrame
         ``arm``, ``time``, ``estimate``: where censoring marks go.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.engines.survival.data import survival_data
+    >>> d = pd.DataFrame({"t": [2, 4, 4, 6, 3, 5, 8, 9], "e": [1, 1, 0, 1, 1, 0, 1, 0], "g": list("aaaabbbb")})
+    >>> cd = km_plot_data(survival_data(d, time="t", event="e", arm="g", arms=("a", "b")), at_risk_times=[0, 4])
+    >>> type(cd).__name__, cd.censored[["arm", "time"]].values.tolist()
+    ('CurveData', [['a', 4.0], ['b', 5.0], ['b', 9.0]])
+    >>> cd.at_risk[["arm", "time", "n_risk"]].values.tolist()
+    [['a', 0.0, 4], ['a', 4.0, 3], ['b', 0.0, 4], ['b', 4.0, 3]]
     """
 
     curves: pd.DataFrame

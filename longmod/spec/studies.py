@@ -59,7 +59,17 @@ _ENTRY_KEYS = {"study", "summary", "from", "quote", "note", "assumed", "vary", "
 
 
 class StudiesError(SpecError):
-    """Every problem of a studies file, one per line."""
+    """Every problem of a studies file, one per line.
+
+    Examples
+    --------
+    >>> err = StudiesError("studies.toml", ["outcome 'pf': no entries"])
+    >>> print(err)
+    1 problem(s) in the studies file studies.toml:
+      - outcome 'pf': no entries
+    >>> err.problems
+    ["outcome 'pf': no entries"]
+    """
 
     def __init__(self, where: str, problems: list[str]):
         self.problems = list(problems)
@@ -69,7 +79,14 @@ class StudiesError(SpecError):
 
 @dataclass(frozen=True)
 class Entry:
-    """What one study contributes to one outcome (values as declared, before conversion)."""
+    """What one study contributes to one outcome (values as declared, before conversion).
+
+    Examples
+    --------
+    >>> e = Entry("trial_a", "estimate_ci", {"estimate": 12.0, "conf_low": -3.0, "conf_high": 27.0})
+    >>> e.get("estimate"), e.get("df", "not declared")
+    (12.0, 'not declared')
+    """
 
     study: str
     summary: str
@@ -85,7 +102,14 @@ class Entry:
 
 @dataclass(frozen=True)
 class OutcomeSpec:
-    """One pooled outcome: its measure, direction of benefit and the entries of the studies."""
+    """One pooled outcome: its measure, direction of benefit and the entries of the studies.
+
+    Examples
+    --------
+    >>> o = OutcomeSpec("death_d28", "Death by day 28", "log_odds_ratio", "lower", "", ())
+    >>> o.higher_is_better
+    False
+    """
 
     name: str
     label: str
@@ -103,7 +127,19 @@ class OutcomeSpec:
 
 @dataclass(frozen=True)
 class StudiesSpec:
-    """A parsed studies file."""
+    """A parsed studies file.
+
+    Examples
+    --------
+    >>> from longmod.resources import models_dir
+    >>> spec = load_studies(models_dir() / "msc_meta" / "studies.toml")
+    >>> list(spec.outcomes)
+    ['pf_change_d7', 'death_d28']
+    >>> spec.outcome("sofa")
+    Traceback (most recent call last):
+    ...
+    KeyError: "outcome 'sofa' is not declared in the studies file; declared: pf_change_d7, death_d28"
+    """
 
     studies: Mapping[str, Mapping[str, Any]]
     outcomes: Mapping[str, OutcomeSpec]
@@ -241,7 +277,20 @@ def parse_studies(doc: Mapping[str, Any], *, where: str = "studies", path: Path 
 
 
 def load_studies(path: str | Path) -> StudiesSpec:
-    """Read and check a studies file (see the module docstring for its format)."""
+    """Read and check a studies file (see the module docstring for its format).
+
+    Examples
+    --------
+    >>> from longmod.resources import models_dir
+    >>> spec = load_studies(models_dir() / "msc_meta" / "studies.toml")
+    >>> o = spec.outcome("pf_change_d7")
+    >>> o.measure, o.better, len(o.entries) > 1
+    ('mean_difference', 'higher', True)
+    >>> load_studies("no_such_studies.toml")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: studies file no_such_studies.toml not found
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"studies file {path} not found")
