@@ -31,7 +31,17 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
 
 
 def estimand_rows(effects: pd.DataFrame) -> pd.DataFrame:
-    """Reproduced rows with an ``assumes`` text (not the published ones), in effects order."""
+    """Reproduced rows with an ``assumes`` text (not the published ones), in effects order.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> eff = reanalyse("stroma-cov2", only=["primary_ancova", "while_alive_auc"]).effects
+    >>> estimand_rows(eff)[["analysis", "contrast"]].values.tolist()
+    [['while_alive_auc', 'uc_msc - placebo']]
+    >>> bool(estimand_rows(eff)["assumes"].str.len().gt(0).all())
+    True
+    """
     if effects is None or len(effects) == 0 or "assumes" not in effects:
         return pd.DataFrame(columns=list(getattr(effects, "columns", [])))
     a = effects["assumes"]
@@ -68,6 +78,14 @@ def summary_table(effects: pd.DataFrame) -> pd.DataFrame:
         ``assumes``, ``contrast``: the published rows first, then the
         tipping-point sweep's protocol point, every MI and while-alive row and
         the worst-rank win ratio and Mann-Whitney odds.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> eff = reanalyse("stroma-cov2", only=["primary_ancova", "while_alive_auc"]).effects
+    >>> summary_table(eff)[["analysis", "measure", "estimate"]].round(2)
+              analysis     measure  estimate
+    0  while_alive_auc  difference      4.11
     """
     cols = ["analysis", "label", "estimand_label", "measure", "contrast", "estimate", "conf_low", "conf_high",
             "p_value", "prob_benefit", "assumes"]
@@ -143,6 +161,22 @@ def add_estimand_figures(res, add) -> None:
     over value imputed at death x delta (the protocol's discharge factor);
     the protocol's choice marked, the p = 0.05 and P(benefit) = 0.95 contours
     drawn where the grid crosses them.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from longmod.pipeline import reanalyse
+    >>> from longmod.pipeline.run import bundled_trial
+    >>> from longmod.spec.plan import load_plan
+    >>> p = load_plan(bundled_trial("stroma-cov2")[1])
+    >>> small = {"death_values": [0, 60], "discharge_multipliers": [1.0, 0.5], "discharge_fractions": [], "active_deltas": [0, -10]}
+    >>> p = replace(p, analyses=tuple(replace(a, options={**a.options, **small}) if a.kind == "tipping_point" else a
+    ...                               for a in p.analyses))
+    >>> res = reanalyse("stroma-cov2", plan=p, only=["tipping_point", "while_alive_auc"])
+    >>> added = []
+    >>> add_estimand_figures(res, lambda name, kind, alt, caption, draw, **extra: added.append((name, kind)))
+    >>> added
+    [('tipping_tipping_point', 'tipping_point'), ('tipping_tipping_point_delta', 'tipping_point')]
     """
     from longmod.estimands.tipping_plot import tipping_plot
 
@@ -203,6 +237,16 @@ def estimands_section_html(res, figs: dict, img) -> str:
 
     ``figs`` maps figure names to report figures and ``img(figure)`` embeds
     one (the HTML report's own helper).
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> res = reanalyse("stroma-cov2", only=["while_alive_auc"])
+    >>> html = estimands_section_html(res, {}, img=lambda f: "")
+    >>> html.startswith("<h2"), "while_alive_auc" in html
+    (True, True)
+    >>> estimands_section_html(reanalyse("stroma-cov2", only=["rank_sum"]), {}, img=lambda f: "")  # no estimand analysis
+    ''
     """
     t, sweeps, texts = _lines(res)
     if t.empty:
@@ -233,6 +277,13 @@ def estimands_section_markdown(res, figs: list[dict]) -> list[str]:
 
     ``figs`` is :func:`longmod.report.figures.figure_list`; the tipping-point
     figures are linked as ``figures/<name>.png``.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> lines = estimands_section_markdown(reanalyse("stroma-cov2", only=["while_alive_auc"]), [])
+    >>> lines[0], any("while_alive_auc" in line for line in lines)
+    ('## Estimands for death and ICU discharge', True)
     """
     t, sweeps, texts = _lines(res)
     if t.empty:
