@@ -58,8 +58,6 @@ PENDING: dict[str, set[str]] = {
     "longmod.engines.bayes.priors": {"PriorError"},
     "longmod.engines.bayes.runtime": {"SampleInfo", "SamplerError", "SamplerSettings", "sample_model", "versions"},
     "longmod.engines.bayes.summaries": {"count_divergences", "parameter_flags", "save_inference_data"},
-    "longmod.report.figures": {"ReportFigure"},
-    "longmod.report.html": {"render_html"},
 }
 
 

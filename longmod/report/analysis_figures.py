@@ -131,6 +131,16 @@ def analysis_figure_specs(res) -> list[tuple[dict, object]]:
     Descriptions have ``name``, ``kind`` (``kaplan_meier``,
     ``cumulative_incidence``, ``ordinal_bars``, ``meta_forest``), ``alt``,
     ``caption``, ``title`` and ``analysis`` or ``variable``.
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> res = reanalyse("martinez-munoz-2024", only=["o2_stop_competing", "who_po_d7"])
+    >>> specs = analysis_figure_specs(res)
+    >>> [(d["name"], d["kind"]) for d, draw in specs]
+    [('cif_o2_stop_competing', 'cumulative_incidence'), ('ordinal_who_scale', 'ordinal_bars')]
+    >>> type(specs[0][1]()).__name__  # draw() returns the matplotlib Figure
+    'Figure'
     """
     plan = getattr(res, "plan", None)
     if plan is None:

@@ -17,7 +17,17 @@ from longmod.report.tables import biomarker_rows
 
 @dataclass(frozen=True)
 class ReportFigure:
-    """One report figure: its file stem, the matplotlib Figure, alt text and caption."""
+    """One report figure: its file stem, the matplotlib Figure, alt text and caption.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> f = ReportFigure("trajectory_pf", fig, "Mean PaO2/FiO2 by day and arm", "Synthetic data.")
+    >>> f.name, f.alt
+    ('trajectory_pf', 'Mean PaO2/FiO2 by day and arm')
+    >>> plt.close(fig)
+    """
 
     name: str
     figure: object

@@ -347,6 +347,14 @@ def render_html(res, *, figures: list[ReportFigure] | None = None, _png_cache: d
     Returns
     -------
     str
+
+    Examples
+    --------
+    >>> from longmod.pipeline import reanalyse
+    >>> res = reanalyse("stroma-cov2", only=["rank_sum"])
+    >>> page = render_html(res, figures=[])  # no figures: text and tables only
+    >>> page.lstrip().startswith("<!DOCTYPE html>"), "<h1>Reanalysis: " in page, 'id="published"' in page
+    (True, True, True)
     """
     figs = {f.name: f for f in (figures if figures is not None else build_figures(res))}
     cache = _png_cache if _png_cache is not None else {}
