@@ -45,6 +45,15 @@ class VariableInfo:
     P(effect > MCID) and no MCID-scaled prior); ``better`` is the direction of
     benefit (``"higher"`` or ``"lower"``); ``type`` is ``"continuous"`` or
     ``"ordinal"`` (then ``levels`` lists the ordered values).
+
+    Examples
+    --------
+    >>> from longmod.data import read_trial_toml
+    >>> from longmod.resources import fixtures_dir
+    >>> meta = read_trial_toml(fixtures_dir() / "stroma_cov2" / "trial.toml")
+    >>> v = meta.variables[meta.primary_outcome]
+    >>> v.name, v.better, v.mcid, v.type
+    ('pao2_fio2', 'higher', 20, 'continuous')
     """
 
     name: str
@@ -91,6 +100,14 @@ class CovariateInfo:
     ``levels``; the first level is the reference of a model's dummy coding)
     or ``"numeric"``; ``role`` is ``"stratification"``, ``"matching"`` or
     ``"covariate"``.
+
+    Examples
+    --------
+    >>> from longmod.data import read_trial_toml
+    >>> from longmod.resources import fixtures_dir
+    >>> meta = read_trial_toml(fixtures_dir() / "stroma_cov2" / "trial.toml")
+    >>> [(c.name, c.type, c.role) for c in meta.covariates.values()][:2]
+    [('age_gt70', 'binary', 'stratification'), ('sofa_gt11', 'binary', 'stratification')]
     """
 
     name: str
@@ -111,6 +128,14 @@ class EventInfo:
     event during follow-up); ``kind`` is ``"death"``, ``"discharge"`` or
     ``"other"``; ``censor_column`` optionally holds the last day a patient was
     known to be event-free when it differs from the end of follow-up.
+
+    Examples
+    --------
+    >>> from longmod.data import read_trial_toml
+    >>> from longmod.resources import fixtures_dir
+    >>> meta = read_trial_toml(fixtures_dir() / "stroma_cov2" / "trial.toml")
+    >>> [(e.name, e.column, e.kind) for e in meta.events.values()]
+    [('death', 'death_day', 'death'), ('icu_discharge', 'icu_discharge_day', 'discharge')]
     """
 
     name: str

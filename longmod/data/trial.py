@@ -17,7 +17,17 @@ __all__ = ["MEASUREMENT_COLUMNS", "PATIENT_COLUMNS", "CovariateInfo", "EventInfo
 
 
 def frame_sha256(frame: pd.DataFrame) -> str:
-    """sha256 of a DataFrame's CSV serialisation (provenance of in-memory data)."""
+    """sha256 of a DataFrame's CSV serialisation (provenance of in-memory data).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"patient_id": ["p1", "p2"], "arm": ["x", "y"]})
+    >>> len(frame_sha256(a)), frame_sha256(a) == frame_sha256(a.copy())
+    (64, True)
+    >>> frame_sha256(a) == frame_sha256(a.iloc[::-1])  # row order is part of the data
+    False
+    """
     return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
 
 
@@ -42,6 +52,18 @@ class TrialData:
         ``variable`` (the row order of the input files never matters).
     provenance : mapping
         ``source`` (folder or "DataFrames") and sha256 of each input file/table.
+
+    Examples
+    --------
+    >>> from longmod.data import load_trial
+    >>> from longmod.resources import fixtures_dir
+    >>> td = load_trial(fixtures_dir() / "stroma_cov2")
+    >>> td.meta.name, td.n_patients, list(td.patients.columns[:2])
+    ('stroma-cov2', 45, ['patient_id', 'arm'])
+    >>> sorted(td.measurements.columns)[:3]
+    ['day', 'lloq', 'patient_id']
+    >>> td.patients is td.patients  # accessors return copies
+    False
     """
 
     meta: TrialMeta

@@ -22,7 +22,14 @@ from longmod.data.validate import Problem, TrialDataError
 
 @dataclass(frozen=True)
 class Key:
-    """One accepted key of a ``trial.toml`` table: its type, whether it is required, its default and meaning."""
+    """One accepted key of a ``trial.toml`` table: its type, whether it is required, its default and meaning.
+
+    Examples
+    --------
+    >>> k = next(k for k in SCHEMA["trial"] if k.name == "reference_arm")
+    >>> k.type, k.required
+    ('str', True)
+    """
 
     name: str
     type: str  # "str", "int", "number", "bool", "list[str]", "list[int]", "list"

@@ -29,6 +29,13 @@ class Problem:
 
     ``row`` is the line number in a CSV file (the header is line 1) or the row
     label of a DataFrame; ``None`` for problems about a whole table.
+
+    Examples
+    --------
+    >>> print(Problem("patients.csv", 3, "arm", "arm 'plcebo' is not declared; arms: active, control"))
+    patients.csv, line 3, column 'arm': arm 'plcebo' is not declared; arms: active, control
+    >>> print(Problem("trial.toml", None, None, "[trial] name is required"))
+    trial.toml: [trial] name is required
     """
 
     where: str
@@ -47,7 +54,17 @@ class Problem:
 
 
 class TrialDataError(ValueError):
-    """Raised with every problem found in the trial data, one per line."""
+    """Raised with every problem found in the trial data, one per line.
+
+    Examples
+    --------
+    >>> err = TrialDataError([Problem("patients.csv", 3, "arm", "arm 'plcebo' is not declared; arms: active, control")])
+    >>> print(err)
+    1 problem(s) in the trial data:
+      - patients.csv, line 3, column 'arm': arm 'plcebo' is not declared; arms: active, control
+    >>> len(err.problems), isinstance(err, ValueError)
+    (1, True)
+    """
 
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
