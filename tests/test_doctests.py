@@ -47,13 +47,9 @@ PENDING: dict[str, set[str]] = {
     "longmod.biomarkers.study": {"main"},
     "longmod.biomarkers.tobit": {"CensoredMixedFit", "TobitFit"},
     "longmod.engines.bayes.ancova": {"prior_predictive_ancova"},
-    "longmod.engines.bayes.assemble": {"covariance_table", "fit_result"},
-    "longmod.engines.bayes.lkj": {"lkj_corr_cholesky", "mvn_chol_logp", "pattern_cholesky"},
+    "longmod.engines.bayes.assemble": {"fit_result"},
     "longmod.engines.bayes.longitudinal": {"fit_bayes"},
-    "longmod.engines.bayes.marginal_lmm": {"PatientSums", "random_effects_mean"},
-    "longmod.engines.bayes.priors": {"PriorError"},
     "longmod.engines.bayes.runtime": {"SampleInfo", "SamplerError", "SamplerSettings", "sample_model", "versions"},
-    "longmod.engines.bayes.summaries": {"count_divergences", "parameter_flags", "save_inference_data"},
 }
 
 

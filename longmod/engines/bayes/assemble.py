@@ -41,7 +41,21 @@ def params_table(draws: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def covariance_table(idata: Any) -> pd.DataFrame:
-    """Posterior means of the covariance table's parameters (``cov_params``, named as in the native engine)."""
+    """Posterior means of the covariance table's parameters (``cov_params``, named as in the native engine).
+
+    Examples
+    --------
+    >>> import arviz as az, numpy as np
+    >>> draws = np.stack([np.full((2, 100), 40.0), np.full((2, 100), 0.5)], axis=-1)
+    >>> idata = az.from_dict(posterior={"cov_params": draws}, coords={"cov_param": ["sigma_d7", "rho"]},
+    ...                      dims={"cov_params": ["cov_param"]})
+    >>> covariance_table(idata)
+      parameter  estimate
+    0  sigma_d7      40.0
+    1       rho       0.5
+    >>> covariance_table(az.from_dict(posterior={"mu": np.zeros((2, 10))})).empty  # ANCOVA: no covariance table
+    True
+    """
     if "cov_params" not in idata.posterior:
         return pd.DataFrame(columns=["parameter", "estimate"])
     da = idata.posterior["cov_params"]

@@ -60,6 +60,13 @@ class PatientSums:
     st, stt : (n_patients,) sums of ``t`` and ``t**2`` per patient.
     zy : (n_patients, 2) ``[sum y, sum t y]`` per patient.
     zx0, zx1 : (n_patients, p) ``sum X`` and ``sum t X`` per patient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = patient_sums(np.ones((3, 1)), np.array([1.0, 2.0, 5.0]), np.array([0.0, 1.0, 0.0]), np.array([0, 0, 1]), 2)
+    >>> type(s).__name__, s.stt.tolist(), sorted(s.as_data())
+    ('PatientSums', [1.0, 0.0], ['pat_m', 'pat_st', 'pat_stt', 'pat_zx0', 'pat_zx1', 'pat_zy'])
     """
 
     m: np.ndarray
@@ -233,6 +240,15 @@ def random_effects_mean(idata: Any, Xc: np.ndarray, y: np.ndarray, t: np.ndarray
     -------
     ndarray, shape (n_subjects, 2) or (n_subjects, 1)
         Columns: random intercept (and random slope on ``t``).
+
+    Examples
+    --------
+    >>> import arviz as az, numpy as np
+    >>> idata = az.from_dict(posterior={"beta": np.zeros((1, 2, 1)), "sigma": np.ones((1, 2)), "re_sd": np.ones((1, 2, 1))})
+    >>> y, t, idx = np.array([1.0, 1.0, 2.0]), np.array([0.0, 1.0, 0.0]), np.array([0, 0, 1])
+    >>> b = random_effects_mean(idata, np.ones((3, 1)), y, t, idx, 2, slope=False)
+    >>> b.round(3).tolist()  # intercept shrinkage: sd^2 * sum(r) / (sigma^2 + m sd^2)
+    [[0.667], [1.0]]
     """
     post = idata.posterior.merge(idata.unconstrained_posterior) if "unconstrained_posterior" in idata else idata.posterior
     beta = post["beta"].values.reshape(-1, Xc.shape[1])

@@ -100,7 +100,15 @@ _POSITIVE = {"sigma", "nu", "rate", "eta"}
 
 
 class PriorError(ValueError):
-    """A prior declaration names an unknown key, family or parameter, or an invalid value."""
+    """A prior declaration names an unknown key, family or parameter, or an invalid value.
+
+    Examples
+    --------
+    >>> parse_prior({"dist": "gauss", "sigma": 10}, "treatment", "coefficient", Prior("normal", (("mu", 0.0), ("sigma", 1.0))))
+    Traceback (most recent call last):
+    ...
+    longmod.engines.bayes.priors.PriorError: prior treatment: unknown family 'gauss' for a coefficient; valid: ...
+    """
 
 
 @dataclass(frozen=True)
