@@ -46,10 +46,6 @@ PENDING: dict[str, set[str]] = {
     "longmod.biomarkers.frame": {"BiomarkerFrameError"},
     "longmod.biomarkers.study": {"main"},
     "longmod.biomarkers.tobit": {"CensoredMixedFit", "TobitFit"},
-    "longmod.engines.bayes.ancova": {"prior_predictive_ancova"},
-    "longmod.engines.bayes.assemble": {"fit_result"},
-    "longmod.engines.bayes.longitudinal": {"fit_bayes"},
-    "longmod.engines.bayes.runtime": {"SampleInfo", "SamplerError", "SamplerSettings", "sample_model", "versions"},
 }
 
 

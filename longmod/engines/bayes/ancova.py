@@ -187,6 +187,19 @@ def prior_predictive_ancova(spec: Any, data: pd.DataFrame, *, draws: int = 500, 
     -------
     xarray.Dataset
         One chain of ``draws`` forward draws of every model variable.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.spec.model import ModelSpec, Treatment
+    >>> rng = np.random.default_rng(0)
+    >>> d = pd.DataFrame({"patient_id": range(40), "arm": ["control", "active"] * 20, "baseline": rng.normal(150, 40, 40)})
+    >>> d["change"] = 20 * (d.arm == "active") - 0.3 * d.baseline + rng.normal(0, 50, 40)
+    >>> spec = ModelSpec(name="ancova", outcome="change", fixed="arm + baseline", subject="patient_id",
+    ...                  engine="pymc", treatment=Treatment("arm", "control", "active"))
+    >>> prior = prior_predictive_ancova(spec, d, draws=200, seed=1)  # compiles a sampler: ~20 s  # doctest: +SKIP
+    >>> "effect" in prior, prior["effect"].shape  # doctest: +SKIP
+    (True, (1, 200, 1))
     """
     runtime.configure_pytensor()
     settings = runtime.SamplerSettings.from_mapping(spec.sampler)

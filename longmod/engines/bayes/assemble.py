@@ -126,6 +126,22 @@ def fit_result(
     posterior variable in ``diagnostics`` fails the diagnostic thresholds,
     or when the sampler fell back from the requested one (the declared method
     did not run); every reason is in ``convergence.warnings``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.engines.bayes.ancova import fit_bayes_ancova
+    >>> from longmod.spec.model import ModelSpec, Treatment
+    >>> rng = np.random.default_rng(0)
+    >>> d = pd.DataFrame({"patient_id": range(40), "arm": ["control", "active"] * 20, "baseline": rng.normal(150, 40, 40)})
+    >>> d["change"] = 20 * (d.arm == "active") - 0.3 * d.baseline + rng.normal(0, 50, 40)
+    >>> spec = ModelSpec(name="ancova", outcome="change", fixed="arm + baseline", subject="patient_id",
+    ...                  engine="pymc", sampler={"chains": 2, "draws": 300}, treatment=Treatment("arm", "control", "active"))
+    >>> res = fit_bayes_ancova(spec, d, day=7)  # every Bayesian fit ends in fit_result  # doctest: +SKIP
+    >>> res.convergence.converged, res.convergence.warnings  # doctest: +SKIP
+    (True, [])
+    >>> sorted(k for k in res.provenance if k.endswith("_version"))[:2]  # doctest: +SKIP
+    ['arviz_version', 'longmod_version']
     """
     from longmod.engines.bayes.runtime import versions as stack_versions
     from longmod.engines.bayes.summaries import parameter_flags

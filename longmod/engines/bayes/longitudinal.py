@@ -229,6 +229,22 @@ def fit_bayes(spec: Any, data: pd.DataFrame, **kwargs: Any) -> FitResult:
     Keyword arguments are passed on (see :func:`fit_bayes_longitudinal` and
     :func:`longmod.engines.bayes.ancova.fit_bayes_ancova`; ``day`` only for
     ANCOVA).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from longmod.spec.model import ModelSpec, Treatment
+    >>> rng = np.random.default_rng(0)
+    >>> d = pd.DataFrame({"patient_id": range(40), "arm": ["control", "active"] * 20, "baseline": rng.normal(150, 40, 40)})
+    >>> d["change"] = 20 * (d.arm == "active") - 0.3 * d.baseline + rng.normal(0, 50, 40)
+    >>> spec = ModelSpec(name="ancova", outcome="change", fixed="arm + baseline", subject="patient_id",
+    ...                  engine="pymc", sampler={"chains": 2, "draws": 300}, treatment=Treatment("arm", "control", "active"))
+    >>> res = fit_bayes(spec, d, day=7)  # no visit: the Bayesian ANCOVA  # doctest: +SKIP
+    >>> res.effects[["estimate", "conf_low", "conf_high", "r_hat"]]  # doctest: +SKIP
+    >>> fit_bayes(spec.replace(covariance="sp_exp"), d)  # a time structure needs a visit: refused, never an ANCOVA
+    Traceback (most recent call last):
+    ...
+    ValueError: model 'ancova': covariance 'sp_exp' has no Bayesian prior yet; the Bayesian MMRM supports us, ...
     """
     from longmod.spec.model_formula import TIME_STRUCTURES
 
