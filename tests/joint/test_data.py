@@ -104,3 +104,29 @@ def test_default_cuts_and_given_cuts(trial):
     jd = _prep(m, p, cuts={"death": [10], "discharge": []}, scaling=Scaling(170.0, 60.0, 30.0))
     assert jd.cuts == {"death": (0.0, 10.0, float("inf")), "discharge": (0.0, float("inf"))}
     np.testing.assert_allclose(jd.block("start:death")[0], [0.0, 10 / 30])
+
+
+def test_events_from_columns_first_event_ties_and_censoring():
+    from longmod.engines.joint.data import events_from_columns
+
+    p = pd.DataFrame({"pid": list("abcde"), "d": [3, None, 5, None, None], "x": [None, 9, 5, None, None],
+                      "last": [None, None, None, 12, None]})
+    e = events_from_columns(p, id="pid", columns={"death": "d", "discharge": "x"}, followup=28, censor_column="last")
+    assert e.event.tolist() == ["death", "discharge", "death", None, None]
+    assert e.event_time.tolist() == [3.0, 9.0, 5.0, 12.0, 28.0]
+    assert e.note.tolist()[2] == "tie between death, discharge; the first named in columns counted"
+    with pytest.raises(JointDataError, match="rows 3, 4 have no event and no censoring day"):
+        events_from_columns(p, id="pid", columns={"death": "d", "discharge": "x"})
+    with pytest.raises(JointDataError, match="column 'd': rows 1 are not numbers"):
+        events_from_columns(p.assign(d=[3, "x", 5, None, None]), id="pid", columns={"death": "d"}, followup=28)
+
+
+def test_events_of_the_bundled_fixture_match_its_counts():
+    """STROMA-CoV-2's reconstruction: 8 deaths, 25 ICU discharges, 12 patients in the ICU at day 28."""
+    from longmod.engines.joint.data import events_from_columns
+    from longmod.resources import fixtures_dir
+
+    p = pd.read_csv(fixtures_dir() / "stroma_cov2" / "patients.csv")
+    e = events_from_columns(p, id="patient_id", columns={"death": "death_day", "discharge": "icu_discharge_day"},
+                            followup=28)
+    assert e.event.value_counts(dropna=False).to_dict() == {"discharge": 25, "death": 8, None: 12}

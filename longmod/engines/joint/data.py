@@ -313,3 +313,65 @@ def prepare_joint_data(
     return JointData(packed=packed, layout=layout, causes=tuple(benefit), cuts=cut_map,
                      covariates=tuple(covariates), scaling=scaling, ids=tuple(ids), n_obs=int(mt.size),
                      n_events=n_events, warnings=tuple(warnings)), benefit
+
+
+def events_from_columns(patients: pd.DataFrame, *, id: str, columns: Mapping[str, str], followup: float | None = None,
+                        censor_column: str | None = None) -> pd.DataFrame:
+    """One event time and type per patient from event-day columns (a trial's ``[events.*]``).
+
+    The first event is the patient's event (competing events: a later one is
+    not observed in this model); a patient with none is censored at
+    ``censor_column`` (last day known event-free) or else at ``followup``.
+
+    Parameters
+    ----------
+    patients : pandas.DataFrame
+        One row per patient; not modified.
+    id : str
+        Patient id column.
+    columns : mapping of str to str
+        Event type -> column holding its day (empty = no such event).
+    followup, censor_column
+        Censoring day of patients without an event (one of them is needed
+        when such patients exist).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``id``, ``event_time``, ``event`` (event type or None), ``note``
+        (ties between event types, or ``""``).
+
+    Examples
+    --------
+    >>> p = pd.DataFrame({"pid": ["a", "b", "c"], "death_day": [3, None, None], "out_day": [None, 9, None]})
+    >>> e = events_from_columns(p, id="pid", columns={"death": "death_day", "discharge": "out_day"}, followup=28)
+    >>> e.event_time.tolist(), e.event.tolist()
+    ([3.0, 9.0, 28.0], ['death', 'discharge', None])
+    """
+    _require(patients, "patients", [id, *columns.values(), *([censor_column] if censor_column else [])])
+    days = pd.DataFrame({k: pd.to_numeric(patients[c], errors="coerce") for k, c in columns.items()})
+    for k, c in columns.items():
+        bad = patients.index[patients[c].notna() & days[k].isna()]
+        if len(bad):
+            raise JointDataError(f"patients frame, column {c!r}: rows {_rows(bad)} are not numbers (event days)")
+    if not columns:
+        raise JointDataError("columns is empty: name at least one event type and its day column")
+    arr = days.to_numpy(float)
+    filled = np.where(np.isnan(arr), np.inf, arr)
+    first = pd.Series(np.where(np.isfinite(filled.min(axis=1)), filled.min(axis=1), np.nan), index=patients.index)
+    names = list(columns)
+    event = [names[j] if np.isfinite(v) else None for j, v in zip(filled.argmin(axis=1), filled.min(axis=1))]
+    tied = (filled == filled.min(axis=1, keepdims=True)) & np.isfinite(filled)
+    note = ["tie between " + ", ".join(n for n, t in zip(names, row) if t) + "; the first named in columns counted"
+            if row.sum() > 1 else "" for row in tied]
+    cens = pd.Series(np.nan, index=patients.index)
+    if censor_column:
+        cens = pd.to_numeric(patients[censor_column], errors="coerce")
+    if followup is not None:
+        cens = cens.fillna(float(followup))
+    none = first.isna() & cens.isna()
+    if none.any():
+        raise JointDataError(f"patients frame: rows {_rows(patients.index[none])} have no event and no censoring day; "
+                             "pass followup= or censor_column=")
+    return pd.DataFrame({id: patients[id].to_numpy(), "event_time": first.fillna(cens).to_numpy(float),
+                         "event": pd.Series(event, dtype=object).to_numpy(), "note": note})

@@ -166,11 +166,45 @@ def truth_from_internal(theta: Mapping[str, Any], scaling: Scaling, causes: tupl
     yc, ys, ts = scaling.y_center, scaling.y_scale, scaling.time_scale
     beta, sd = np.asarray(theta["beta"], float), np.asarray(theta["re_sd"], float)
     return JointTruth(
-        intercept=yc + ys * beta[0], slope=ys * beta[1] / ts, arm=ys * beta[2], arm_slope=ys * beta[3] / ts,
-        re_sd_intercept=ys * sd[0], re_sd_slope=ys * sd[1] / ts, re_corr=float(theta["re_corr"]),
+        intercept=float(yc + ys * beta[0]), slope=float(ys * beta[1] / ts), arm=float(ys * beta[2]),
+        arm_slope=float(ys * beta[3] / ts), re_sd_intercept=float(ys * sd[0]), re_sd_slope=float(ys * sd[1] / ts),
+        re_corr=float(theta["re_corr"]),
         sigma=ys * float(theta["sigma"]), y_ref=yc, cuts=tuple(cuts_days),
-        hazards={c: tuple(np.exp(np.asarray(theta[f"log_base_{k}"], float)) / ts) for k, c in enumerate(causes)},
+        hazards={c: tuple(float(h) for h in np.exp(np.asarray(theta[f"log_base_{k}"], float)) / ts)
+                 for k, c in enumerate(causes)},
         log_hr={c: float(theta[f"log_hr_{k}"]) for k, c in enumerate(causes)},
         assoc={c: float(theta[f"assoc_{k}"]) / ys for k, c in enumerate(causes)},
         assoc_slope={c: float(theta.get(f"assoc_slope_{k}", 0.0)) * ts / ys for k, c in enumerate(causes)},
     )
+
+
+def draw_from_prior(rng: np.random.Generator, priors: Mapping[str, float], n_causes: int, n_pieces: int,
+                    log_base_center: Mapping[int, float] | float) -> dict[str, Any]:
+    """One draw of the model's parameters (standardised scale) from its priors (for SBC).
+
+    The priors are those of :func:`longmod.engines.joint.model.build_joint_model`
+    with ``priors`` as scales (value association only, no covariates);
+    ``log_base_center`` is the prior centre of the log baseline hazards on
+    the model's time scale (one number, or one per cause position).
+
+    Examples
+    --------
+    >>> from longmod.engines.joint.model import DEFAULT_PRIORS
+    >>> th = draw_from_prior(np.random.default_rng(1), DEFAULT_PRIORS, 2, 3, -1.0)
+    >>> sorted(th)[:4], th["log_base_1"].shape
+    (['assoc_0', 'assoc_1', 'beta', 'log_base_0'], (3,))
+    """
+    pr = priors
+    eta = pr["re_corr_eta"]
+    th: dict[str, Any] = {
+        "beta": rng.normal(0.0, [pr["intercept"], pr["slope"], pr["arm"], pr["arm_slope"]]),
+        "re_sd": np.abs(rng.normal(0.0, pr["re_sd"], 2)),
+        "re_corr": 2.0 * rng.beta(eta, eta) - 1.0,
+        "sigma": abs(rng.normal(0.0, pr["sigma"])),
+    }
+    for k in range(n_causes):
+        centre = log_base_center[k] if isinstance(log_base_center, Mapping) else log_base_center
+        th[f"log_base_{k}"] = rng.normal(centre, pr["log_baseline"], n_pieces)
+        th[f"log_hr_{k}"] = rng.normal(0.0, pr["log_hr"])
+        th[f"assoc_{k}"] = rng.normal(0.0, pr["association"])
+    return th
