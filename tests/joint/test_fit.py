@@ -14,13 +14,16 @@ def test_rows_follow_the_common_schema(joint_fit, trial):
     e = joint_fit.effects
     assert list(e.columns[: len(EFFECT_COLUMNS)]) == list(EFFECT_COLUMNS)
     assert set(BAYES_COLUMNS) <= set(e.columns)
-    assert list(e.parameter) == ["value_at_day", "slope_per_day", "log_hr", "log_hr"]
-    assert list(e.outcome) == ["value", "value", "death", "discharge"]
+    ci = "cumulative_incidence_difference"
+    assert list(e.parameter) == ["value_at_day", "slope_per_day", "log_hr", "log_hr", ci, ci]
+    assert list(e.outcome) == ["value", "value", "death", "discharge", "death", "discharge"]
     assert (e.analysis == "joint_model").all() and (e.contrast == "active - control").all()
-    assert e.day.iloc[0] == 7 and np.isnan(e.day.iloc[1:]).all()
+    assert e.day.iloc[0] == 7 and np.isnan(e.day.iloc[1:4]).all() and (e.day.iloc[4:] == 28).all()
     m, p = trial
     assert (e.n_obs == len(m)).all() and (e.n_patients == len(p)).all()
     assert e.n_events.iloc[2] == (p.event == "death").sum() and e.n_events.iloc[3] == (p.event == "discharge").sum()
+    r = e.iloc[4:]
+    assert ((r.risk_active > 0) & (r.risk_active < 1) & (r.risk_reference > 0) & (r.risk_reference < 1)).all()
     assert (e.conf_low < e.estimate).all() and (e.estimate < e.conf_high).all()
     assert np.isnan(e.p_value).all() and np.isnan(e.df).all()
 
@@ -36,6 +39,12 @@ def test_prob_benefit_follows_the_stated_directions(joint_fit):
     assert e.loc[("log_hr", "death"), "benefit_direction"] == "lower"
     assert e.loc[("log_hr", "death"), "prob_benefit"] == pytest.approx(np.mean(post["log_hr_0"].values < 0))
     assert e.loc[("log_hr", "discharge"), "prob_benefit"] == pytest.approx(np.mean(post["log_hr_1"].values > 0))
+    from longmod.engines.joint.incidence import cumulative_incidence
+
+    ci = cumulative_incidence(post, joint_fit.data, ("value",), 28.0, seed=5)
+    d = ci["death:active"] - ci["death:reference"]
+    assert e.loc[("cumulative_incidence_difference", "death"), "prob_benefit"] == pytest.approx(np.mean(d < 0))
+    assert e.loc[("cumulative_incidence_difference", "death"), "estimate"] == pytest.approx(np.median(d))
 
 
 def test_diagnostics_are_data_and_clean(joint_fit):
@@ -68,6 +77,10 @@ def test_recovers_the_truth(joint_fit):
         assert pt.loc[k, "median"] == pytest.approx(v, rel=0.15), k
     # the discharge association is clearly positive, as simulated (higher PaO2/FiO2, earlier discharge)
     assert pt.loc[("association_value", "discharge"), "conf_low"] > 0
+    # the incidence of death by day 28 in the reference arm: 0.225 in the simulator (10,000 patients per arm,
+    # tests/joint/test_incidence.py); 22 patients per arm give a posterior SD near 0.08
+    ref = joint_fit.effects.query("parameter == 'cumulative_incidence_difference' and outcome == 'death'")
+    assert 0.05 < ref.risk_reference.iloc[0] < 0.5
 
 
 def test_renamed_and_reordered_input_gives_identical_numbers(joint_fit, trial):
@@ -86,4 +99,4 @@ def test_renamed_and_reordered_input_gives_identical_numbers(joint_fit, trial):
     fit2 = fit_joint_model(m2, p2, **kw, landmark=7, mcid=20, followup=28, cuts=cuts, sampler=SAMPLER)
     cols = ["estimate", "std_error", "conf_low", "conf_high", "prob_benefit", "r_hat", "ess_bulk"]
     pd.testing.assert_frame_equal(fit2.effects[cols], joint_fit.effects[cols])
-    assert list(fit2.effects.outcome) == ["pf", "pf", "died", "home"]
+    assert list(fit2.effects.outcome) == ["pf", "pf", "died", "home", "died", "home"]

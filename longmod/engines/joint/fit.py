@@ -100,6 +100,7 @@ def fit_joint_model(
     priors: Mapping[str, float] | None = None,
     sampler: Mapping[str, Any] | None = None,
     outcome: str | None = None,
+    horizon: float | None = None,
 ) -> JointModelFit:
     """Bayesian joint model of a trajectory and cause-specific hazards sharing random effects.
 
@@ -162,6 +163,9 @@ def fit_joint_model(
         Overrides of :data:`JOINT_SAMPLER`.
     outcome : str, optional
         Label of the trajectory rows' ``outcome`` (default ``value``).
+    horizon : float, optional
+        Day of the cumulative-incidence rows (default ``followup``, else the
+        last event or censoring day).
 
     Returns
     -------
@@ -177,9 +181,16 @@ def fit_joint_model(
         ``landmark``, outcome units), ``slope_per_day`` (difference of slopes,
         outcome units per day), and per cause ``log_hr`` (the treatment's log
         hazard ratio given the current value/slope, i.e. its direct effect
-        beyond the trajectory; ``outcome`` = the cause). ``prob_benefit`` is
+        beyond the trajectory; ``outcome`` = the cause) and
+        ``cumulative_incidence_difference`` (the difference of the arms'
+        probabilities that the cause is the first event and happens by
+        ``horizon``, averaged over the random effects and the trial's
+        covariates: the total effect, ``day`` = ``horizon``, with
+        ``risk_active`` and ``risk_reference``;
+        :mod:`~longmod.engines.joint.incidence`). ``prob_benefit`` is
         P(difference in the direction of ``better``) for the trajectory and
-        P(log HR in the cause's benefit direction) for the hazards.
+        P(log HR, or the incidence difference, in the cause's benefit
+        direction) for the hazards.
 
     Examples
     --------
@@ -190,7 +201,7 @@ def fit_joint_model(
     ...                       reference="control", causes={"death": "lower", "discharge": "higher"},
     ...                       landmark=7, sampler={"draws": 200, "tune": 200})  # doctest: +SKIP
     >>> list(fit.effects.parameter)  # doctest: +SKIP
-    ['value_at_day', 'slope_per_day', 'log_hr', 'log_hr']
+    ['value_at_day', 'slope_per_day', 'log_hr', 'log_hr', 'cumulative_incidence_difference', 'cumulative_incidence_difference']
     """
     from longmod.engines.bayes import runtime
     from longmod.engines.bayes.summaries import count_divergences
@@ -262,6 +273,21 @@ def fit_joint_model(
         rows.append({**base, **s, "outcome": cause, "day": np.nan, "parameter": "log_hr", "scale": "log hazard ratio",
                      "benefit_direction": ben, "prob_benefit": pb, "prob_mcid": np.nan,
                      "hazard_ratio": float(np.exp(s["estimate"])), "n_events": jd.n_events[cause]})
+    from longmod.engines.joint.incidence import cumulative_incidence
+
+    hz = float(horizon if horizon is not None else followup if followup is not None
+               else jd.column("time").max() * sc.time_scale)
+    ci = cumulative_incidence(post, jd, assoc, hz, seed=settings.seed)
+    for cause in jd.causes:
+        act, ref = ci[f"{cause}:active"], ci[f"{cause}:reference"]
+        x = act - ref
+        s = _summ(x)
+        ben = benefit[cause]
+        pb = float(np.mean(x < 0)) if ben == "lower" else float(np.mean(x > 0))
+        rows.append({**base, **s, "outcome": cause, "day": hz, "parameter": "cumulative_incidence_difference",
+                     "scale": "probability (risk difference)", "benefit_direction": ben, "prob_benefit": pb,
+                     "prob_mcid": np.nan, "hazard_ratio": np.nan, "n_events": jd.n_events[cause],
+                     "risk_active": float(np.median(act)), "risk_reference": float(np.median(ref))})
     effects = effects_frame(rows)
     params = _parameter_table(post, jd, assoc)
     diag = pd.DataFrame([{
