@@ -100,3 +100,23 @@ def test_horseshoe_recovers_sparse_truth(horseshoe_fit, pooled_fit, eight_marker
     # the null effects are shrunk harder towards 0 than by the normal population model
     n = pooled_fit["effects"].set_index(["outcome", "day"]).loc[e.loc[~truth].set_index(["outcome", "day"]).index]
     assert e.loc[~truth, "estimate"].abs().mean() < 0.7 * n["estimate"].abs().mean()
+
+
+def test_marker_means_are_integrated_out_exactly():
+    """The patient levels' prior with a_m ~ N(0, 1) integrated out equals SciPy's MVN(0, s^2 I + 1 1')."""
+    import pytensor.tensor as pt
+    from scipy import stats
+
+    from longmod.biomarkers.bayes import _levels_logp
+
+    rng = np.random.default_rng(2)
+    counts = np.array([3, 1, 5])
+    r = rng.normal(0.0, 1.0, counts.sum())
+    sb = np.array([0.4, 0.7, 1.3])
+    got = _levels_logp(pt, pt.as_tensor(r), pt.as_tensor(sb), counts).eval()
+    want, start = 0.0, 0
+    for m, n in enumerate(counts):
+        cov = sb[m] ** 2 * np.eye(n) + np.ones((n, n))
+        want += stats.multivariate_normal(np.zeros(n), cov).logpdf(r[start:start + n])
+        start += n
+    assert got == pytest.approx(want, rel=1e-12)
