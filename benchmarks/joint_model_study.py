@@ -52,16 +52,26 @@ N_THIN = 99
 
 
 def _append(path: Path, rows: list[dict]) -> None:
-    pd.DataFrame(rows).to_csv(path, mode="a", header=not path.exists(), index=False)
+    new = pd.DataFrame(rows)
+    if path.exists() and list(pd.read_csv(path, nrows=0).columns) != list(new.columns):
+        new = pd.concat([pd.read_csv(path), new], ignore_index=True)  # a column was added: rewrite with the union
+        new.to_csv(path, index=False)
+        return
+    new.to_csv(path, mode="a", header=not path.exists(), index=False)
 
 
 def _done(path: Path) -> set[int]:
     return set(pd.read_csv(path)["trial"].unique()) if path.exists() else set()
 
 
+#: Sampler overrides of every fit (``--chains/--draws/--tune``; empty = ``fit_joint_model``'s default).
+SAMPLER: dict = {}
+
+
 def _timing(fit, part: str, trial: int, wall: float) -> dict:
     d = fit.diagnostics.iloc[0]
     return {"part": part, "trial": trial, "wall_seconds": wall, "compile_seconds": d.compile_seconds,
+            "chains": d.get("chains", np.nan), "draws": d.get("draws", np.nan), "tune": d.get("tune", np.nan),
             "sample_seconds": d.sample_seconds, "compile_source": d.compile_source, "divergences": d.divergences,
             "max_r_hat": d.max_r_hat, "min_ess_bulk": d.min_ess_bulk, "converged": d.converged}
 
@@ -92,7 +102,7 @@ def coverage_trial(trial: int, seed: int, n_per_arm: int, ci_truth: dict[str, fl
     truth = JointTruth()
     m, p = simulate_joint(truth, n_per_arm=n_per_arm, seed=seed + trial)
     t0 = time.perf_counter()
-    fit = fit_joint_model(m, p, **KW, landmark=LANDMARK, followup=28.0, cuts=CUTS)
+    fit = fit_joint_model(m, p, **KW, landmark=LANDMARK, followup=28.0, cuts=CUTS, sampler=dict(SAMPLER))
     wall = time.perf_counter() - t0
     true = {("value_at_day", "value"): truth.arm + truth.arm_slope * LANDMARK,
             ("slope_per_day", "value"): truth.arm_slope}
@@ -137,7 +147,7 @@ def sbc_trial(trial: int, seed: int, n_per_arm: int) -> tuple[list[dict], dict]:
     m, p = simulate_joint(truth, n_per_arm=n_per_arm, seed=int(rng.integers(2**31)))
     t0 = time.perf_counter()
     fit = fit_joint_model(m, p, **KW, landmark=LANDMARK, followup=28.0, cuts=CUTS, scaling=sc,
-                          baseline_center=SBC_LOG_BASE_PER_DAY, sampler={"seed": int(rng.integers(2**31))})
+                          baseline_center=SBC_LOG_BASE_PER_DAY, sampler={**SAMPLER, "seed": int(rng.integers(2**31))})
     wall = time.perf_counter() - t0
     post = fit.idata.posterior
     q = {"arm_slope": (post["beta"].values[..., 3], th["beta"][3]), "arm": (post["beta"].values[..., 2], th["beta"][2])}
@@ -180,19 +190,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--parts", nargs="+", choices=["coverage", "sbc"], default=["coverage", "sbc"])
     ap.add_argument("--n-per-arm", type=int, default=22)
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--chains", type=int, help="sampler override (default: fit_joint_model's)")
+    ap.add_argument("--draws", type=int, help="sampler override")
+    ap.add_argument("--tune", type=int, help="sampler override")
     a = ap.parse_args(argv)
+    SAMPLER.update({k: v for k, v in (("chains", a.chains), ("draws", a.draws), ("tune", a.tune)) if v})
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"load average at start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    todo = {}
     for part in a.parts:
         path = out / ("coverage_trials.csv" if part == "coverage" else "sbc_ranks.csv")
         done = _done(path) | _done(out / f"failures_{part}.csv")
         if part == "coverage":
             ci_truth = true_incidence(out)
-            run = lambda trial, seed, n: coverage_trial(trial, seed, n, ci_truth)  # noqa: E731
+            run = (lambda ci: lambda trial, seed, n: coverage_trial(trial, seed, n, ci))(ci_truth)
         else:
             run = sbc_trial
-        for trial in range(a.trials):
+        todo[part] = (path, done, run)
+    # the parts alternate trial by trial, so that an interrupted run has advanced both
+    for trial in range(a.trials):
+        for part, (path, done, run) in todo.items():
             if trial in done:
                 continue
             try:
@@ -206,6 +224,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{part} {trial + 1}/{a.trials}: fit {timing['wall_seconds']:.1f} s "
                   f"(sampling {timing['sample_seconds']:.1f} s, {timing['compile_source']}), "
                   f"divergences {timing['divergences']}, max R-hat {timing['max_r_hat']:.3f}", flush=True)
+    for part, (path, done, run) in todo.items():
+        if not path.exists():
+            continue
         if part == "coverage":
             summ = summarise_coverage(pd.read_csv(path))
             summ.to_csv(out / "coverage.csv", index=False)

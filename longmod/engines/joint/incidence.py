@@ -30,7 +30,7 @@ from longmod.engines.joint.data import JointData
 
 
 def cumulative_incidence(post: Any, jd: JointData, association: Sequence[str], horizon: float, *,
-                         n_draws: int = 1000, re_per_patient: int = 4, n_grid: int = 160,
+                         n_draws: int = 400, re_per_patient: int = 4, n_grid: int = 100,
                          seed: int = 0) -> dict[str, np.ndarray]:
     """Posterior draws of each cause's cumulative incidence by ``horizon`` (days) in each arm.
 
