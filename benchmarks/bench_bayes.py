@@ -17,7 +17,7 @@ Samplers:
                      (non-centred) model, i.e. what a PyMC user writes: the
                      baseline of the ">= 5x PyMC default ESS/s" goal;
 * ``bambi``          bambi 0.17 ``Model.fit()`` defaults (PyMC NUTS) with
-                     longmod's priors (:mod:`longmod.engines.bayes.bambi_bridge`).
+                     longmod's priors (``tools/bambi_bridge.py``).
                      For ``ri`` it is the same model; for ``ris`` bambi cannot
                      correlate intercept and slope (no LKJ), so it fits
                      ``(1 + day | patient_id)`` with independent effects: a
@@ -72,13 +72,13 @@ def long_data(n: int, seed: int = 1):
 
 
 def _spec(model: str, sampler: str):
-    from longmod.spec.model import ModelSpec
+    from longmod.spec.model import ModelSpec, Treatment
 
     backend = "nutpie" if sampler.startswith("nutpie") else "pymc"
     return ModelSpec(name="bench", outcome="pf", fixed="arm * visit + baseline", subject="patient_id",
                      visit="visit", time="day", covariance=model, levels={"visit": ["D3", "D7", "D14"]},
-                     engine="pymc", sampler={"chains": 4, "draws": 1000, "tune": 1000, "seed": 1, "cores": 2,
-                                             "backend": backend})
+                     engine="pymc", treatment=Treatment("arm", "placebo", "uc_msc"),
+                     sampler={"chains": 4, "draws": 1000, "tune": 1000, "seed": 1, "cores": 2, "backend": backend})
 
 
 def bambi_worker(model: str, n: int) -> dict:
@@ -86,7 +86,8 @@ def bambi_worker(model: str, n: int) -> dict:
     import numpy as np
 
     from longmod.engines.bayes import runtime
-    from longmod.engines.bayes.bambi_bridge import bambi_fixed_effects, bambi_model
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from bambi_bridge import bambi_fixed_effects, bambi_model
     from longmod.engines.bayes.design import prepare
     from longmod.engines.bayes.longitudinal import contrast_vectors
 

@@ -28,7 +28,7 @@ def main() -> None:
     args = ap.parse_args()
     py = sys.executable
     baseline = [timed([py, "-c", "pass"]) for _ in range(args.repeat)]
-    imp = [timed([py, "-c", "import longmod, longmod.reanalyse, longmod.cli"]) for _ in range(args.repeat)]
+    imp = [timed([py, "-c", "import longmod, longmod.pipeline, longmod.cli"]) for _ in range(args.repeat)]
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [py, "-m", "longmod.cli", "reanalyse", "stroma-cov2", "--out", f"{tmp}/out", "--quiet"]

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def reanalysis():
-    from longmod.reanalyse import reanalyse
+    from longmod.pipeline import reanalyse
     from longmod.resources import fixtures_dir
 
     if (fixtures_dir() / "stroma_cov2" / "measurements.csv").is_file():

@@ -23,7 +23,7 @@ discharge or day 28 (``longmod.engines.joint.simulate.simulate_joint``):
   data simulated from them and fitted; the rank of the true value among 99 thinned
   posterior draws is recorded for the treatment effects (slope and day-0 difference of
   the trajectory, log HR of each cause) and the associations; uniform ranks = calibrated.
-  Uniformity: chi-square on 10 bins (``longmod.engines.bayes.sbc.uniformity``).
+  Uniformity: chi-square on 10 bins (``benchmarks/bayes_sbc.py``'s ``uniformity``).
 
 Writes ``coverage_trials.csv``, ``coverage.csv``, ``sbc_ranks.csv``, ``sbc_uniformity.csv``
 and ``timing_coverage.csv`` / ``timing_sbc.csv`` (per fit: compile and sampling seconds,
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
             summ.to_csv(out / "coverage.csv", index=False)
             print(summ.round(4).to_string(index=False))
         else:
-            from longmod.engines.bayes.sbc import uniformity
+            from bayes_sbc import uniformity  # benchmarks/ (the script's folder) is on sys.path
 
             ranks = pd.read_csv(path)
             uni = uniformity(ranks, n_thin=N_THIN)

@@ -12,7 +12,7 @@ import sys, time
 from longmod.spec.plan import load_plan
 from longmod.resources import models_dir, fixtures_dir
 from longmod.data import load_trial
-from longmod.spec.model import load_model_spec
+from longmod.spec.model import Treatment, load_model_spec
 from longmod.estimands.longitudinal import long_analysis_data, visit_label
 from longmod.engines.registry import fit_model
 plan = load_plan(models_dir()/"stroma_cov2"/"plan.toml")
@@ -22,8 +22,9 @@ outcome = sys.argv[1]; days = [int(x) for x in sys.argv[2].split(",")]
 data = long_analysis_data(trial, outcome, days=days)
 print(outcome, "patients", data.patient_id.nunique(), "rows", len(data), data.groupby("day").size().to_dict())
 levels = dict(spec.levels); levels["visit"] = [visit_label(d) for d in sorted(data.day.unique())]
-levels["arm"] = ["placebo", "uc_msc"]
-s = spec.replace(levels=levels, treatment=plan.treatment)
+levels["arm"] = [trial.meta.reference_arm, *trial.meta.active_arms]
+(treatment,) = Treatment.for_trial(trial.meta.arms, trial.meta.reference_arm)  # from trial.toml
+s = spec.replace(levels=levels, treatment=treatment)
 t = time.time()
 fit = fit_model(s, data, engine="native")
 print("time", round(time.time()-t, 2), fit.convergence)

@@ -1,9 +1,11 @@
-"""The ``longmod`` command: ``reanalyse``, ``fit`` and ``trials``.
+"""The ``longmod`` command: ``reanalyse``, ``plan init``, ``fit`` and ``trials``.
 
-``longmod reanalyse`` shows its progress on stderr (step i/N and elapsed
-seconds, one line per analysis; ``--quiet`` silences it) and ends with a short
-table on stdout: the published result beside every alternative analysis of
-the same outcome, plus a count of diagnostics problems.
+``longmod reanalyse`` takes a trial folder (``trial.toml``, the data files and
+optionally ``plan.toml``) or a bundled trial's name. It shows its progress on
+stderr (step i/N and elapsed seconds, one line per analysis; ``--quiet``
+silences it) and ends with a short table on stdout: every analysis of the
+primary outcome at the estimand's day (one day, shown in the heading) beside
+the published result, plus a count of diagnostics problems.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 EPILOG = """examples:
   longmod trials                                              # list the bundled (synthetic) trials
   longmod reanalyse stroma-cov2 --out results/stroma-cov2     # the whole plan on the synthetic data
-  longmod reanalyse stroma-cov2 --data my_trial/ --out results/my-trial
+  longmod plan init my_trial/                                 # write my_trial/plan.toml from trial.toml
+  longmod reanalyse my_trial/ --out results/my-trial          # your own trial folder and its plan
   longmod fit models/examples/fev_data_us_reml.toml --data fev_data.csv --out results/fev
 
 'longmod COMMAND --help' shows each command's options and examples.
@@ -33,12 +36,14 @@ def _fmt(x, digits: int = 1) -> str:
 
 
 def summary_table(effects) -> str:
-    """A short plain-text table: the published result beside every alternative analysis.
+    """A short plain-text table: every analysis of one outcome at ONE day, beside the published result.
 
     The rows are those of the report's main forest plot (the published
-    outcome at the published day, between-arm effects only), with a prior grid
-    collapsed to one line, followed by a count of the rows left out and of the
-    fitted analyses whose diagnostics are flagged.
+    outcome at the estimand's day, between-arm effects only; an analysis
+    without a result at that day is left out, never shown at another day),
+    with a prior grid collapsed to one line, followed by a count of the rows
+    left out, of the analyses that did not run and of the fitted analyses
+    whose diagnostics are flagged.
 
     Parameters
     ----------
@@ -97,10 +102,15 @@ def summary_table(effects) -> str:
 
     first = fd.iloc[0]
     day = "" if first["day"] is None or math.isnan(float(first["day"])) else f" at D{int(first['day'])}"
-    out = [f"{first['outcome']}{day} ({first['contrast']})", line(header)] + [line(x) for x in rows]
+    contrasts = ", ".join(dict.fromkeys(fd["contrast"].astype(str)))
+    out = [f"{first['outcome']}{day} ({contrasts})", line(header)] + [line(x) for x in rows]
     left = len(effects) - len(fd)
     if left > 0:
         out.append(f"({left} more rows - other outcomes, days and within-arm tests - are in effects.csv and the report)")
+    if "status" in effects:
+        not_run = effects[effects["status"].astype(str).str.startswith(("not run", "failed"))]
+        for (a, eng), g in not_run.groupby(["analysis", "engine"], sort=False):
+            out.append(f"{a} [{eng}]: {g['status'].iloc[0]}")
     d = diagnostics_table(effects)
     if len(d):
         bad = d[d["problem"]]
@@ -125,19 +135,14 @@ def _int_at_least(low: int):
 def _plan_steps(args) -> int | None:
     """How many analyses ``reanalyse`` will run (for ``i/N`` progress), or None if unknown."""
     try:
-        from longmod.resources import models_dir
-        from longmod.spec.plan import load_plan
+        from longmod.biomarkers.section import has_biomarkers
+        from longmod.pipeline.run import _resolve_plan, resolve_trial
 
-        key = args.trial.replace("-", "_")
-        plan = load_plan(args.plan or models_dir() / key / "plan.toml")
+        trial, default = resolve_trial(args.trial)
+        plan = _resolve_plan(args.plan, default, trial)
         n = len([name for name in plan.analysis_names() if not args.only or name in args.only])
-        if not args.only or "biomarkers" in args.only:
-            from longmod.biomarkers.section import has_biomarkers
-            from longmod.data import load_trial
-            from longmod.resources import fixtures_dir
-
-            if has_biomarkers(load_trial(args.data or fixtures_dir() / key)):
-                n += 3  # the biomarker section reports three steps: tests, censored models, pooled model
+        if (not args.only or "biomarkers" in args.only) and has_biomarkers(trial):
+            n += 3  # the biomarker section reports three steps: tests, censored models, pooled model
     except Exception:  # the real error, if any, is raised by reanalyse() with its own message
         return None
     return n
@@ -160,20 +165,29 @@ class _Progress:
 
 
 def _cmd_reanalyse(args) -> int:
-    from longmod.reanalyse import reanalyse
+    from longmod.pipeline import reanalyse
 
     t0 = time.perf_counter()
     steps = _plan_steps(args)
     progress = _Progress(None if steps is None else steps + 1, args.quiet)
     sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune", "seed") if getattr(args, k) is not None}
-    res = reanalyse(args.trial, data=args.data, plan=args.plan, only=args.only, progress=progress, sampler=sampler)
-    progress("writing effects.csv, report.md, report.json, report.html and figures/")
+    res = reanalyse(args.trial, plan=args.plan, only=args.only, progress=progress, sampler=sampler)
+    progress("writing effects.csv, timings.csv, report.md, report.json, report.html and figures/")
     out = res.write(args.out)
     if not args.quiet:
         print(f"{res.trial.meta.title or res.trial.meta.name} - data: {res.data_label.upper()}")
         print(summary_table(res.effects))
-        print(f"wrote {out}/ (effects.csv, report.md, report.json, report.html, figures/) "
+        print(f"wrote {out}/ (effects.csv, timings.csv, report.md, report.json, report.html, figures/) "
               f"in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _cmd_plan_init(args) -> int:
+    from longmod.pipeline.init import write_default_plan
+
+    path = write_default_plan(args.path, force=args.force, output=args.output)
+    if not args.quiet:
+        print(f"wrote {path}: review it, then run `longmod reanalyse {args.path} --out results`")
     return 0
 
 
@@ -228,22 +242,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "reanalyse", help="run a trial's analysis plan and compare with the published results",
-        description="Run the trial's declared analysis plan (estimands, ANCOVA, rank tests, LMM/MMRM, Bayesian "
-        "models, prior grid, biomarker section) on the bundled SYNTHETIC data or on your own trial folder, and write effects.csv, "
-        "report.md, report.json, the self-contained report.html and figures/ (PNG and SVG). Progress (step i/N, "
-        "elapsed seconds) goes to stderr; a short table of the published result beside the alternatives is "
-        "printed at the end.",
+        description="Run a trial's analysis plan (estimands, ANCOVA, rank tests, LMM/MMRM, Bayesian models, "
+        "prior grid, biomarker section) on your own trial folder or on a bundled trial's SYNTHETIC data, and "
+        "write effects.csv (results only), timings.csv, report.md, report.json, the self-contained report.html "
+        "and figures/ (PNG and SVG). Engines that cannot run here (e.g. lme4 without R) are found at the start: "
+        "their rows say 'not run: ...' and the rest runs. Progress (step i/N, elapsed seconds) goes to stderr; "
+        "a short table of every analysis at the estimand's day is printed at the end.",
         epilog="examples:\n"
         "  longmod reanalyse stroma-cov2 --out results/stroma-cov2\n"
         "  longmod reanalyse stroma-cov2 --out results/primary --only primary_ancova rank_sum\n"
-        "  longmod reanalyse stroma-cov2 --data my_trial/ --out results/mine --quiet\n"
-        "  longmod reanalyse stroma-cov2 --plan my_plan.toml --out results/my-plan\n"
+        "  longmod reanalyse my_trial/ --out results/mine --quiet\n"
+        "  longmod reanalyse my_trial/ --plan my_plan.toml --out results/my-plan\n"
         "  longmod reanalyse stroma-cov2 --out results/quick --chains 2 --draws 300 --tune 300 --seed 7",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("trial", nargs="?", default="stroma-cov2", help="bundled trial whose plan is used (default: stroma-cov2)")
-    p.add_argument("--data", help="your own trial folder (trial.toml + patients + measurements) instead of the bundled data")
-    p.add_argument("--plan", help="another analysis plan (TOML) instead of the trial's bundled one")
+    p.add_argument("trial", nargs="?", default="stroma-cov2",
+                   help="a trial folder (trial.toml, patients and measurements files, optionally plan.toml) or a "
+                        "bundled trial's name (default: stroma-cov2)")
+    p.add_argument("--plan", help="the analysis plan (TOML) to run instead of the one beside the trial (without "
+                                  "either, the default plan of `longmod plan init` is run)")
     p.add_argument("--only", nargs="+", metavar="ANALYSIS",
                    help="run only these analyses of the plan ('biomarkers' selects the biomarker section)")
     p.add_argument("--out", default="results", help="output folder (written whole or not at all; default: results)")
@@ -266,14 +283,41 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("spec", help="model spec TOML file")
     f.add_argument("--data", required=True, help="long-format data (CSV or Parquet)")
     f.add_argument("--out", required=True, help="output folder")
-    f.add_argument("--engine", help="override the spec's engine (native, statsmodels, lme4, pymc)")
+    from longmod.engines.registry import ENGINE_TABLE
+
+    f.add_argument("--engine", choices=list(ENGINE_TABLE),
+                   help=f"override the spec's engine ({', '.join(ENGINE_TABLE)})")
     f.set_defaults(func=_cmd_fit)
+
+    pl = sub.add_parser("plan", help="write a default analysis plan from a trial folder's trial.toml",
+                        description="Commands for analysis plans.",
+                        epilog="example:\n  longmod plan init my_trial/",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    plsub = pl.add_subparsers(dest="plan_command", required=True)
+    pi = plsub.add_parser(
+        "init", help="write PATH/plan.toml: a documented default plan from PATH/trial.toml",
+        description="Write a documented default analysis plan from the trial folder's trial.toml: the primary "
+        "ANCOVA (primary_outcome at primary_day, adjusted for the baseline and the stratification covariates), "
+        "an LOCF sensitivity analysis when the trial has a discharge event, an MMRM (unstructured, Kenward-Roger), "
+        "an LMM (random intercept and slope) and a Bayesian MMRM (priors scaled by the MCID). Review it before "
+        "running it. An existing plan is never overwritten without --force.",
+        epilog="examples:\n  longmod plan init my_trial/\n  longmod plan init my_trial/ --output my_trial/plan_v2.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pi.add_argument("path", help="the trial folder (with trial.toml)")
+    pi.add_argument("--output", help="write the plan here instead of PATH/plan.toml")
+    pi.add_argument("--force", action="store_true", help="replace an existing plan file")
+    pi.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    pi.set_defaults(func=_cmd_plan_init)
 
     t = sub.add_parser("trials", help="list the bundled trials", description="List the bundled trials (their data "
                        "are SYNTHETIC pseudo-patient data reconstructed from published summaries).",
                        epilog="example:\n  longmod trials\n  longmod reanalyse $(longmod trials | head -n 1) --out results",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.set_defaults(func=_cmd_trials)
+
+    from longmod.simulate import cli as simulate_cli
+
+    simulate_cli.add_parser(sub).set_defaults(func=simulate_cli.run)
     return parser
 
 
@@ -283,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     Examples
     --------
     >>> main(["trials"])
+    gregoire-2022
+    ...
     stroma-cov2
     0
     """
@@ -290,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (KeyError, ValueError, FileNotFoundError, ImportError, NotImplementedError) as exc:
+    except (KeyError, ValueError, FileNotFoundError, FileExistsError, ImportError, NotImplementedError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"longmod: error: {msg}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ the columns of :data:`FRAME_COLUMNS`:
 
 ========== ===============================================================
 patient_id str
-arm        str (``"uc_msc"`` active, ``"placebo"`` reference by default)
+arm        str (the trial's arm labels; ``"active"``/``"control"`` in simulated frames)
 day        int
 marker     str
 value      float, RAW concentration scale; NaN when censored

@@ -4,8 +4,8 @@ STROMA-CoV-2 (Monsel et al. 2022): biomarkers log10-transformed, values below
 the LLOQ replaced by half the marker's LLOQ, Wilcoxon rank-sum tests between
 arms on each day, Wilcoxon signed-rank tests within each arm against day 0,
 Benjamini-Hochberg adjustment across the markers within each comparison
-family (one family = one comparison on one day, e.g. "uc_msc - placebo at
-day 7", or "uc_msc: day 7 - day 0"). Wilcoxon tests are
+family (one family = one comparison on one day, e.g. "active - control at
+day 7", or "active: day 7 - day 0"). Wilcoxon tests are
 :func:`longmod.engines.ancova.rank_sum_test` / ``signed_rank_test`` (R's
 ``wilcox.test`` rules: exact without ties and n < 50, else the normal
 approximation with continuity correction; LOQ/2 substitution creates ties).
@@ -77,7 +77,7 @@ def paper_tests(frame: pd.DataFrame, *, active: str = ACTIVE, reference: str = R
     pandas.DataFrame
         Common schema (:data:`~longmod.results.schema.EFFECT_COLUMNS`), one
         row per test: ``outcome`` = marker, ``day``, ``contrast`` either
-        ``"uc_msc - placebo"`` (rank-sum; ``estimate`` = Hodges-Lehmann shift
+        ``"<active> - <reference>"`` (rank-sum; ``estimate`` = Hodges-Lehmann shift
         of log10 values, ``conf_*`` its exact CI or NaN with ties) or
         ``"<arm>: day k - day 0"`` (signed-rank on patients with both samples;
         ``estimate`` = median log10 change, no CI). ``std_error`` and ``df``
@@ -95,7 +95,7 @@ def paper_tests(frame: pd.DataFrame, *, active: str = ACTIVE, reference: str = R
     >>> from longmod.biomarkers.simulate import simulate_biomarkers
     >>> t = paper_tests(simulate_biomarkers(3, censor_fractions=[0, .2, .5], seed=4))
     >>> sorted(t.contrast.unique())[:2], int(t.groupby("family").size().max())
-    (['placebo: day 14 - day 0', 'placebo: day 2 - day 0'], 3)
+    (['active - control', 'active: day 14 - day 0'], 3)
     """
     d = log10_frame(frame, "loq/2")
     rows = []

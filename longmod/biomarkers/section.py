@@ -11,7 +11,6 @@ import pandas as pd
 
 from longmod.biomarkers.frame import biomarker_frame, check_frame
 from longmod.biomarkers.paper import paper_tests, volcano_data
-from longmod.biomarkers.simulate import ACTIVE, REFERENCE
 from longmod.biomarkers.tobit import fit_all_markers
 
 SYNTHETIC_LABEL = "SYNTHETIC pseudo-patient data"
@@ -24,12 +23,13 @@ def _label(frame: pd.DataFrame, label: str) -> pd.DataFrame:
 
 
 def _provenance(trial: Any, frame: pd.DataFrame, pooled: bool, sampler: Mapping[str, Any] | None,
-                prior: str | None = None) -> pd.DataFrame:
+                prior: str | None = None, arms: tuple[str, str] = ("", "")) -> pd.DataFrame:
     from longmod import __version__
     from longmod.data.trial import frame_sha256
 
     rows = [("longmod", __version__), ("biomarker_frame_sha256", frame_sha256(frame)),
-            ("data_source", str(getattr(trial, "provenance", {}).get("source", "DataFrame")))]
+            ("data_source", str(getattr(trial, "provenance", {}).get("source", "DataFrame"))),
+            ("active_arm", arms[0]), ("reference_arm", arms[1])]
     if pooled:
         from longmod.biomarkers.bayes import BIOMARKER_SAMPLER
 
@@ -64,7 +64,7 @@ def marker_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def bh_table(tests: pd.DataFrame, mixed: pd.DataFrame | None = None, pooled: pd.DataFrame | None = None,
-             *, active: str = ACTIVE, reference: str = REFERENCE) -> pd.DataFrame:
+             *, active: str, reference: str) -> pd.DataFrame:
     """Between-arm results per marker and day, side by side.
 
     Returns
@@ -81,7 +81,8 @@ def bh_table(tests: pd.DataFrame, mixed: pd.DataFrame | None = None, pooled: pd.
     Examples
     --------
     >>> from longmod.biomarkers.simulate import simulate_biomarkers
-    >>> t = bh_table(paper_tests(simulate_biomarkers(2, censor_fractions=[0, .3], seed=2)))
+    >>> t = bh_table(paper_tests(simulate_biomarkers(2, censor_fractions=[0, .3], seed=2)),
+    ...              active="active", reference="control")
     >>> list(t.columns)
     ['outcome', 'day', 'log2_fold_change', 'wilcoxon_p', 'wilcoxon_p_bh']
     """
@@ -119,7 +120,8 @@ def has_biomarkers(trial: Any) -> bool:
 
 def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, pooled: bool = True,
                       prior: str | None = None, sampler: Mapping[str, Any] | None = None,
-                      progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
+                      progress: Callable[[str], None] | None = None, active: str | None = None,
+                      reference: str | None = None) -> dict[str, pd.DataFrame]:
     """Run the whole biomarker analysis of a trial.
 
     Parameters
@@ -139,6 +141,12 @@ def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, poole
         Overrides of :data:`longmod.biomarkers.bayes.BIOMARKER_SAMPLER`.
     progress : callable, optional
         Called with a short message before each step.
+    active, reference : str, optional
+        The arms compared. Default for a TrialData: its reference arm and its
+        (single) active arm; for a frame, the simulator's labels
+        (:data:`longmod.biomarkers.simulate.ACTIVE`, ``REFERENCE``). A trial with more than
+        one active arm needs ``active``: the section compares one arm with
+        the reference.
 
     Returns
     -------
@@ -165,10 +173,21 @@ def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, poole
     """
     t0 = time.perf_counter()
     if isinstance(trial, pd.DataFrame):
+        from longmod.biomarkers.simulate import ACTIVE, REFERENCE
+
+        active, reference = active or ACTIVE, reference or REFERENCE
         frame, label = check_frame(trial if markers is None else trial[trial["marker"].isin(list(markers))]), ""
     else:
+        meta = trial.meta
+        reference = reference or meta.reference_arm
+        if active is None:
+            if len(meta.active_arms) != 1:
+                raise ValueError(f"the trial has {len(meta.active_arms)} active arms ({', '.join(meta.active_arms)}); "
+                                 "give active= to choose the one compared with the reference")
+            active = meta.active_arms[0]
         frame = biomarker_frame(trial, markers)
         label = SYNTHETIC_LABEL if getattr(trial.meta, "synthetic", False) else ""
+    frame = frame[frame["arm"].isin([active, reference])]
     if frame.empty:
         raise ValueError("no biomarker data: no variable has an LLOQ (pass markers=... to choose them)")
     timings = [("prepare", time.perf_counter() - t0)]
@@ -180,11 +199,11 @@ def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, poole
 
     say(f"test-by-test Wilcoxon + BH ({n_markers} markers)")
     t = time.perf_counter()
-    tests = paper_tests(frame)
+    tests = paper_tests(frame, active=active, reference=reference)
     timings.append(("test-by-test (Wilcoxon + BH)", time.perf_counter() - t))
     say(f"censored mixed models ({n_markers} markers)")
     t = time.perf_counter()
-    mixed = fit_all_markers(frame)
+    mixed = fit_all_markers(frame, active=active, reference=reference)
     timings.append((f"censored mixed models ({n_markers} markers)", time.perf_counter() - t))
     out: dict[str, pd.DataFrame] = {
         "markers": marker_summary(frame), "paper_tests": _label(tests, label), "volcano": volcano_data(tests),
@@ -197,14 +216,14 @@ def biomarker_section(trial: Any, *, markers: Sequence[str] | None = None, poole
         prior = prior or POOLING_PRIORS[0]
         say(f"pooled Bayesian model ({prior} prior, {n_markers} markers)")
         t = time.perf_counter()
-        res = fit_pooled(frame, sampler=sampler, prior=prior)
+        res = fit_pooled(frame, sampler=sampler, prior=prior, active=active, reference=reference)
         timings.append(("pooled Bayesian model", time.perf_counter() - t))
         pooled_eff = res["effects"]
         out["pooled"] = _label(pooled_eff, label)
         out["pooled_hyper"] = res["hyper"]
         out["pooled_diagnostics"] = res["diagnostics"]
-    out["bh_table"] = bh_table(tests, mixed, pooled_eff)
-    out["provenance"] = _provenance(trial, frame, pooled, sampler, prior)
+    out["bh_table"] = bh_table(tests, mixed, pooled_eff, active=active, reference=reference)
+    out["provenance"] = _provenance(trial, frame, pooled, sampler, prior, (active, reference))
     timings.append(("total", time.perf_counter() - t0))
     out["timings"] = pd.DataFrame(timings, columns=["step", "seconds"])
     return out

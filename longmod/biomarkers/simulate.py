@@ -30,7 +30,8 @@ from scipy import stats
 
 #: Columns of the generic biomarker frame.
 FRAME_COLUMNS: tuple[str, ...] = ("patient_id", "arm", "day", "marker", "value", "lloq", "censored")
-ACTIVE, REFERENCE = "uc_msc", "placebo"
+#: Arm labels of the simulated data (the simulator's own; analyses of a trial use the trial's arms).
+ACTIVE, REFERENCE = "active", "control"
 DAYS: tuple[int, ...] = (0, 2, 4, 7, 14)
 
 
@@ -87,6 +88,7 @@ def simulate_biomarkers(
     sd_within: float = 0.25,
     dropout: float = 0.15,
     seed: int = 20240607,
+    arms: tuple[str, str] = (ACTIVE, REFERENCE),
 ) -> pd.DataFrame:
     """Simulate log-normal biomarker levels with LLOQ censoring.
 
@@ -95,7 +97,7 @@ def simulate_biomarkers(
     n_markers : int
         Number of markers (named by :func:`marker_names`).
     n_active, n_reference : int
-        Patients in the ``"uc_msc"`` and ``"placebo"`` arms.
+        Patients in the active and the reference arm (labels ``arms``).
     days : sequence of int
         Sampling days (day 0 first).
     censor_fractions : sequence of float, optional
@@ -106,6 +108,9 @@ def simulate_biomarkers(
         :func:`default_effects`. Missing marker/day pairs have no effect.
     sd_between, sd_within : float
         Between-patient and residual SD on the log10 scale.
+    arms : (str, str)
+        Labels of the active and the reference arm (default
+        :data:`ACTIVE`, :data:`REFERENCE`); only the labels change.
     dropout : float
         Probability that a patient leaves (death/discharge) after a uniformly
         chosen post-baseline day; later samples are missing.
@@ -115,15 +120,15 @@ def simulate_biomarkers(
     Returns
     -------
     pandas.DataFrame
-        :data:`FRAME_COLUMNS`: ``patient_id`` (str), ``arm`` (``"uc_msc"`` /
-        ``"placebo"``), ``day`` (int), ``marker`` (str), ``value`` (raw scale,
+        :data:`FRAME_COLUMNS`: ``patient_id`` (str), ``arm`` (``arms[0]`` /
+        ``arms[1]``), ``day`` (int), ``marker`` (str), ``value`` (raw scale,
         NaN when censored), ``lloq`` (raw scale), ``censored`` (bool).
 
     Examples
     --------
     >>> d = simulate_biomarkers(3, censor_fractions=[0.0, 0.3, 0.6], seed=1)
     >>> sorted(d.arm.unique()), d.groupby("marker").censored.mean().round(1).tolist()
-    (['placebo', 'uc_msc'], [0.0, 0.4, 0.6])
+    (['active', 'control'], [0.0, 0.4, 0.6])
     """
     rng = np.random.default_rng(seed)
     names = marker_names(n_markers)
@@ -137,7 +142,8 @@ def simulate_biomarkers(
     eff_map = {(str(m), int(d)): float(e) for m, d, e in eff[["marker", "day", "effect"]].itertuples(index=False)}
     n = n_active + n_reference
     pid = [f"S{i + 1:03d}" for i in range(n)]
-    arm = np.array([ACTIVE] * n_active + [REFERENCE] * n_reference)
+    active, reference = arms
+    arm = np.array([active] * n_active + [reference] * n_reference)
     # last sampled day: everyone is sampled at day 0
     last = np.full(n, days[-1])
     leave = rng.random(n) < dropout
@@ -153,7 +159,7 @@ def simulate_biomarkers(
         b = rng.normal(0.0, sd_between, n)
         for d in days:
             e = rng.normal(0.0, sd_within, n)
-            y = mu[k] + trend[k] * d / 14 + b + e + (arm == ACTIVE) * eff_map.get((m, d), 0.0)
+            y = mu[k] + trend[k] * d / 14 + b + e + (arm == active) * eff_map.get((m, d), 0.0)
             keep = d <= last
             cens = y < lloq_log[k]
             frames.append(pd.DataFrame({
@@ -167,7 +173,7 @@ def simulate_biomarkers(
     return out[list(FRAME_COLUMNS)]
 
 
-def to_trial(frame: pd.DataFrame, convention: str = "nan"):
+def to_trial(frame: pd.DataFrame, convention: str = "nan", arms: tuple[str, str] = (ACTIVE, REFERENCE)):
     """Wrap a biomarker frame as a validated :class:`~longmod.data.TrialData`.
 
     Parameters
@@ -178,11 +184,13 @@ def to_trial(frame: pd.DataFrame, convention: str = "nan"):
         How censored samples are written in the measurements table:
         ``"nan"`` = empty value with ``lloq`` set; ``"flag"`` = value equal
         to the LLOQ plus a boolean ``censored`` column.
+    arms : (str, str)
+        The active and the reference arm of the frame.
 
     Returns
     -------
     TrialData
-        Patients (stratification flags 0, no deaths recorded) and
+        Patients (``patient_id``, ``arm``; no covariates, no events) and
         measurements (``variable`` = marker). The input is not modified.
 
     Examples
@@ -196,12 +204,11 @@ def to_trial(frame: pd.DataFrame, convention: str = "nan"):
     if convention not in ("nan", "flag"):
         raise ValueError(f"convention must be 'nan' or 'flag', got {convention!r}")
     pts = frame[["patient_id", "arm"]].drop_duplicates("patient_id").reset_index(drop=True)
-    pts = pts.assign(age_gt70=0, sofa_gt11=0, death_day=np.nan, icu_discharge_day=np.nan, doses_received=3)
     ms = frame.rename(columns={"marker": "variable"})[["patient_id", "day", "variable", "value", "lloq", "censored"]].copy()
     if convention == "nan":
         ms = ms.drop(columns="censored")
     else:
         ms["value"] = np.where(ms["censored"], ms["lloq"], ms["value"])
-    meta = TrialMeta(name="synthetic-biomarkers", arms=(ACTIVE, REFERENCE), reference_arm=REFERENCE,
-                     schedule=tuple(sorted(frame["day"].unique())), synthetic=True, doses_planned=3)
+    meta = TrialMeta(name="synthetic-biomarkers", arms=tuple(arms), reference_arm=arms[1],
+                     schedule=tuple(sorted(frame["day"].unique())), synthetic=True)
     return from_frames(pts, ms, meta)

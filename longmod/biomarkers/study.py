@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from longmod.biomarkers.simulate import default_effects, simulate_biomarkers
+from longmod.biomarkers.simulate import ACTIVE, REFERENCE, default_effects, simulate_biomarkers
 
 TRUE_EFFECT = -0.35
 SD_BETWEEN, SD_WITHIN = 0.3, 0.25
@@ -172,7 +172,7 @@ def bias_coverage(fractions=(0.1, 0.3, 0.6), reps: int = 200, seed: int = 2024) 
     pandas.DataFrame
         ``censored_target``, ``censored_observed`` (mean fraction), ``method``
         (``"loq/2"``/``"censored"``), ``quantity`` (``effect day 14``,
-        ``placebo mean day 0``, ``residual SD``), ``truth``, ``bias``,
+        ``reference mean day 0``, ``residual SD``), ``truth``, ``bias``,
         ``emp_sd``, ``mean_se``, ``coverage`` (95% Wald interval; NaN for
         the SD), ``n_reps``, ``n_failed`` (fits not converged, excluded).
 
@@ -201,16 +201,16 @@ def bias_coverage(fractions=(0.1, 0.3, 0.6), reps: int = 200, seed: int = 2024) 
                 continue
             for m, f in fits.items():
                 e = f.effects.iloc[-1]
-                j = f.terms.index("mean[placebo, day 0]")
+                j = f.terms.index(f"mean[{REFERENCE}, day 0]")
                 rec[m].append((e.estimate, e.std_error, f.coef[j], np.sqrt(f.cov[j, j]), mu0, f.sigma))
         for m, vals in rec.items():
             a = np.array(vals)
             for q, est, se, truth in (("effect day 14", a[:, 0], a[:, 1], np.full(len(a), TRUE_EFFECT)),
-                                      ("placebo mean day 0", a[:, 2], a[:, 3], a[:, 4]),
+                                      ("reference mean day 0", a[:, 2], a[:, 3], a[:, 4]),
                                       ("residual SD", a[:, 5], None, np.full(len(a), SD_WITHIN))):
                 cover = np.nan if se is None else float(np.mean(np.abs(est - truth) <= 1.959964 * se))
                 rows.append({"censored_target": frac, "censored_observed": float(np.mean(obs_frac)), "method": m,
-                             "quantity": q, "truth": float(truth[0]) if q != "placebo mean day 0" else np.nan,
+                             "quantity": q, "truth": float(truth[0]) if q != "reference mean day 0" else np.nan,
                              "bias": float(np.mean(est - truth)), "emp_sd": float(np.std(est - truth, ddof=1)),
                              "mean_se": np.nan if se is None else float(np.mean(se)), "coverage": cover,
                              "n_reps": len(a), "n_excluded": excluded})
@@ -222,7 +222,7 @@ def _decisions(d: pd.DataFrame, truth: pd.DataFrame, pooled_reps_left: int, samp
     from longmod.biomarkers.tobit import fit_all_markers
 
     tests = paper_tests(d)
-    tests = tests[(tests.contrast == "uc_msc - placebo") & (tests.day > 0)]
+    tests = tests[(tests.contrast == f"{ACTIVE} - {REFERENCE}") & (tests.day > 0)]
     mixed = fit_all_markers(d)
     mixed = mixed[mixed.day > 0].copy()
     pooled2, sparse2 = [], []

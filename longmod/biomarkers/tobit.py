@@ -260,7 +260,7 @@ def fit_censored_mixed(marker_frame: pd.DataFrame, *, method: str = "censored", 
     -------
     CensoredMixedFit
         ``effects`` is in the common schema: one row per day, ``contrast``
-        ``"uc_msc - placebo"``, ``estimate`` = difference of mean log10
+        ``"<active> - <reference>"``, ``estimate`` = difference of mean log10
         levels (``10**estimate`` = ratio of geometric means), extra columns
         ``fold_change``, ``sigma``, ``sigma_b``, ``n_censored``, ``converged``,
         ``estimable`` (False, with NaN estimate, when every sample of one

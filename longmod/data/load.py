@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from longmod.data.trial import MEASUREMENT_COLUMNS, PATIENT_COLUMNS, TrialData, TrialMeta, frame_sha256
-from longmod.data.validate import Problem, TrialDataError, validate_tables
+from longmod.data.trial import MEASUREMENT_COLUMNS, TrialData, TrialMeta, frame_sha256
+from longmod.data.trial_toml import read_trial_toml
+from longmod.data.validate import Problem, TrialDataError, level_text, validate_tables
 
 _DEFAULT_FILES = {"patients": "patients.csv", "measurements": "measurements.csv"}
 
@@ -39,31 +39,47 @@ def _canonical(frame: pd.DataFrame, roles: Mapping[str, str] | None, allowed: tu
 
 
 def _finish(patients: pd.DataFrame, measurements: pd.DataFrame, meta: TrialMeta, provenance: dict) -> TrialData:
+    """Typed, canonically ordered copies: declared columns first, rows sorted by patient (and day, variable)."""
     patients = patients.copy()
     measurements = measurements.copy()
     if "lloq" not in measurements.columns:
         measurements["lloq"] = float("nan")
     patients["patient_id"] = patients["patient_id"].astype(str)
     patients["arm"] = patients["arm"].astype(str)
-    for col in ("age_gt70", "sofa_gt11", "doses_received"):
-        patients[col] = patients[col].astype(int)
-    for col in ("death_day", "icu_discharge_day"):
+    for name, cov in meta.covariates.items():
+        col = patients[name]
+        if cov.type == "binary":
+            patients[name] = pd.to_numeric(col.map(lambda v: float(v) if isinstance(v, bool) else v)).astype(float)
+            if patients[name].notna().all():
+                patients[name] = patients[name].astype(int)
+        elif cov.type == "numeric":
+            patients[name] = pd.to_numeric(col).astype(float)
+        else:
+            text = col.map(lambda v: None if pd.isna(v) else level_text(v))
+            levels = [level_text(x) for x in cov.levels] or sorted(text.dropna().unique())
+            patients[name] = pd.Categorical(text, categories=levels)
+    for col in meta.event_columns:
         patients[col] = pd.to_numeric(patients[col]).astype(float)
+    if meta.doses_planned is not None:
+        patients["doses_received"] = pd.to_numeric(patients["doses_received"]).astype(int)
     measurements["patient_id"] = measurements["patient_id"].astype(str)
-    measurements["day"] = measurements["day"].astype(int)
+    measurements["day"] = pd.to_numeric(measurements["day"]).astype(int)
     measurements["value"] = pd.to_numeric(measurements["value"]).astype(float)
     measurements["lloq"] = pd.to_numeric(measurements["lloq"]).astype(float)
-    cols = list(MEASUREMENT_COLUMNS) + [c for c in measurements.columns if c not in MEASUREMENT_COLUMNS]
-    return TrialData(meta, patients.reset_index(drop=True), measurements[cols].reset_index(drop=True), provenance)
+    pcols = list(meta.patient_columns) + [c for c in patients.columns if c not in meta.patient_columns]
+    mcols = list(MEASUREMENT_COLUMNS) + [c for c in measurements.columns if c not in MEASUREMENT_COLUMNS]
+    patients = patients[pcols].sort_values("patient_id", kind="stable").reset_index(drop=True)
+    measurements = measurements[mcols].sort_values(["patient_id", "day", "variable"], kind="stable").reset_index(drop=True)
+    return TrialData(meta, patients, measurements, provenance)
 
 
 def load_trial(folder: str | Path) -> TrialData:
     """Load and validate a trial folder.
 
-    The folder holds ``trial.toml`` (``[trial]`` metadata, ``[variables.*]``
-    plausible ranges, optional ``[files]``) and a patients and a measurements
-    table as CSV or Parquet (default names ``patients.csv`` and
-    ``measurements.csv``). Every problem in the files is collected and raised
+    The folder holds ``trial.toml`` (``[trial]`` metadata, ``[covariates.*]``,
+    ``[events.*]``, ``[variables.*]``, optional ``[files]``; see the docs'
+    trial-format page) and a patients and a measurements table as CSV or
+    Parquet (default names ``patients.csv`` and ``measurements.csv``). Every problem in the files is collected and raised
     together as :class:`TrialDataError`, each naming file, line and column.
     The files are only read.
 
@@ -86,12 +102,7 @@ def load_trial(folder: str | Path) -> TrialData:
     toml = folder / "trial.toml"
     if not toml.is_file():
         raise TrialDataError([Problem(str(folder), None, None, "no trial.toml here; a trial folder needs trial.toml, a patients and a measurements table")])
-    try:
-        with toml.open("rb") as fh:
-            doc = tomllib.load(fh)
-        meta = TrialMeta.from_mapping(doc)
-    except (tomllib.TOMLDecodeError, TypeError) as exc:
-        raise TrialDataError([Problem(str(toml), None, None, f"cannot read trial metadata: {exc}")]) from None
+    meta = read_trial_toml(toml)
     files = {**_DEFAULT_FILES, **dict(meta.files)}
     paths = {k: folder / v for k, v in files.items()}
     problems = [Problem(str(p), None, None, "file not found") for p in paths.values() if not p.is_file()]
@@ -126,8 +137,8 @@ def from_frames(
     meta : TrialMeta
     patient_roles, measurement_roles : mapping, optional
         Canonical role -> the caller's column name, e.g.
-        ``{"patient_id": "USUBJID", "arm": "ARM"}``. Roles:
-        :data:`PATIENT_COLUMNS` and :data:`MEASUREMENT_COLUMNS`.
+        ``{"patient_id": "USUBJID", "arm": "ARM"}``. Roles: the columns of
+        :attr:`TrialMeta.patient_columns` and :data:`MEASUREMENT_COLUMNS`.
 
     Returns
     -------
@@ -141,12 +152,11 @@ def from_frames(
     Examples
     --------
     >>> import pandas as pd
-    >>> from longmod.data import TrialMeta, VariableInfo, from_frames
+    >>> from longmod.data import CovariateInfo, TrialMeta, VariableInfo, from_frames
     >>> meta = TrialMeta(name="demo", arms=("active", "control"), reference_arm="control",
-    ...                  schedule=(0, 7), variables={"pf": VariableInfo("pf", min=20, max=700)})
-    >>> pts = pd.DataFrame({"ID": ["a", "b"], "arm": ["active", "control"], "age_gt70": [0, 1],
-    ...                     "sofa_gt11": [0, 0], "death_day": [None, None],
-    ...                     "icu_discharge_day": [None, None], "doses_received": [3, 3]})
+    ...                  schedule=(0, 7), variables={"pf": VariableInfo("pf", min=20, max=700)},
+    ...                  covariates={"old": CovariateInfo("old", "binary", "stratification")})
+    >>> pts = pd.DataFrame({"ID": ["a", "b"], "arm": ["active", "control"], "old": [0, 1]})
     >>> ms = pd.DataFrame({"ID": ["a", "a", "b", "b"], "day": [0, 7, 0, 7], "variable": "pf",
     ...                    "value": [120.0, 180.0, 150.0, 160.0]})
     >>> trial = from_frames(pts, ms, meta, patient_roles={"patient_id": "ID"},
@@ -154,7 +164,7 @@ def from_frames(
     >>> trial.n_patients, list(pts.columns)[:1]
     (2, ['ID'])
     """
-    p = _canonical(patients, patient_roles, PATIENT_COLUMNS)
+    p = _canonical(patients, patient_roles, meta.patient_columns)
     m = _canonical(measurements, measurement_roles, MEASUREMENT_COLUMNS)
     problems = validate_tables(p, m, meta, patients_where="patients DataFrame", measurements_where="measurements DataFrame")
     if problems:

@@ -1,8 +1,10 @@
 """ANCOVA and rank tests for a single endpoint (one row per patient).
 
 * :func:`fit_ancova` - OLS of the outcome on treatment + covariates, t-based CI
-  (the STROMA-CoV-2 primary analysis: change D0->D7 ~ arm + D0 + age > 70 +
-  SOFA > 11).
+  (the usual primary analysis of a small trial: change from baseline ~ arm +
+  baseline + stratification factors), any number of arms;
+* :func:`fit_spec` - the same OLS for a :class:`~longmod.spec.ModelSpec`
+  (``engine = "ancova"``; any formula without visits), a :class:`FitResult`;
 * :func:`rank_sum_test` - Wilcoxon rank-sum (Mann-Whitney) test between arms
   with the Hodges-Lehmann shift and its CI, following R's ``wilcox.test``
   (exact when both arms have < 50 patients and there are no ties).
@@ -29,7 +31,10 @@ from longmod.spec.model import Treatment
 
 @dataclass(frozen=True)
 class AncovaFit:
-    """Treatment effect of an ANCOVA and the fit behind it."""
+    """Treatment effect of an ANCOVA and the fit behind it.
+
+    ``n_dropped`` counts the rows left out for a missing outcome or covariate.
+    """
 
     estimate: float
     std_error: float
@@ -40,10 +45,26 @@ class AncovaFit:
     residual_sd: float
     n_obs: int
     coefficients: pd.DataFrame
+    n_dropped: int = 0
 
     def as_row(self) -> dict:
-        """The effect as a dict of common-schema values."""
-        return {k: getattr(self, k) for k in ("estimate", "std_error", "df", "conf_low", "conf_high", "p_value", "n_obs")}
+        """The effect as a dict of common-schema values (plus ``n_dropped``)."""
+        keys = ("estimate", "std_error", "df", "conf_low", "conf_high", "p_value", "n_obs", "n_dropped")
+        return {k: getattr(self, k) for k in keys}
+
+
+def _is_categorical(col: pd.Series) -> bool:
+    return isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or pd.api.types.is_string_dtype(col)
+
+
+def _covariate_columns(d: pd.DataFrame, name: str) -> list[tuple[str, np.ndarray]]:
+    """(term, column) pairs of one covariate: itself when numeric, else one indicator per non-reference level."""
+    col = d[name]
+    if not _is_categorical(col):
+        return [(name, col.to_numpy(float))]
+    levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.astype(str).unique())
+    text = col.astype(str).to_numpy()
+    return [(f"{name}{lv}", (text == str(lv)).astype(float)) for lv in levels[1:]]
 
 
 def fit_ancova(
@@ -51,34 +72,42 @@ def fit_ancova(
     *,
     treatment: Treatment,
     outcome: str = "change",
-    covariates: Sequence[str] = ("baseline", "age_gt70", "sofa_gt11"),
+    covariates: Sequence[str] = ("baseline",),
     level: float = 0.95,
+    arms: Sequence[str] | None = None,
 ) -> AncovaFit:
     """Ordinary least squares ANCOVA of ``outcome`` on treatment and covariates.
 
-    Rows with a missing outcome or covariate are dropped. A covariate that is
-    constant in the data (e.g. a stratum nobody belongs to) is dropped, as R's
-    ``lm`` would report it aliased (NA).
+    Rows with a missing outcome or covariate are dropped and counted
+    (``n_dropped``). A covariate column that is constant in the data (e.g. a
+    stratum nobody belongs to) is dropped, as R's ``lm`` would report it
+    aliased (NA). Categorical covariates (pandas Categorical or text) enter
+    as indicators of each level but the first (R's treatment contrasts).
 
     Parameters
     ----------
     data : pandas.DataFrame
         One row per patient; not modified.
     treatment : Treatment
-        ``variable`` column, ``active`` and ``reference`` levels; other levels
-        are an error.
+        ``variable`` column, ``active`` and ``reference`` levels.
     outcome : str
     covariates : sequence of str
-        Numeric columns entered linearly.
+        Columns entered linearly (numeric) or as indicators (categorical).
     level : float
         Confidence level of the t interval.
+    arms : sequence of str, optional
+        Every arm the model includes (default: the two of ``treatment``); with
+        more arms, one model holds one indicator per non-reference arm and
+        the effect of ``treatment.active`` is returned. Rows of other arms are
+        an error.
 
     Returns
     -------
     AncovaFit
         ``estimate`` (active - reference), ``std_error``, ``df`` (n - p),
-        ``conf_low``, ``conf_high``, ``p_value``, ``residual_sd``, ``n_obs`` and
-        the full ``coefficients`` table (``term``, ``estimate``, ``std_error``).
+        ``conf_low``, ``conf_high``, ``p_value``, ``residual_sd``, ``n_obs``,
+        ``n_dropped`` and the full ``coefficients`` table (``term``,
+        ``estimate``, ``std_error``).
 
     Examples
     --------
@@ -91,35 +120,141 @@ def fit_ancova(
     (3.0, 3.0)
     """
     t = treatment
-    cols = [outcome, t.variable, *covariates]
+    if not t.is_declared:
+        raise ValueError("ANCOVA: the treatment comparison needs a reference and an active arm")
+    arms = tuple(arms) if arms is not None else (t.reference, t.active)
+    for a in (t.reference, t.active):
+        if a not in arms:
+            raise ValueError(f"ANCOVA: arm {a!r} is not among the arms of the model {list(arms)}")
+    cols = list(dict.fromkeys([outcome, t.variable, *covariates]))
     missing = [c for c in cols if c not in data.columns]
     if missing:
-        raise KeyError(f"ANCOVA: column(s) {', '.join(missing)} not in the data; columns: {', '.join(data.columns)}")
+        raise KeyError(f"ANCOVA: column(s) {', '.join(missing)} not in the data; columns: {', '.join(map(str, data.columns))}")
     d = data[cols].dropna()
-    bad = sorted(set(d[t.variable].astype(str)) - {t.active, t.reference})
+    n_dropped = len(data) - len(d)
+    bad = sorted(set(d[t.variable].astype(str)) - set(arms))
     if bad:
-        raise ValueError(f"ANCOVA: {t.variable} has level(s) {', '.join(bad)}; only {t.active!r} and {t.reference!r} are compared")
-    trt = (d[t.variable].astype(str) == t.active).to_numpy(float)
-    if trt.sum() == 0 or trt.sum() == len(trt):
-        raise ValueError(f"ANCOVA: both arms {t.active!r} and {t.reference!r} need at least one patient")
-    keep = [c for c in covariates if d[c].astype(float).nunique() > 1]
-    X = np.column_stack([np.ones(len(d)), trt, *(d[c].to_numpy(float) for c in keep)])
+        raise ValueError(f"ANCOVA: {t.variable} has level(s) {', '.join(bad)} outside the arms of the model "
+                         f"({', '.join(arms)})")
+    arm = d[t.variable].astype(str).to_numpy()
+    for a in (t.reference, t.active):
+        if not (arm == a).any():
+            raise ValueError(f"ANCOVA: arm {a!r} has no patient with an analysable value")
+    terms, columns = ["(Intercept)"], [np.ones(len(d))]
+    for a in arms:
+        if a != t.reference:
+            terms.append(f"{t.variable}{a}")
+            columns.append((arm == a).astype(float))
+    for c in covariates:
+        if c == t.variable:
+            continue
+        for term, x in _covariate_columns(d, c):
+            if np.unique(x).size > 1:
+                terms.append(term)
+                columns.append(x)
+    X = np.column_stack(columns)
     y = d[outcome].to_numpy(float)
     beta, _, rank, _ = np.linalg.lstsq(X, y, rcond=None)
     n, p = X.shape
     if rank < p:
-        raise ValueError("ANCOVA: the design matrix is rank deficient (collinear covariates)")
+        raise ValueError(f"ANCOVA: the design matrix is rank deficient (collinear covariates among {', '.join(terms[1:])})")
+    if n <= p:
+        raise ValueError(f"ANCOVA: {n} patients for {p} coefficients; no residual degrees of freedom")
     resid = y - X @ beta
     dfree = n - p
     s2 = resid @ resid / dfree
     cov = s2 * np.linalg.inv(X.T @ X)
     se = np.sqrt(np.diag(cov))
     q = stats.t.ppf(0.5 + level / 2, dfree)
-    est, sei = float(beta[1]), float(se[1])
+    j = terms.index(f"{t.variable}{t.active}")
+    est, sei = float(beta[j]), float(se[j])
     pval = float(2 * stats.t.sf(abs(est / sei), dfree))
-    terms = ["(Intercept)", f"{t.variable}{t.active}", *keep]
     coef = pd.DataFrame({"term": terms, "estimate": beta, "std_error": se})
-    return AncovaFit(est, sei, float(dfree), est - q * sei, est + q * sei, pval, float(np.sqrt(s2)), n, coef)
+    return AncovaFit(est, sei, float(dfree), est - q * sei, est + q * sei, pval, float(np.sqrt(s2)), n, coef,
+                     int(n_dropped))
+
+
+def check_spec(spec) -> None:
+    """Fail before fitting when the OLS engine cannot honour ``spec`` (it needs one row per patient).
+
+    Examples
+    --------
+    >>> from longmod.spec import ModelSpec
+    >>> check_spec(ModelSpec(name="m", outcome="y", fixed="arm", subject="id", visit="v", engine="ancova"))
+    Traceback (most recent call last):
+    ...
+    longmod.spec.model.SpecError: model 'm': the ancova engine fits one row per patient (no visit); use engine 'native' for repeated measures
+    """
+    from longmod.spec.model import SpecError
+
+    if spec.visit or spec.time:
+        raise SpecError(f"model {spec.name!r}: the ancova engine fits one row per patient (no visit); use engine "
+                        "'native' for repeated measures")
+    if spec.vcov != "model":
+        raise SpecError(f"model {spec.name!r}: the ancova engine supports vcov 'model' only (got {spec.vcov!r})")
+
+
+def fit_spec(spec, data: pd.DataFrame, level: float = 0.95):
+    """OLS fit of a one-row-per-patient ``spec`` (``outcome ~ fixed``); df = n - p, t intervals.
+
+    The treatment effect is the emmeans-style contrast of the shared design
+    front end (:func:`longmod.engines.core.prepare.effect_grid`), so the same
+    spec gives the same quantity as the other engines; ``df_method`` is
+    ``residual`` whatever ``spec.df`` says (for OLS every small-sample method
+    reduces to n - p).
+
+    Returns
+    -------
+    FitResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.spec import ModelSpec, Treatment
+    >>> d = pd.DataFrame({"arm": ["a", "a", "a", "b", "b", "b"], "y": [3., 5., 4., 1., 2., 0.],
+    ...                   "x": [1., 2., 3., 1., 2., 3.], "id": range(6)})
+    >>> spec = ModelSpec(name="m", outcome="y", fixed="arm + x", subject="id", engine="ancova",
+    ...                  treatment=Treatment("arm", "b", "a"))
+    >>> fit = fit_spec(spec, d)
+    >>> round(float(fit.effects["estimate"].iloc[0]), 6), float(fit.effects["df"].iloc[0])
+    (3.0, 3.0)
+    """
+    from longmod.engines.core.prepare import build_effects, effect_grid, prepare, provenance
+    from longmod.results.fit import Convergence, FitResult
+
+    check_spec(spec)
+    prep = prepare(spec, data)
+    X, y = prep.X, prep.y
+    n, p = X.shape
+    if n <= p:
+        raise ValueError(f"model {spec.name!r}: {n} rows for {p} coefficients; no residual degrees of freedom")
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ beta
+    dfree = n - p
+    s2 = float(resid @ resid / dfree)
+    vcov = s2 * np.linalg.inv(X.T @ X)
+    grid = effect_grid(spec, prep)
+    C = grid[2]
+    est = C @ beta
+    se = np.sqrt(np.einsum("ij,jk,ik->i", C, vcov, C))
+    version = f"numpy {np.__version__}"
+    effects = build_effects(spec, prep, grid, est, se, np.full(len(est), float(dfree)), "ancova-ols", version, level)
+    effects["df_method"] = "residual"
+    effects["n_dropped"] = int(prep.n_dropped)
+    sev = np.sqrt(np.diag(vcov))
+    tval = beta / sev
+    q = stats.t.ppf(0.5 + level / 2, dfree)
+    params = pd.DataFrame({"term": list(prep.columns), "estimate": beta, "std_error": sev, "df": float(dfree),
+                           "statistic": tval, "p_value": 2 * stats.t.sf(np.abs(tval), dfree),
+                           "conf_low": beta - q * sev, "conf_high": beta + q * sev})
+    covariance = pd.DataFrame({"parameter": ["residual"], "estimate": [s2]})
+    ll = -0.5 * n * (np.log(2 * np.pi * float(resid @ resid) / n) + 1)
+    fit_stats = {"method": "ols", "log_likelihood": ll, "neg2_log_likelihood": -2 * ll, "n_obs": n,
+                 "n_patients": int(len(np.unique(prep.subject))), "residual_sd": float(np.sqrt(s2))}
+    warns = (f"{prep.n_dropped} row(s) dropped for missing values",) if prep.n_dropped else ()
+    return FitResult("ancova-ols", version, effects, params, covariance, fit_stats,
+                     Convergence(True, "closed form (least squares)", None, None, warns),
+                     provenance(spec, prep, version))
 
 
 @lru_cache(maxsize=256)

@@ -1,10 +1,13 @@
 """lme4 adapter through pymer4 0.8.2 + rpy2 3.5.17 (optional extra ``longmod[lme4]``).
 
-Fits ``outcome ~ fixed + (1 | subject)`` (``ri``) or ``(1 + time | subject)``
-(``ris``) with ``lmerTest::lmer`` and takes every inferential number from R:
+Fits ``outcome ~ fixed + (1 | subject)`` (``ri``), ``(1 + time | subject)``
+(``ris``) or ``(1 | subject) + (0 + time | subject)`` (``ris_diag``) with
+``lmerTest::lmer`` and takes every inferential number from R:
 ``vcov()``, and ``lmerTest::contest1D`` for each coefficient and each visit
 contrast with ``ddf = "Satterthwaite"`` or ``"Kenward-Roger"`` (pbkrtest:
-adjusted vcov and df), or normal tests for ``df = "asymptotic"``.
+adjusted vcov and df), or normal tests for ``df = "asymptotic"``. A fixed-effects
+formula R cannot read (formulaic's ``C(x, Treatment("a"))``, ``I(x**2)``) is passed as
+longmod's design matrix (``0 + X1 + ... + Xp``), so the coefficients are the same.
 
 pymer4 and rpy2 are imported only inside :func:`fit_lme4`; R needs the
 packages lme4, lmerTest, emmeans and pbkrtest (Debian: ``r-cran-lme4
@@ -13,17 +16,21 @@ r-cran-lmertest r-cran-emmeans r-cran-pbkrtest``).
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
 import pandas as pd
 
 from longmod.engines.core.prepare import build_effects, effect_grid, prepare, provenance
+from longmod.results.emm import LinearInference
 from longmod.results.fit import COVARIANCE_COLUMNS, PARAM_COLUMNS, Convergence, FitResult
 from longmod.results.schema import t_interval
+from longmod.spec.formula import level_label
 from longmod.spec.model import ModelSpec, SpecError
 
-STRUCTURES = ("ri", "ris")
+STRUCTURES = ("ri", "ris", "ris_diag")
+_R_SYNTAX = re.compile(r"[A-Za-z0-9_.\s:*+\-()]*")  # fixed effects R's formula parser reads as longmod does
 DF = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger", "asymptotic": None}
 
 
@@ -47,8 +54,8 @@ def check_spec(spec: ModelSpec) -> None:
         raise SpecError(f"{where} supports df {', '.join(DF)} (got {spec.df!r})")
     if spec.vcov != "model":
         raise SpecError(f"{where} supports vcov 'model' only (got {spec.vcov!r})")
-    if spec.covariance == "ris" and not spec.time:
-        raise SpecError(f"{where}: covariance 'ris' needs `time`")
+    if spec.covariance in ("ris", "ris_diag") and not spec.time:
+        raise SpecError(f"{where}: covariance {spec.covariance!r} needs `time`")
     if spec.df == "kenward-roger" and spec.method != "reml":
         raise SpecError(f"{where}: df='kenward-roger' needs method='reml'")
 
@@ -92,11 +99,21 @@ def fit_lme4(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitRes
     Lmer, ro = _import()
     prep = prepare(spec, data)
     frame = prep.frame.drop(columns="__pos").copy()
-    for v, lv in prep.formula.factor_levels.items():  # R factors with longmod's level order
-        frame[v] = pd.Categorical(frame[v].map(str), categories=list(lv))
-    frame[spec.subject] = frame[spec.subject].map(str)
-    re = "(1 | {s})" if spec.covariance == "ri" else f"(1 + {spec.time} | {{s}})"
-    formula = f"{spec.outcome} ~ {spec.fixed} + {re.format(s=spec.subject)}"
+    s_ = spec.subject
+    rand = {"ri": f"(1 | {s_})", "ris": f"(1 + {spec.time} | {s_})",
+            "ris_diag": f"(1 | {s_}) + (0 + {spec.time} | {s_})"}[spec.covariance]
+    frame[s_] = frame[s_].map(str)
+    if _R_SYNTAX.fullmatch(spec.fixed) and "**" not in spec.fixed and not re.search(r"[\w.]\s*\(", spec.fixed):
+        for v, lv in prep.formula.factor_levels.items():  # R factors with longmod's level order
+            frame[v] = pd.Categorical(frame[v].map(level_label), categories=list(lv))
+        formula = f"{spec.outcome} ~ {spec.fixed} + {rand}"
+        r_names = None
+    else:  # R cannot parse the formula: give it longmod's design (same column space, same fit)
+        xcols = [f"X{j + 1}" for j in range(prep.X.shape[1])]
+        frame = pd.concat([frame[[spec.outcome, s_] + ([spec.time] if spec.time else [])].reset_index(drop=True),
+                           pd.DataFrame(prep.X, columns=xcols)], axis=1)
+        formula = f"{spec.outcome} ~ 0 + {' + '.join(xcols)} + {rand}"
+        r_names = xcols
     model = Lmer(formula, data=frame)
     with warnings.catch_warnings(record=True) as caught:  # kept as data in convergence.warnings
         warnings.simplefilter("always")
@@ -107,8 +124,9 @@ def fit_lme4(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitRes
     names = list(r["names"](r["fixef"](fit_obj)))
     beta = np.asarray(r["fixef"](fit_obj), float)
     vcov = np.asarray(r["as.matrix"](r["vcov"](fit_obj)), float)
-    if names != list(prep.columns):
+    if names != (r_names or list(prep.columns)):
         raise RuntimeError(f"lme4 coefficient names {names} differ from longmod's {list(prep.columns)}")
+    names = list(prep.columns)
     ddf = DF[spec.df]
     contest = r("function(m, L, ddf) as.numeric(unlist(lmerTest::contest1D(m, L, ddf = ddf)[1:3]))")
 
@@ -132,12 +150,12 @@ def fit_lme4(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitRes
     _, _, C = grid
     res = [infer(c) for c in C]
     ver = str(r("as.character(packageVersion('lme4'))")[0])
-    effects = build_effects(spec, prep, grid, [x[0] for x in res], [x[1] for x in res], [x[2] for x in res],
-                            "lme4", ver, level)
     vc = r("function(m) { v <- as.data.frame(lme4::VarCorr(m)); v$var1[is.na(v$var1)] <- ''; "
            "v$var2[is.na(v$var2)] <- ''; v }")(fit_obj)
     vcd = {str(k): list(vc.rx2(k)) for k in vc.names}
     cov = []
+    if r_names:  # design route: lme4 names the slope after the time column
+        vcd["var1"] = ["(Intercept)" if x == "(Intercept)" else x for x in vcd["var1"]]
     for grp, v1, v2, val in zip(vcd["grp"], vcd["var1"], vcd["var2"], vcd["vcov"]):
         if grp == "Residual":
             cov.append(("residual", val))
@@ -152,9 +170,11 @@ def fit_lme4(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitRes
     p = len(names)
     k_ic = q + (0 if spec.method == "reml" else p)
     n_subj = int(len(np.unique(prep.subject)))
+    singular = bool(r("function(m) lme4::isSingular(m, tol = 1e-4)")(fit_obj)[0])
     fit_stats = {"method": spec.method, "log_likelihood": ll, "neg2_log_likelihood": -2 * ll,
                  "aic": -2 * ll + 2 * k_ic, "bic": -2 * ll + np.log(n_subj) * k_ic, "n_obs": len(prep.y),
-                 "n_patients": n_subj, "covariance": spec.covariance, "df_method": spec.df}
+                 "n_patients": n_subj, "covariance": spec.covariance, "df_method": spec.df,
+                 "n_dropped": int(prep.n_dropped), "singular": singular, "formula": formula}
     msgs = tuple(str(m) for m in r("function(m) as.character(c(m@optinfo$conv$lme4$messages, unlist(m@optinfo$warnings)))")(fit_obj))
     n_lme4 = len(msgs)
     # API deprecations inside pymer4/pandas say nothing about the fit: passed on to Python's
@@ -164,6 +184,18 @@ def fit_lme4(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitRes
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     msgs = msgs + tuple(str(w) for w in (model.warnings or [])) + tuple(
         f"{w.category.__name__}: {w.message}" for w in caught if w not in about_code)
-    conv = Convergence(not any("converge" in m.lower() for m in msgs[:n_lme4]), "lme4 bobyqa", None, None, msgs)
+    if singular:
+        msgs = msgs + ("singular fit: lme4::isSingular(tol = 1e-4) is TRUE",)
+    msgs = tuple(dict.fromkeys([*prep.warnings, *msgs]))
+    conv = Convergence(not any("converge" in m.lower() for m in msgs[:n_lme4 + len(prep.warnings)]
+                               if m not in prep.warnings), "lme4 bobyqa", None, None, msgs)
+    df_method = spec.df if ddf is not None else "asymptotic"
+    effects = build_effects(spec, prep, grid, [x[0] for x in res], [x[1] for x in res], [x[2] for x in res],
+                            "lme4", ver, level, df_method=df_method, warnings=msgs)
+    vc_inf = vcov
+    if ddf == "Kenward-Roger":  # pbkrtest's adjusted vcov: the SEs contest1D reports
+        vc_inf = np.asarray(r("function(m) as.matrix(pbkrtest::vcovAdj(m))")(fit_obj), float)
+    model = LinearInference(prep.formula, prep.frame, tuple(names), beta, vc_inf, df_method,
+                            lambda c: float(infer(np.asarray(c, float))[2]))
     return FitResult("lme4", ver, effects, params, covariance, fit_stats, conv, provenance(spec, prep, ver),
-                     {"vcov": pd.DataFrame(vcov, index=names, columns=names), "formula": formula})
+                     {"vcov": pd.DataFrame(vcov, index=names, columns=names), "formula": formula}, model=model)

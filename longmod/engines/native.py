@@ -3,7 +3,7 @@
 Supported options (checked by :func:`check_spec` before any fitting):
 
 * ``covariance``: every entry of :data:`longmod.engines.core.covariance.COVARIANCE_TABLE`
-  (us, ind, cs, csh, ar1, ar1h, toep, toeph, ad, adh, ri, ris);
+  (us, ind, cs, csh, ar1, ar1h, toep, toeph, ad, adh, ri, ris, ris_diag, sp_exp);
 * ``method``: reml, ml;
 * ``vcov="model"`` with ``df`` satterthwaite, kenward-roger, kenward-roger-linear,
   residual, between-within, asymptotic;
@@ -12,7 +12,15 @@ Supported options (checked by :func:`check_spec` before any fitting):
 Kenward-Roger needs REML. Its W (asymptotic covariance of the covariance
 parameters) is the inverse observed information for MMRM structures, which
 reproduces SAS PROC MIXED DDFM=KR, and the inverse expected information for
-``ri``/``ris``, which reproduces pbkrtest (R's KR for lme4 fits).
+``ri``/``ris``/``ris_diag``, which reproduces pbkrtest (R's KR for lme4 fits).
+
+Honest labels: ``df_method`` in ``fit_stats`` and in the effects rows says what was
+computed; a Satterthwaite/KR df that cannot be computed for a contrast (non-positive
+variance of its variance) falls back to a z test, flagged in ``df_fallback`` and in the
+warnings. A fit on the boundary (a variance at 0, a correlation at +-1) keeps
+``converged`` and sets ``fit_stats["singular"]`` with a warning, as lme4's
+``isSingular()``. Between-within df follow SAS (see
+:mod:`longmod.engines.core.betwithin`).
 """
 
 from __future__ import annotations
@@ -23,11 +31,16 @@ from scipy import stats
 
 import longmod
 from longmod.engines.core import inference as inf
+from longmod.engines.core.betwithin import between_within
 from longmod.engines.core.covariance import COVARIANCE_TABLE, get_structure
 from longmod.engines.core.likelihood import build_long_data
 from longmod.engines.core.lsmeans import type3_matrices
+from longmod.engines.core.ops import blas_controller
 from longmod.engines.core.optimize import fit_covariance
+from longmod.engines.core.woodbury import build_subject_data
 from longmod.engines.core.prepare import build_effects, effect_grid, prepare, provenance
+from longmod.engines.core.singular import singular_message
+from longmod.results.emm import LinearInference
 from longmod.results.fit import COVARIANCE_COLUMNS, PARAM_COLUMNS, Convergence, FitResult
 from longmod.results.schema import t_interval
 from longmod.spec.model import ModelSpec, SpecError
@@ -55,8 +68,11 @@ def check_spec(spec: ModelSpec) -> None:
     s = COVARIANCE_TABLE[spec.covariance]
     if s.kind == "mmrm" and not spec.visit:
         raise SpecError(f"{where}: covariance {spec.covariance!r} needs `visit` (the repeated-measures index)")
-    if spec.covariance == "ris" and not spec.time:
-        raise SpecError(f"{where}: covariance 'ris' needs `time` (the numeric slope variable)")
+    if spec.covariance in ("ris", "ris_diag") and not spec.time:
+        raise SpecError(f"{where}: covariance {spec.covariance!r} needs `time` (the numeric slope variable)")
+    if s.kind == "spatial" and not spec.time:
+        raise SpecError(f"{where}: covariance {spec.covariance!r} needs `time` (the numeric time whose distances "
+                        "set the correlation), e.g. sp_exp(day | id)")
     if spec.vcov == "sandwich" and spec.df not in SANDWICH_DF:
         raise SpecError(
             f"{where}: vcov='sandwich' supports df {', '.join(SANDWICH_DF)} (got {spec.df!r}); "
@@ -83,18 +99,33 @@ def _positions(spec, prep, s):
         else:
             t = np.arange(1.0, K + 1)
         return pos, t, list(prep.visit_levels)
-    if spec.covariance == "ris":
+    if s.kind == "spatial" or spec.covariance in ("ris", "ris_diag"):
         tt = fr[spec.time].to_numpy(float)
         uniq, pos = np.unique(tt, return_inverse=True)
         if len(uniq) > MAX_POSITIONS:
             raise SpecError(
-                f"model {spec.name!r}: 'ris' uses the distinct values of {spec.time!r} as positions and found "
-                f"{len(uniq)} (> {MAX_POSITIONS}); round the time variable (e.g. to days)"
+                f"model {spec.name!r}: {spec.covariance!r} uses the distinct values of {spec.time!r} as positions and "
+                f"found {len(uniq)} (> {MAX_POSITIONS}); round the time variable (e.g. to days)"
             )
+        if s.kind == "spatial":
+            dup = pd.Series(pos).groupby(prep.subject).apply(lambda x: x.duplicated().any())
+            if dup.any():
+                raise SpecError(f"model {spec.name!r}: {spec.covariance!r} needs distinct {spec.time!r} values within "
+                                "each patient (two rows at the same time would be perfectly correlated)")
         return pos, uniq, [f"{x:g}" for x in uniq]
     pos = fr.groupby(prep.subject).cumcount().to_numpy()
     K = int(pos.max()) + 1 if len(pos) else 1
     return pos, np.arange(1.0, K + 1), [str(k + 1) for k in range(K)]
+
+
+def _within_vars(prep, spec):
+    """term index -> factors of the term that change within some subject."""
+    fr, subj = prep.frame, prep.subject
+    changes = {}
+    for name, f in prep.formula.factors.items():
+        cols = [c for c in f.variables if c in fr.columns]
+        changes[name] = bool(cols) and bool((fr.groupby(subj)[cols].nunique() > 1).any().any())
+    return lambda ti: frozenset(x for x in prep.formula.terms[ti] if changes.get(x, False))
 
 
 def fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitResult:
@@ -145,9 +176,7 @@ def fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitR
     >>> fit.convergence.converged, len(fit.effects), list(fit.effects["visit"])
     (True, 3, ['V1', 'V2', 'V3'])
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_controller().limit(limits=1, user_api="blas"):
         return _fit_native(spec, data, level)
 
 
@@ -156,8 +185,15 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
     check_spec(spec)
     s = get_structure(spec.covariance)
     prep = prepare(spec, data)
-    pos, t, labels = _positions(spec, prep, s)
-    ld = build_long_data(prep.y, prep.X, prep.subject, pos, t)
+    ld = None
+    if s.kind == "re":  # per-subject (Woodbury) layout: any times, no grid of positions
+        tr = prep.frame[spec.time].to_numpy(float) if spec.time else np.zeros(len(prep.y))
+        ld = build_subject_data(prep.y, prep.X, prep.subject, tr, s)
+        if ld is not None:
+            t, labels = ld.display_grid()
+    if ld is None:
+        pos, t, labels = _positions(spec, prep, s)
+        ld = build_long_data(prep.y, prep.X, prep.subject, pos, t)
     reml = spec.method == "reml"
     opt = fit_covariance(ld, s, reml)
     ev = opt.evaluation
@@ -176,9 +212,14 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
         vcov = kr.vcov_adj
     if spec.vcov == "sandwich":
         vcov = inf.sandwich(ld, ev)
-    bw = inf.between_within_df(ld) if spec.df == "between-within" else None
+    bw = None
+    if spec.df == "between-within":
+        kept_terms = [prep.formula.term_of_column[prep.formula.columns.index(c)] for c in prep.columns]
+        bw, bw_warn = between_within(prep.X, prep.subject, kept_terms, prep.formula.terms,
+                                     set(prep.formula.factor_levels), _within_vars(prep, spec), spec.covariance)
+        warnings += bw_warn
 
-    def df_of(c):
+    def df_raw(c):
         if spec.df == "satterthwaite":
             return inf.satterthwaite_df(st, c)
         if kr is not None:
@@ -189,8 +230,19 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
             return float(np.min(bw[np.abs(c) > 1e-12])) if np.any(np.abs(c) > 1e-12) else np.nan
         return np.inf
 
+    def df_of(c):
+        """The df method's value; a non-computable Satterthwaite/KR df becomes inf (z test), flagged."""
+        d = df_raw(c)
+        if need_deriv and not (np.isfinite(d) and d > 0):
+            return np.inf
+        return float(d)
+
+    def fell_back(d):
+        return need_deriv and not np.isfinite(d)
+
     rows = []
     kept = list(prep.columns)
+    n_fallback = 0
     for term in prep.all_columns:
         if term not in kept:
             rows.append({"term": term, **{k: np.nan for k in PARAM_COLUMNS[1:]}})
@@ -198,6 +250,7 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
         j = kept.index(term)
         c = np.eye(ld.p)[j]
         est, se, df = float(ev.beta[j]), float(np.sqrt(vcov[j, j])), df_of(c)
+        n_fallback += fell_back(df)
         lo, hi, p = t_interval(est, se, df, level)
         rows.append({"term": term, "estimate": est, "std_error": se, "df": df, "statistic": est / se,
                      "p_value": p, "conf_low": lo, "conf_high": hi})
@@ -208,7 +261,17 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
     ests = C @ ev.beta
     ses = np.sqrt(np.einsum("ip,pq,iq->i", C, vcov, C))
     dfs = [df_of(c) for c in C]
-    effects = build_effects(spec, prep, grid, ests, ses, dfs, "native", longmod.__version__, level)
+    fallback = [fell_back(d) for d in dfs]
+    n_fallback += sum(fallback)
+    if n_fallback:
+        warnings.append(f"{spec.df} df could not be computed for {n_fallback} coefficient(s)/contrast(s); "
+                        "z tests (df = inf) were used there (df_fallback = True)")
+    singular = singular_message(s, opt.phi, t)
+    if singular:
+        warnings.append(f"singular fit: {singular}")
+    warnings = list(dict.fromkeys([*prep.warnings, *warnings]))
+    effects = build_effects(spec, prep, grid, ests, ses, dfs, "native", longmod.__version__, level,
+                            df_method=spec.df, df_fallback=fallback, warnings=warnings)
     lsm = g.copy()
     lsm["estimate"] = L @ ev.beta
     lsm["std_error"] = np.sqrt(np.einsum("ip,pq,iq->i", L, vcov, L))
@@ -236,7 +299,8 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
         "method": spec.method, "log_likelihood": -0.5 * opt.value, "neg2_log_likelihood": opt.value,
         "aic": opt.value + 2 * k_ic, "bic": opt.value + np.log(n_subj) * k_ic,
         "n_obs": ld.n_obs, "n_patients": n_subj, "n_cov_params": q, "covariance": spec.covariance,
-        "df_method": spec.df, "vcov_method": spec.vcov,
+        "df_method": spec.df, "vcov_method": spec.vcov, "n_dropped": int(prep.n_dropped),
+        "singular": bool(singular), "formula": _formula_text(spec),
     }
     conv = Convergence(opt.converged, opt.optimizer, opt.iterations, opt.gradient_norm, tuple(warnings))
     extras = {
@@ -244,5 +308,25 @@ def _fit_native(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> Fit
         "vcov_model": pd.DataFrame(ev.Minv, index=kept, columns=kept),
         "covariance_matrix": pd.DataFrame(np.real(S) + float(np.real(nug)) * np.eye(len(t)), index=labels, columns=labels),
     }
+    model = LinearInference(prep.formula, prep.frame, tuple(kept), np.asarray(ev.beta, float), np.asarray(vcov, float),
+                            spec.df, df_of)
     return FitResult("native", longmod.__version__, effects, params, covariance, fit_stats, conv,
-                     provenance(spec, prep, longmod.__version__), extras)
+                     provenance(spec, prep, longmod.__version__), extras, model=model)
+
+
+def _formula_text(spec: ModelSpec) -> str:
+    """The model as one formula string (the spec's own formula when it has one)."""
+    if spec.formula:
+        return spec.formula
+    s = COVARIANCE_TABLE[spec.covariance]
+    if s.kind == "mmrm":
+        extra = f"{spec.covariance}({spec.visit} | {spec.subject})"
+    elif s.kind == "spatial":
+        extra = f"{spec.covariance}({spec.time} | {spec.subject})"
+    elif spec.covariance == "ri":
+        extra = f"(1 | {spec.subject})"
+    elif spec.covariance == "ris":
+        extra = f"(1 + {spec.time} | {spec.subject})"
+    else:
+        extra = f"(1 | {spec.subject}) + (0 + {spec.time} | {spec.subject})"
+    return f"{spec.outcome} ~ {spec.fixed} + {extra}"

@@ -3,7 +3,8 @@
 statsmodels has only sigma^2 I residuals, so MMRM structures are refused.
 Inference is statsmodels' own: fixed-effect covariance from ``cov_params()``
 (observed information of the joint fit) and **z tests (df = inf)** -- so only
-``df="asymptotic"`` is accepted; ask the native engine for Satterthwaite/KR.
+``df="asymptotic"`` is accepted and every row says ``df_method = "asymptotic"``; ask the
+native engine for Satterthwaite/KR.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 from longmod.engines.core.prepare import build_effects, effect_grid, prepare, provenance
+from longmod.engines.core.singular import singular_message
+from longmod.engines.core.covariance import get_structure
+from longmod.results.emm import LinearInference
 from longmod.results.fit import COVARIANCE_COLUMNS, PARAM_COLUMNS, Convergence, FitResult
 from longmod.results.schema import t_interval
 from longmod.spec.model import ModelSpec, SpecError
@@ -111,7 +115,6 @@ def fit_statsmodels(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) ->
     ests = C @ beta
     ses = np.sqrt(np.einsum("ip,pq,iq->i", C, vcov, C))
     ver = statsmodels.__version__
-    effects = build_effects(spec, prep, grid, ests, ses, [np.inf] * len(ests), "statsmodels", ver, level)
     G = np.asarray(res.cov_re)
     if spec.covariance == "ri":
         cov = [("var(Intercept)", G[0, 0]), ("residual", res.scale)]
@@ -123,9 +126,16 @@ def fit_statsmodels(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) ->
     k_ic = q + (0 if reml else p)
     n_subj = int(len(np.unique(prep.subject)))
     llf = float(res.llf)
+    singular = singular_message(get_structure(spec.covariance), covariance["estimate"].to_numpy(float),
+                                np.arange(1.0, 3.0))
+    msgs = tuple(dict.fromkeys([*prep.warnings, *msgs, *([f"singular fit: {singular}"] if singular else [])]))
     fit_stats = {"method": spec.method, "log_likelihood": llf, "neg2_log_likelihood": -2 * llf,
                  "aic": -2 * llf + 2 * k_ic, "bic": -2 * llf + np.log(n_subj) * k_ic, "n_obs": n,
-                 "n_patients": n_subj, "covariance": spec.covariance, "df_method": "asymptotic (z)"}
+                 "n_patients": n_subj, "covariance": spec.covariance, "df_method": "asymptotic",
+                 "n_dropped": int(prep.n_dropped), "singular": bool(singular)}
+    effects = build_effects(spec, prep, grid, ests, ses, [np.inf] * len(ests), "statsmodels", ver, level,
+                            df_method="asymptotic", warnings=msgs)
     conv = Convergence(bool(res.converged), "statsmodels " + " -> ".join(used), None, None, msgs)
+    model = LinearInference(prep.formula, prep.frame, tuple(kept), beta, vcov, "asymptotic", lambda c: np.inf)
     return FitResult("statsmodels", ver, effects, params, covariance, fit_stats, conv,
-                     provenance(spec, prep, ver), {"vcov": pd.DataFrame(vcov, index=kept, columns=kept)})
+                     provenance(spec, prep, ver), {"vcov": pd.DataFrame(vcov, index=kept, columns=kept)}, model=model)

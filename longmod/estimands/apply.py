@@ -1,8 +1,13 @@
 """Apply an Estimand to TrialData: the analysis data set, value by value.
 
-Every analysed value keeps how it was obtained: ``source`` is ``observed`` or
-``imputed`` and ``rule`` names the rule (``death: composite 50``,
-``discharge: LOCF x 1.10``, ...). Nothing in the TrialData is modified.
+Every analysed value keeps how it was obtained: ``source`` is ``observed``,
+``imputed`` or ``missing`` and ``rule`` names the rule (``death: composite 0``,
+``discharge: LOCF x 1.10``, ...). The intercurrent events are the trial's
+declared events (``trial.toml`` ``[events.*]``): the estimand's ``death``
+strategy applies to events of kind ``death``, its ``discharge`` strategy to
+events of kind ``discharge``. Events of kind ``other`` do not change how a value
+is analysed (treatment policy); a value missing after one falls under
+``other_missing``. Nothing in the TrialData is modified.
 """
 
 from __future__ import annotations
@@ -15,10 +20,9 @@ import pandas as pd
 from longmod.data.trial import TrialData
 from longmod.spec.estimand import Estimand
 
-#: Columns of :attr:`AnalysisData.frame`.
+#: Columns of :attr:`AnalysisData.frame` besides the trial's covariates (which follow ``arm``).
 ANALYSIS_COLUMNS: tuple[str, ...] = (
-    "patient_id", "arm", "age_gt70", "sofa_gt11", "doses_received", "baseline", "value", "change",
-    "source", "rule", "event", "event_day", "last_observed_day",
+    "patient_id", "arm", "baseline", "value", "change", "source", "rule", "event", "event_day", "last_observed_day",
 )
 
 
@@ -30,18 +34,22 @@ class AnalysisData:
     ----------
     estimand : Estimand
     frame : pandas.DataFrame
-        Columns :data:`ANALYSIS_COLUMNS`: ``baseline`` (value at the baseline
-        day), ``value`` (at the endpoint day, observed or imputed), ``change``
-        (value - baseline), ``source`` (``observed``, ``imputed``, ``missing``),
-        ``rule`` (how the value was obtained), ``event`` (``death``,
-        ``discharge``, ``none``), ``event_day`` and ``last_observed_day``.
-        Rows excluded by the estimand (population, ``exclude`` strategies) are
-        absent; values left missing (``hypothetical``) have ``source =
-        "missing"`` and NaN value.
+        ``patient_id``, ``arm``, every declared covariate of the trial (its
+        column name; categorical covariates as pandas Categorical with the
+        declared levels), ``doses_received`` when the trial plans doses, then
+        ``baseline`` (value at the baseline day), ``value`` (at the endpoint
+        day, observed or imputed), ``change`` (value - baseline), ``source``
+        (``observed``, ``imputed``, ``missing``), ``rule`` (how the value was
+        obtained), ``event`` (``death``, ``discharge``, ``none``),
+        ``event_day`` and ``last_observed_day``. Rows excluded by the estimand
+        (population, ``exclude`` strategies) are absent; values left missing
+        (``hypothetical``) have ``source = "missing"`` and NaN value.
     excluded : pandas.DataFrame
         ``patient_id`` and ``reason`` of every patient left out.
     trial_name : str
     synthetic : bool
+    covariates : tuple of str
+        The covariate columns of ``frame``.
     """
 
     estimand: Estimand
@@ -49,6 +57,7 @@ class AnalysisData:
     excluded: pd.DataFrame
     trial_name: str
     synthetic: bool
+    covariates: tuple[str, ...] = ()
 
     @property
     def complete(self) -> pd.DataFrame:
@@ -60,13 +69,40 @@ class AnalysisData:
         return self.frame.groupby(["arm", "rule"]).size().rename("n").reset_index()
 
 
-def _event(row) -> tuple[str, float]:
-    """Earliest intercurrent event of a patient: ('death'|'discharge'|'none', day)."""
-    d, c = row["death_day"], row["icu_discharge_day"]
-    if pd.notna(d) and (pd.isna(c) or d <= c):
-        return "death", float(d)
-    if pd.notna(c):
-        return "discharge", float(c)
+def patient_events(trial: TrialData) -> pd.DataFrame:
+    """Each patient's earliest death and discharge day from the trial's declared events.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, ``death_day``, ``discharge_day`` (NaN when none), in
+        the order of the patients table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.data import EventInfo, TrialMeta, from_frames
+    >>> meta = TrialMeta(name="t", arms=("a", "b"), reference_arm="b", schedule=(0, 7),
+    ...                  events={"dead": EventInfo("dead", "d_day", "death")})
+    >>> pts = pd.DataFrame({"patient_id": ["p1", "p2"], "arm": ["a", "b"], "d_day": [3, None]})
+    >>> ms = pd.DataFrame({"patient_id": ["p1", "p2"], "day": [0, 0], "variable": "y", "value": [1.0, 2.0]})
+    >>> patient_events(from_frames(pts, ms, meta))["death_day"].tolist()
+    [3.0, nan]
+    """
+    pts = trial.patients
+    out = pd.DataFrame({"patient_id": pts["patient_id"]})
+    for kind in ("death", "discharge"):
+        cols = [e.column for e in trial.meta.events_of_kind(kind)]
+        out[f"{kind}_day"] = pts[cols].min(axis=1).astype(float) if cols else np.nan
+    return out
+
+
+def _event(death: float, discharge: float) -> tuple[str, float]:
+    """Earliest intercurrent event of a patient: ('death'|'discharge'|'none', day); death wins a tie."""
+    if pd.notna(death) and (pd.isna(discharge) or death <= discharge):
+        return "death", float(death)
+    if pd.notna(discharge):
+        return "discharge", float(discharge)
     return "none", np.nan
 
 
@@ -75,14 +111,13 @@ def apply_estimand(trial: TrialData, estimand: Estimand) -> AnalysisData:
 
     Rules, for a patient without an observed value on ``estimand.day``:
 
-    * died on or before that day -> the death strategy (``composite``: the
-      fixed value, default 50; ``locf``: last observed value; ``hypothetical``:
-      left missing; ``exclude``: patient dropped);
-    * discharged from ICU on or before that day -> the discharge strategy
-      (``locf_multiplier``: last observed value x factor, default 1.10, the
-      STROMA-CoV-2 "LOCF + 10%"; ``locf_plus_baseline_fraction``: last
-      observed value + factor x baseline, the additive reading; ``locf``;
-      ``hypothetical``; ``exclude``);
+    * died (an event of kind ``death``) on or before that day -> the death
+      strategy (``composite``: the declared value; ``locf``: last observed
+      value; ``hypothetical``: left missing; ``exclude``: patient dropped);
+    * discharged (an event of kind ``discharge``) on or before that day -> the
+      discharge strategy (``locf_multiplier``: last observed value x factor;
+      ``locf_plus_baseline_fraction``: last observed value + factor x
+      baseline; ``locf``; ``hypothetical``; ``exclude``);
     * otherwise -> the ``other_missing`` strategy.
 
     The last observed value is the latest non-missing value on or before the
@@ -101,43 +136,50 @@ def apply_estimand(trial: TrialData, estimand: Estimand) -> AnalysisData:
     Examples
     --------
     >>> import pandas as pd
-    >>> from longmod.data import TrialMeta, VariableInfo, from_frames
+    >>> from longmod.data import EventInfo, TrialMeta, VariableInfo, from_frames
     >>> from longmod.spec.estimand import Estimand
     >>> meta = TrialMeta(name="t", arms=("a", "b"), reference_arm="b", schedule=range(8),
-    ...                  variables={"pf": VariableInfo("pf", min=20, max=700)})
+    ...                  variables={"pf": VariableInfo("pf", min=20, max=700)},
+    ...                  events={"death": EventInfo("death", "died", "death"),
+    ...                          "out": EventInfo("out", "left_icu", "discharge")})
     >>> pts = pd.DataFrame({"patient_id": ["p1", "p2", "p3"], "arm": ["a", "b", "a"],
-    ...                     "age_gt70": 0, "sofa_gt11": 0, "death_day": [None, 3, None],
-    ...                     "icu_discharge_day": [5, None, None], "doses_received": 3})
+    ...                     "died": [None, 3, None], "left_icu": [5, None, None]})
     >>> ms = pd.DataFrame({"patient_id": ["p1", "p1", "p2", "p3", "p3"], "day": [0, 4, 0, 0, 7],
     ...                    "variable": "pf", "value": [100.0, 200.0, 150.0, 120.0, 180.0]})
-    >>> ad = apply_estimand(from_frames(pts, ms, meta), Estimand("e", "pf", day=7))
+    >>> e = Estimand("e", "pf", day=7, death={"strategy": "composite", "value": 50},
+    ...              discharge={"strategy": "locf_multiplier", "factor": 1.1})
+    >>> ad = apply_estimand(from_frames(pts, ms, meta), e)
     >>> ad.frame[["patient_id", "value", "rule"]].to_string(index=False)
     'patient_id  value                    rule\\n        p1  220.0 discharge: LOCF x 1.10\\n        p2   50.0  death: composite 50\\n        p3  180.0                observed'
     """
     e = estimand
+    meta = trial.meta
+    base_day = meta.baseline_day if e.baseline_day is None else e.baseline_day
     pts = trial.patients
     meas = trial.measurements
     v = meas[(meas["variable"] == e.outcome) & meas["value"].notna()]
     if v.empty:
-        raise KeyError(f"estimand {e.name!r}: outcome {e.outcome!r} has no values in trial {trial.meta.name!r}")
+        raise KeyError(f"estimand {e.name!r}: outcome {e.outcome!r} has no values in trial {meta.name!r}")
     by_pid = {pid: g.sort_values("day") for pid, g in v.groupby("patient_id")}
+    events = patient_events(trial).set_index("patient_id")
+    covariates = tuple(meta.covariates)
+    keep = ["patient_id", "arm", *covariates] + (["doses_received"] if meta.doses_planned is not None else [])
 
     rows, excluded = [], []
-    planned = trial.meta.doses_planned
-    for _, p in pts.iterrows():
-        pid = p["patient_id"]
-        if e.population == "per_protocol" and planned is not None and p["doses_received"] < planned:
-            excluded.append((pid, f"per protocol: received {p['doses_received']} of {planned} doses"))
+    planned = meta.doses_planned
+    for i, pid in enumerate(pts["patient_id"]):
+        if e.population == "per_protocol" and planned is not None and pts.at[i, "doses_received"] < planned:
+            excluded.append((pid, f"per protocol: received {pts.at[i, 'doses_received']} of {planned} doses"))
             continue
         g = by_pid.get(pid)
         base = np.nan
         if g is not None:
-            b = g[g["day"] == e.baseline_day]
+            b = g[g["day"] == base_day]
             base = float(b["value"].iloc[0]) if len(b) else np.nan
         if np.isnan(base):
-            excluded.append((pid, f"no baseline (day {e.baseline_day}) value"))
+            excluded.append((pid, f"no baseline (day {base_day}) value"))
             continue
-        event, eday = _event(p)
+        event, eday = _event(events.at[pid, "death_day"], events.at[pid, "discharge_day"])
         at_day = g[g["day"] == e.day]
         upto = g[g["day"] <= (min(e.day, eday) if event != "none" else e.day)]
         last_day = float(upto["day"].iloc[-1]) if len(upto) else np.nan
@@ -164,14 +206,12 @@ def apply_estimand(trial: TrialData, estimand: Estimand) -> AnalysisData:
             else:  # hypothetical
                 value, rule = np.nan, f"{label}: hypothetical (missing)"
             source = "missing" if np.isnan(value) else "imputed"
-        rows.append(
-            {
-                "patient_id": pid, "arm": p["arm"], "age_gt70": int(p["age_gt70"]), "sofa_gt11": int(p["sofa_gt11"]),
-                "doses_received": int(p["doses_received"]), "baseline": base, "value": value,
-                "change": value - base, "source": source, "rule": rule, "event": event,
-                "event_day": eday, "last_observed_day": last_day,
-            }
-        )
-    frame = pd.DataFrame(rows, columns=list(ANALYSIS_COLUMNS))
+        rows.append({
+            "row": i, "baseline": base, "value": value, "change": value - base, "source": source, "rule": rule,
+            "event": event, "event_day": eday, "last_observed_day": last_day,
+        })
+    values = pd.DataFrame(rows, columns=["row", *ANALYSIS_COLUMNS[2:]])
+    frame = pts.loc[values["row"].to_numpy(), keep].reset_index(drop=True)
+    frame = pd.concat([frame, values.drop(columns="row").reset_index(drop=True)], axis=1)
     excl = pd.DataFrame(excluded, columns=["patient_id", "reason"])
-    return AnalysisData(e, frame, excl, trial.meta.name, trial.meta.synthetic)
+    return AnalysisData(e, frame, excl, meta.name, meta.synthetic, covariates)

@@ -113,8 +113,8 @@ def published_descriptives(trial: str) -> pd.DataFrame:
     Examples
     --------
     >>> d = published_descriptives("stroma-cov2")
-    >>> d[(d.arm == "uc_msc") & (d.statistic == "median")]["published"].tolist()
-    [54.3]
+    >>> d.loc[d.statistic == "median", "published"].tolist()
+    [54.3, 25.3]
     """
     rows = []
     for r in published_results(trial):

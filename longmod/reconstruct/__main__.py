@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     from longmod.reconstruct import CalibrationError, build_fixture
 
     p = argparse.ArgumentParser(prog="python -m longmod.reconstruct", description=__doc__)
-    p.add_argument("name", help="bundled fixture name (e.g. stroma_cov2) or a folder with targets.toml and trial.toml")
+    p.add_argument("name", help="a bundled fixture name or a folder with targets.toml and trial.toml")
     p.add_argument("--seed", type=int, default=None, help="default: [generator] seed of the targets file")
     p.add_argument("--out", default=None, help="output folder (default: the fixture folder)")
     a = p.parse_args(argv)

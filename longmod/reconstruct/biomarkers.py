@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from longmod.data.trial import MEASUREMENT_COLUMNS, TrialData
 from longmod.reconstruct.calibrate import CalibrationError
 from longmod.reconstruct.evaluate import REPORT_COLUMNS
+from longmod.reconstruct.tables import MEASUREMENT_COLUMNS, as_tables
 
 
 def _sig(x: np.ndarray, digits: int) -> np.ndarray:
@@ -68,7 +68,7 @@ def marker_table(bm: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({"marker": names, "log10_mean": mean, "censor_aim": aim, "lloq": lloq, "effect": effect})
 
 
-def _draw(bm, patients, table, rng, days, active, sizes, rho, sd, trend, effect, p_miss) -> pd.DataFrame:
+def _draw(bm, patients, table, rng, days, active, sizes, rho, sd, trend, effect, p_miss, end_columns) -> pd.DataFrame:
     """One draw of every biomarker row (see :func:`add_biomarkers`)."""
     # the cytokine set: a random subset of each arm (missing completely at random)
     members = []
@@ -80,7 +80,7 @@ def _draw(bm, patients, table, rng, days, active, sizes, rho, sd, trend, effect,
     for m in table.itertuples():
         b = rng.normal(0.0, sd * np.sqrt(rho), len(pts))
         for (pid, p), bi in zip(pts.iterrows(), b):
-            ev = [d for d in (p["death_day"], p["icu_discharge_day"]) if not np.isnan(d)]
+            ev = [p[c] for c in end_columns if not np.isnan(p[c])]
             end = min(ev) if ev else np.inf
             for t in days:
                 e = rng.normal(0.0, sd * np.sqrt(1 - rho))
@@ -99,7 +99,7 @@ def add_biomarkers(spec, patients: pd.DataFrame, measurements: pd.DataFrame, rng
     Model per marker ``k``, patient ``i``, sampling day ``t`` (log10 scale):
     ``y = mu_k + trend * t + b_ik + e_ikt`` with ``b ~ N(0, rho sd^2)``,
     ``e ~ N(0, (1 - rho) sd^2)`` (within-patient correlation ``rho``), plus
-    ``effect[t]`` for the UC-MSC arm on the ``effect_markers`` (later
+    ``effect[t]`` for the ``active_arm`` on the ``effect_markers`` (later
     decreases; zero elsewhere and on other markers). Draws are repeated
     (``max_draws``) until the published finding holds: Benjamini-Hochberg
     significant between-arm differences among the effect markers at the late
@@ -110,7 +110,7 @@ def add_biomarkers(spec, patients: pd.DataFrame, measurements: pd.DataFrame, rng
     spec : TargetSpec
         Uses ``spec.biomarkers``.
     patients, measurements : pandas.DataFrame
-        After the extension (death and discharge days final).
+        After the extension (the end days of ``spec.end_columns`` final).
     rng : numpy.random.Generator
         The biomarkers' own stream.
 
@@ -132,7 +132,7 @@ def add_biomarkers(spec, patients: pd.DataFrame, measurements: pd.DataFrame, rng
     p_miss = float(bm.get("missing_at_random", 0.03))
     table = marker_table(bm)
     for _ in range(int(bm.get("max_draws", 50))):
-        new = _draw(bm, patients, table, rng, days, active, sizes, rho, sd, trend, effect, p_miss)
+        new = _draw(bm, patients, table, rng, days, active, sizes, rho, sd, trend, effect, p_miss, spec.end_columns)
         hits = finding_hits(bm, new.merge(patients[["patient_id", "arm"]], on="patient_id"))
         if hits["effect_late"] >= 1 and hits["other"] == 0:
             break
@@ -183,30 +183,33 @@ def finding_hits(bm: Mapping[str, Any], m: pd.DataFrame) -> dict[str, int]:
     return hits
 
 
-def biomarker_report(spec, trial: TrialData) -> pd.DataFrame:
+def biomarker_report(spec, trial) -> pd.DataFrame:
     """Checks of the biomarkers on the written data (target report columns).
 
-    Exact: number of markers, patients in the cytokine set per arm (published
-    20/21). Assumption checks: lowest and highest censored fraction across
-    markers. Soft: the published finding, as the number of between-arm
-    rank-sum tests (LOQ/2 substitution, Benjamini-Hochberg across the
-    markers of each day) significant among the effect markers at the late
-    days (at least one) and among all other marker-days (none).
+    Exact: number of markers, patients in the sampled set per arm
+    (``set_sizes``). Assumption checks: lowest and highest censored fraction
+    across markers. Soft: the published finding, as the number of between-arm
+    rank-sum tests (LOQ/2 substitution, Benjamini-Hochberg across the markers
+    of each day) significant among the effect markers at the late days (at
+    least one) and among all other marker-days (none). Quote keys come from
+    ``[biomarkers.sources]``.
 
     Examples
     --------
-    >>> from longmod.data import load_trial
+    >>> from longmod.reconstruct.tables import read_tables
     >>> from longmod.resources import fixtures_dir
     >>> from longmod.reconstruct.targets import load_targets
     >>> folder = fixtures_dir() / "stroma_cov2"
-    >>> rep = biomarker_report(load_targets(folder / "targets.toml"), load_trial(folder))
+    >>> rep = biomarker_report(load_targets(folder / "targets.toml"), read_tables(folder))
     >>> bool(rep.loc[~rep["soft"], "passed"].all())
     True
     """
     bm = spec.biomarkers
+    src = dict(bm.get("sources", {}))
     names = list(bm["markers"])
-    m = trial.measurements
-    m = m[m["variable"].isin(names)].merge(trial.patients[["patient_id", "arm"]], on="patient_id")
+    tables = as_tables(trial)
+    m = tables.measurements
+    m = m[m["variable"].isin(names)].merge(tables.patients[["patient_id", "arm"]], on="patient_id")
     rows = []
 
     def add(tid, kind, desc, arm, want, got, tol, soft, source):
@@ -214,23 +217,23 @@ def biomarker_report(spec, trial: TrialData) -> pd.DataFrame:
                      bool(abs(got - want) <= tol + 1e-9), soft, source))
 
     add("biomarkers_n_markers", "count", "markers measured", "all", len(names), m["variable"].nunique(), 0, False,
-        "schedule_and_endpoints.n_cytokines_measured")
+        str(src.get("n_markers", "")))
     for arm, k in dict(bm["set_sizes"]).items():
         add(f"biomarkers_n_patients_{arm}", "count", f"patients with biomarkers, {arm}", arm, k,
-            m.loc[m["arm"] == arm, "patient_id"].nunique(), 0, False, f"sample_sizes.cytokine_set_{arm}")
+            m.loc[m["arm"] == arm, "patient_id"].nunique(), 0, False, str(dict(src.get("set_sizes", {})).get(arm, "")))
     cens = m.groupby("variable")["value"].apply(lambda v: v.isna().mean())
     lo_c, hi_c = (float(v) for v in bm.get("censored_fraction_range", [0.0, 0.6]))
     add("biomarkers_min_censored_fraction", "proportion", "lowest censored fraction across markers", "all",
-        lo_c, cens.min(), 0.05, False, "assumption: NOTES.md b.19")
+        lo_c, cens.min(), 0.05, False, str(src.get("censoring", "")))
     add("biomarkers_max_censored_fraction", "proportion", "highest censored fraction across markers", "all",
-        hi_c, cens.max(), 0.15, False, "assumption: NOTES.md b.19")
+        hi_c, cens.max(), 0.15, False, str(src.get("censoring", "")))
     late = [int(d) for d in dict(bm.get("effect_log10", {})) if float(bm["effect_log10"][d]) != 0]
     eff = set(bm.get("effect_markers", []))
     hits = finding_hits(bm, m)
     n_late = len(eff) * len(late)
     add("biomarkers_bh_hits_effect_late", "count", f"BH-significant between-arm differences (rank sum, LOQ/2, per day): "
         f"effect markers at D{', D'.join(map(str, late))} (of {n_late})", "all", n_late, hits["effect_late"], n_late - 1,
-        True, "biomarkers.only_significant_finding")
+        True, str(src.get("finding", "")))
     add("biomarkers_bh_hits_other", "count", "BH-significant between-arm differences: all other marker-days", "all",
-        0, hits["other"], 0, True, "biomarkers.only_significant_finding")
+        0, hits["other"], 0, True, str(src.get("finding", "")))
     return pd.DataFrame(rows, columns=list(REPORT_COLUMNS))

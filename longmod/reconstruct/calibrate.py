@@ -1,8 +1,9 @@
 """Seeded calibration: move patient-level anchors until every target is met.
 
 The analysis sets' structure (who is observed, who is imputed and by which
-rule) is read once from :func:`longmod.estimands.apply_estimand` on a template
-trial; every analysed value is then a simple function of the anchors
+rule) is read once from :func:`longmod.estimands.apply_estimand` (or the
+observed values, for sets declared by ``variable`` and ``day``) on a template
+of the draw; every analysed value is then a simple function of the anchors
 (baseline, endpoint value, last observed value), so the targets can be
 evaluated quickly inside :func:`scipy.optimize.least_squares`. The optimiser
 minimises the tolerance-scaled target deviations plus a small ridge pull
@@ -20,13 +21,13 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from longmod.data.trial import TrialData
 from longmod.reconstruct.evaluate import set_frames, target_value, treatment_of
-from longmod.reconstruct.stats import STRUCTURAL
+from longmod.reconstruct.stats import STRUCTURAL, VERIFY_ONLY
+from longmod.reconstruct.tables import Tables
 from longmod.reconstruct.targets import Target, TargetSpec
 
-#: Kinds left out of the objective (step functions of ranks; reported only).
-NON_SMOOTH = frozenset({"signed_rank_p", "rank_sum_p"})
+#: Kinds left out of the objective (step functions of ranks or counts; reported only).
+NON_SMOOTH = VERIFY_ONLY
 
 
 class CalibrationError(RuntimeError):
@@ -59,21 +60,25 @@ class FastModel:
     Parameters
     ----------
     spec : TargetSpec
-    template : TrialData
-        A trial with the draw's structure (events, measured days); only the
-        anchor values change during calibration.
+    template : Tables
+        The draw's tables (events, measured days); only the anchor values
+        change during calibration.
     anchors : pandas.DataFrame
         ``patient_id``, ``day``, ``value``: the latent values, in vector order.
     aims : sequence of Target
         Extra soft aims (generator assumptions such as a correlation).
+    targets : sequence of Target, optional
+        The targets this stage calibrates (default: all of ``spec``).
 
     Examples
     --------
     See :func:`calibrate_anchors`.
     """
 
-    def __init__(self, spec: TargetSpec, template: TrialData, anchors: pd.DataFrame, aims: Sequence[Target] = ()):
+    def __init__(self, spec: TargetSpec, template: Tables, anchors: pd.DataFrame, aims: Sequence[Target] = (),
+                 targets: Sequence[Target] | None = None):
         self.spec = spec
+        self.targets = tuple(spec.targets if targets is None else targets)
         self.treatment = treatment_of(template)
         key = {(p, int(d)): i for i, (p, d) in enumerate(zip(anchors["patient_id"], anchors["day"]))}
         frames = set_frames(spec, template)
@@ -83,20 +88,28 @@ class FastModel:
             fixed = {c: f[c].to_numpy() for c in f.columns if c not in ("baseline", "value", "change")}
             fixed[self.treatment.variable] = fixed[self.treatment.variable].astype(str)
             est_name = s.get("estimand", "")
-            if not est_name:
+            if not est_name and "variable" not in s:
                 self.maps[name] = _SetMap(fixed, np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0), np.zeros(0))
                 continue
-            est = spec.estimands[est_name]
+            if est_name:
+                est = spec.estimands[est_name]
+                base_day, day = (spec.baseline_day if est.baseline_day is None else est.baseline_day), est.day
+            else:  # observed values of a variable: calibrated only if it is the calibrated outcome
+                est = None
+                base_day, day = int(s.get("baseline_day", spec.baseline_day)), int(s["day"])
+                if str(s["variable"]) != spec.outcome:
+                    self.maps[name] = _SetMap(fixed, np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0), np.zeros(0))
+                    continue
             m = len(f)
             base_idx = np.empty(m, int)
             val_idx = np.full(m, -1)
             const, mult, addb = np.zeros(m), np.zeros(m), np.zeros(m)
             for r, row in enumerate(f.itertuples(index=False)):
                 pid = row.patient_id
-                base_idx[r] = self._anchor(key, pid, est.baseline_day, name)
-                s_ = _strategy_for(est, row.event, row.source)
+                base_idx[r] = self._anchor(key, pid, base_day, name)
+                s_ = None if est is None else _strategy_for(est, row.event, row.source)
                 if s_ is None:
-                    val_idx[r], mult[r] = self._anchor(key, pid, est.day, name), 1.0
+                    val_idx[r], mult[r] = self._anchor(key, pid, day, name), 1.0
                 elif s_.name == "composite":
                     const[r] = float(s_.value)
                 elif s_.name in ("locf", "locf_multiplier", "locf_plus_baseline_fraction"):
@@ -107,8 +120,8 @@ class FastModel:
                     const[r] = np.nan
             self.maps[name] = _SetMap(fixed, base_idx, val_idx, const, mult, addb)
         self.where = {t.id: (frames[t.set].eval(t.where).to_numpy(bool) if t.where else None)
-                      for t in [*spec.targets, *aims]}
-        self.active = [t for t in [*spec.targets, *aims]
+                      for t in [*self.targets, *aims]}
+        self.active = [t for t in [*self.targets, *aims]
                        if t.weight > 0 and t.kind not in STRUCTURAL and t.kind not in NON_SMOOTH]
 
     @staticmethod

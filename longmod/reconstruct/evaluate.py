@@ -1,10 +1,13 @@
 """Evaluate targets on trial data through longmod's own rules.
 
-Analysis sets are built by :func:`longmod.estimands.apply_estimand` (the
-package's intercurrent-event rules) and statistics by
+Analysis sets that apply an estimand are built by
+:func:`longmod.estimands.apply_estimand` (the package's intercurrent-event
+rules); sets declared by ``variable`` and ``day`` read the observed values
+straight from the measurements; statistics come from
 :mod:`longmod.reconstruct.stats` (ANCOVA and rank tests from
-:mod:`longmod.engines.ancova`). This is the route that decides pass/fail and
-writes CALIBRATION.md.
+:mod:`longmod.engines.ancova`, between-arm tests from
+:mod:`longmod.reconstruct.between`). This is the route that decides pass/fail
+and writes CALIBRATION.md.
 """
 
 from __future__ import annotations
@@ -15,9 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from longmod.data.trial import TrialData
-from longmod.estimands.apply import apply_estimand
-from longmod.reconstruct.stats import BETWEEN_ARM, STATISTICS
+from longmod.reconstruct.stats import BETWEEN_ARM, INDICATOR_KINDS, OPTION_COLUMNS, STATISTICS
+from longmod.reconstruct.tables import Tables, as_tables
 from longmod.reconstruct.targets import Target, TargetSpec
 from longmod.spec.model import Treatment
 
@@ -28,17 +30,54 @@ REPORT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def treatment_of(trial: TrialData) -> Treatment:
-    """The randomised comparison of a two-arm trial (first active arm vs reference)."""
-    return Treatment("arm", trial.meta.reference_arm, trial.meta.active_arms[0])
+def treatment_of(data) -> Treatment:
+    """The randomised comparison of a two-arm trial (first active arm vs reference).
+
+    ``data`` is a :class:`~longmod.reconstruct.tables.Tables` or a TrialData.
+    """
+    t = as_tables(data)
+    return Treatment("arm", t.reference_arm, t.active_arms[0])
 
 
-def set_frames(spec: TargetSpec, trial: TrialData) -> dict[str, pd.DataFrame]:
+def observed_frame(tables: Tables, variable: str, day: int, baseline_day: int = 0) -> pd.DataFrame:
+    """Observed ``variable`` on ``day`` per patient, with its baseline and change (no imputation).
+
+    One row per patient with a value on ``day``: ``patient_id``, ``baseline``
+    (value on ``baseline_day``, NaN if not measured), ``value``, ``change``,
+    ``source = "observed"``, ``event = "none"``, ``last_observed_day = day``,
+    then the patients table's columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pts = pd.DataFrame({"patient_id": ["a", "b"], "arm": ["x", "y"]})
+    >>> ms = pd.DataFrame({"patient_id": ["a", "a", "b"], "day": [0, 7, 0], "variable": "v", "value": [1.0, 3.0, 2.0]})
+    >>> doc = {"trial": {"arms": ["x", "y"], "reference_arm": "y"}}
+    >>> observed_frame(Tables(pts, ms, doc), "v", 7)[["patient_id", "baseline", "change"]].values.tolist()
+    [['a', 1.0, 2.0]]
+    """
+    m = tables.measurements
+    m = m[m["variable"] == variable]
+    base = m[m["day"] == baseline_day].set_index("patient_id")["value"]
+    val = m[(m["day"] == day) & m["value"].notna()].set_index("patient_id")["value"]
+    pts = tables.patients
+    pts = pts[pts["patient_id"].isin(val.index)]
+    f = pd.DataFrame({"patient_id": pts["patient_id"].to_numpy()})
+    f["baseline"] = base.reindex(f["patient_id"]).to_numpy(float)
+    f["value"] = val.reindex(f["patient_id"]).to_numpy(float)
+    f["change"] = f["value"] - f["baseline"]
+    f["source"], f["event"], f["last_observed_day"] = "observed", "none", int(day)
+    return f.merge(pts, on="patient_id", how="left")
+
+
+def set_frames(spec: TargetSpec, data) -> dict[str, pd.DataFrame]:
     """Every analysis set of ``spec`` as a DataFrame (one row per patient).
 
     Estimand sets are :func:`~longmod.estimands.apply_estimand` frames joined
-    with the patients table's other columns; ``source`` filters observed or
-    imputed rows; a set without estimand is the patients table.
+    with the patients table's other columns; sets with ``variable`` and
+    ``day`` are :func:`observed_frame`; ``source`` filters observed or
+    imputed rows; a set with neither is the patients table. ``data`` is a
+    :class:`~longmod.reconstruct.tables.Tables` or a TrialData.
 
     Examples
     --------
@@ -50,16 +89,23 @@ def set_frames(spec: TargetSpec, trial: TrialData) -> dict[str, pd.DataFrame]:
     >>> len(frames["alive_in_icu_d0_d7"]), len(frames["mitt_post_imputation"])
     (35, 45)
     """
-    pts = trial.patients
+    tables = as_tables(data)
+    pts = tables.patients
     cache: dict[str, pd.DataFrame] = {}
     out = {}
     for name, s in spec.analysis_sets.items():
         est = s.get("estimand", "")
+        if "variable" in s:
+            f = observed_frame(tables, str(s["variable"]), int(s["day"]), int(s.get("baseline_day", spec.baseline_day)))
+            out[name] = f.reset_index(drop=True)
+            continue
         if not est:
             out[name] = pts
             continue
         if est not in cache:
-            frame = apply_estimand(trial, spec.estimands[est]).frame
+            from longmod.estimands.apply import apply_estimand
+
+            frame = apply_estimand(tables.trial_data(), spec.estimands[est]).frame
             extra = [c for c in pts.columns if c not in frame.columns]
             cache[est] = frame.merge(pts[["patient_id", *extra]], on="patient_id", how="left")
         f = cache[est]
@@ -112,8 +158,9 @@ def target_value(
     covariates = tuple(set_def.get("covariates", ()))
     ctx = {"treatment": treatment, "covariates": covariates, "fast": fast,
            "cache": cache if cache is not None else {}}
-    needed = {treatment.variable, *covariates, *(v.strip() for v in t.variable.split(",") if v.strip() in cols)}
-    if t.kind == "proportion":
+    needed = {treatment.variable, *covariates, *(v.strip() for v in t.variable.split(",") if v.strip() in cols),
+              *(str(v) for k, v in t.options.items() if k in OPTION_COLUMNS and str(v) in cols)}
+    if t.kind in INDICATOR_KINDS:
         ctx["where_mask"] = wm[mask]
         sub = {k: np.asarray(cols[k])[..., mask] for k in needed}
     else:
@@ -123,13 +170,13 @@ def target_value(
     return np.asarray(out, float) if np.ndim(out) else float(out)
 
 
-def evaluate_targets(spec: TargetSpec, trial: TrialData) -> pd.DataFrame:
+def evaluate_targets(spec: TargetSpec, trial) -> pd.DataFrame:
     """Evaluate every target of ``spec`` on ``trial`` with longmod's own rules.
 
     Parameters
     ----------
     spec : TargetSpec
-    trial : TrialData
+    trial : Tables or TrialData
 
     Returns
     -------

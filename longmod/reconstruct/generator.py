@@ -96,8 +96,120 @@ def _baseline(rng, gen, arm_of, arms) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return x, lower, upper, cat
 
 
+def _matched_sets(rng, gen, pts: pd.DataFrame, arms) -> np.ndarray | None:
+    """Matched-set ids 1..k: ``active_per_set`` patients of the first arm with their share of every other arm.
+
+    With ``match_on`` (a column drawn before), a set's patients share its value.
+    """
+    ms = gen.get("matched_sets")
+    if not ms:
+        return None
+    per = int(ms.get("active_per_set", 1))
+    arm_of = pts["arm"].to_numpy()
+    key = pts[ms["match_on"]].astype(str).to_numpy() if ms.get("match_on") else np.full(len(pts), "")
+    first = np.flatnonzero(arm_of == arms[0])
+    if len(first) % per:
+        raise GeneratorError(f"generator.matched_sets: {len(first)} {arms[0]} patients do not split into sets of {per}")
+    out = np.zeros(len(arm_of), dtype=int)
+    next_id = 1
+    for level in sorted(set(key)):
+        n_sets = int((key[first] == level).sum()) // per
+        if (key[first] == level).sum() % per:
+            raise GeneratorError(f"generator.matched_sets: {arms[0]} patients with {ms.get('match_on')} = {level} "
+                                 f"do not split into sets of {per}")
+        for arm in arms:
+            idx = np.flatnonzero((arm_of == arm) & (key == level))
+            if n_sets == 0 or len(idx) % n_sets:
+                raise GeneratorError(f"generator.matched_sets: {len(idx)} {arm} patients with "
+                                     f"{ms.get('match_on') or 'no matching column'} = {level!r} do not fill {n_sets} set(s) evenly")
+            out[idx[rng.permutation(len(idx))]] = np.repeat(np.arange(next_id, next_id + n_sets), len(idx) // n_sets)
+        next_id += n_sets
+    return out
+
+
+def draw_patient_table(gen: Mapping[str, Any], rng: np.random.Generator) -> pd.DataFrame:
+    """Patients, arms, matched sets and the covariates with exact counts (no outcome yet).
+
+    Parameters
+    ----------
+    gen : mapping
+        The ``[generator]`` table: ``arms`` (arm = size), ``id_prefix``,
+        ``matched_sets`` (``column``, ``active_per_set``, ``match_on``), ``binary.<col>``
+        (``counts`` per arm), ``categorical.<col>`` (``values``, ``counts`` per
+        arm), ``normal.<col>`` (``mean``, ``sd``, ``lower``, ``upper``,
+        ``decimals``). Not modified.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gen = {"arms": {"a": 2, "b": 4}, "matched_sets": {"column": "set"}}  # 2 sets of 1 + 2
+    >>> pts = draw_patient_table(gen, np.random.default_rng(0))
+    >>> pts.groupby("set")["arm"].apply(lambda a: "".join(sorted(a))).tolist()
+    ['abb', 'abb']
+    """
+    arms = list(gen["arms"])
+    sizes = [int(gen["arms"][a]) for a in arms]
+    n = sum(sizes)
+    arm_of = np.array([a for a, s in zip(arms, sizes) for _ in range(s)])
+    arm_of = arm_of[rng.permutation(n)]  # blinded ids: arm not guessable from the id
+    width = max(2, len(str(n)))
+    ids = [f"{gen.get('id_prefix', 'P')}{i + 1:0{width}d}" for i in range(n)]
+    pts = pd.DataFrame({"patient_id": ids, "arm": arm_of})
+    for name, spec in dict(gen.get("binary", {})).items():
+        col = np.zeros(n, dtype=int)
+        for arm in arms:
+            sel = np.flatnonzero(arm_of == arm)
+            col[sel] = _exact_subset(rng, len(sel), int(_per_arm(spec, "counts", arm)), f"{name}/{arm}")
+        pts[name] = col
+    for name, spec in dict(gen.get("categorical", {})).items():
+        values = list(spec["values"])
+        col = np.empty(n, dtype=object)
+        for arm in arms:
+            sel = np.flatnonzero(arm_of == arm)
+            counts = [int(c) for c in _per_arm(spec, "counts", arm)]
+            if sum(counts) != len(sel):
+                raise GeneratorError(f"generator: {name} counts {counts} for arm {arm!r} must sum to the arm size {len(sel)}")
+            col[sel[rng.permutation(len(sel))]] = np.repeat(values, counts)
+        pts[name] = list(col)
+    for name, spec in dict(gen.get("normal", {})).items():
+        v = rng.normal(float(spec["mean"]), float(spec["sd"]), n)
+        v = np.clip(v, float(spec.get("lower", -np.inf)), float(spec.get("upper", np.inf)))
+        pts[name] = np.round(v, int(spec.get("decimals", 1)))
+    sets = _matched_sets(rng, gen, pts, arms)
+    if sets is not None:
+        pts[str(gen["matched_sets"]["column"])] = sets
+    return pts
+
+
+def event_columns(gen: Mapping[str, Any]) -> dict[str, str]:
+    """Event kind -> patients-table column of the events drawn before the endpoint.
+
+    Examples
+    --------
+    >>> event_columns({"events": {"death": {"column": "died_on"}}})
+    {'death': 'died_on'}
+    """
+    out = {}
+    for kind, spec in dict(gen.get("events", {})).items():
+        if "column" not in spec:
+            raise GeneratorError(f"generator.events.{kind}: give 'column', the patients-table column of the event day")
+        out[kind] = str(spec["column"])
+    return out
+
+
 def draw_patients(gen: Mapping[str, Any], *, baseline_day: int, endpoint_day: int, rng: np.random.Generator) -> Draw:
     """Draw patients and initial anchors from the ``[generator]`` assumptions.
+
+    :func:`draw_patient_table`, then the outcome's baseline (optionally in
+    categories with exact counts), the intercurrent events before the
+    endpoint (``events.<kind>``: ``column``, ``counts`` per arm, ``days``,
+    ``from`` the low or high end of the baseline, ``baseline_fraction``) and
+    the anchors.
 
     Parameters
     ----------
@@ -121,44 +233,18 @@ def draw_patients(gen: Mapping[str, Any], *, baseline_day: int, endpoint_day: in
     >>> d.patients.groupby("arm")["imv"].sum().to_dict(), len(d.anchors)
     ({'a': 1, 'b': 2}, 12)
     """
+    pts = draw_patient_table(gen, rng)
     arms = list(gen["arms"])
-    sizes = [int(gen["arms"][a]) for a in arms]
-    n = sum(sizes)
-    arm_of = np.array([a for a, s in zip(arms, sizes) for _ in range(s)])
-    arm_of = arm_of[rng.permutation(n)]  # blinded ids: arm not guessable from the id
-    width = max(2, len(str(n)))
-    ids = [f"{gen.get('id_prefix', 'P')}{i + 1:0{width}d}" for i in range(n)]
-    pts = pd.DataFrame({"patient_id": ids, "arm": arm_of})
-    for name in ("age_gt70", "sofa_gt11"):
-        pts[name] = 0
-    pts["doses_received"] = int(gen.get("doses_planned", 1))
-    for name, spec in dict(gen.get("binary", {})).items():
-        col = np.zeros(n, dtype=int)
-        for arm in arms:
-            sel = np.flatnonzero(arm_of == arm)
-            col[sel] = _exact_subset(rng, len(sel), int(_per_arm(spec, "counts", arm)), f"{name}/{arm}")
-        pts[name] = col
-    for name, spec in dict(gen.get("categorical", {})).items():
-        values = list(spec["values"])
-        col = np.empty(n, dtype=object)
-        for arm in arms:
-            sel = np.flatnonzero(arm_of == arm)
-            counts = [int(c) for c in _per_arm(spec, "counts", arm)]
-            if sum(counts) != len(sel):
-                raise GeneratorError(f"generator: {name} counts {counts} for arm {arm!r} must sum to the arm size {len(sel)}")
-            col[sel[rng.permutation(len(sel))]] = np.repeat(values, counts)
-        pts[name] = list(col)
-    for name, spec in dict(gen.get("normal", {})).items():
-        v = rng.normal(float(spec["mean"]), float(spec["sd"]), n)
-        v = np.clip(v, float(spec.get("lower", -np.inf)), float(spec.get("upper", np.inf)))
-        pts[name] = np.round(v, int(spec.get("decimals", 1)))
-
+    arm_of = pts["arm"].to_numpy()
+    ids = pts["patient_id"].tolist()
+    n = len(pts)
     base, blo, bhi, cat = _baseline(rng, gen, arm_of, arms)
     if cat is not None:
         c = gen["baseline"]["categories"]
         pts[str(c.get("column", "baseline_category"))] = [c["labels"][k] for k in cat]
 
     # intercurrent events before the endpoint (exact counts per arm)
+    columns = event_columns(gen)
     death = np.full(n, np.nan)
     disch = np.full(n, np.nan)
     events = dict(gen.get("events", {}))
@@ -183,8 +269,9 @@ def draw_patients(gen: Mapping[str, Any], *, baseline_day: int, endpoint_day: in
             for i in chosen:
                 target[i] = rng.integers(d0, d1 + 1)
                 free.discard(int(i))
-    pts["death_day"] = death
-    pts["icu_discharge_day"] = disch
+    for kind, values in (("death", death), ("discharge", disch)):
+        if kind in columns:
+            pts[columns[kind]] = values
 
     e = gen["endpoint"]
     rows = []
@@ -217,7 +304,7 @@ def draw_patients(gen: Mapping[str, Any], *, baseline_day: int, endpoint_day: in
 
 def fill_trajectories(
     anchors: pd.DataFrame, patients: pd.DataFrame, last_day: pd.Series, traj: Mapping[str, Any], *,
-    baseline_day: int, rng: np.random.Generator, decimals: int,
+    baseline_day: int, rng: np.random.Generator, decimals: int, death_column: str | None = None,
 ) -> pd.DataFrame:
     """Daily values from the baseline to each patient's last measured day.
 
@@ -238,6 +325,9 @@ def fill_trajectories(
     baseline_day : int
     rng : numpy.random.Generator
     decimals : int
+    death_column : str, optional
+        Patients-table column of the death day (patients with a single anchor
+        who died decline; others stay flat).
 
     Returns
     -------
@@ -248,7 +338,7 @@ def fill_trajectories(
     --------
     >>> import numpy as np, pandas as pd
     >>> a = pd.DataFrame({"patient_id": ["p", "p"], "day": [0, 3], "value": [100.0, 160.0]})
-    >>> pts = pd.DataFrame({"patient_id": ["p"], "death_day": [np.nan]})
+    >>> pts = pd.DataFrame({"patient_id": ["p"]})
     >>> out = fill_trajectories(a, pts, pd.Series({"p": 3}), {"ar_sd": 0.0}, baseline_day=0,
     ...                         rng=np.random.default_rng(0), decimals=1)
     >>> out["value"].tolist()
@@ -257,7 +347,7 @@ def fill_trajectories(
     sd, phi = float(traj.get("ar_sd", 30.0)), float(traj.get("ar_phi", 0.5))
     lo, hi = float(traj.get("lower", 20.0)), float(traj.get("upper", 700.0))
     decline = float(traj.get("death_decline", 0.75))
-    death = dict(zip(patients["patient_id"], patients["death_day"]))
+    death = dict(zip(patients["patient_id"], patients[death_column])) if death_column else {}
     out = []
     for pid, g in anchors.sort_values(["patient_id", "day"]).groupby("patient_id", sort=True):
         days_a = g["day"].to_numpy(int)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from longmod.engines.ancova import fit_ancova, rank_sum_test, signed_rank_test
+from longmod.reconstruct.between import MASK_KINDS, OPTION_COLUMNS, TESTS
 from longmod.spec.model import Treatment
 
 Columns = Mapping[str, np.ndarray]
@@ -208,8 +209,15 @@ STATISTICS: dict[str, Callable] = {
     "signed_rank_p": _stat_signed_rank_p,
     "rank_sum_p": _stat_rank_sum_p,
     **{k: _make_ancova(k) for k in _ANCOVA_INDEX},
+    **TESTS,
 }
 #: Kinds that compare the arms (evaluated on the whole set).
-BETWEEN_ARM = frozenset({"rank_sum_p", *_ANCOVA_INDEX})
+BETWEEN_ARM = frozenset({"rank_sum_p", *_ANCOVA_INDEX, *TESTS})
 #: Kinds whose value only depends on counts (never optimised).
 STRUCTURAL = frozenset({"count", "proportion"})
+#: Kinds that read the target's ``where`` as an indicator over the whole set instead of a filter.
+INDICATOR_KINDS = frozenset({"proportion", *MASK_KINDS})
+#: Kinds verified on the data but never optimised (step functions of ranks or counts).
+VERIFY_ONLY = frozenset({"signed_rank_p", "rank_sum_p", *TESTS})
+__all__ = ["BETWEEN_ARM", "INDICATOR_KINDS", "OPTION_COLUMNS", "STATISTICS", "STRUCTURAL", "VERIFY_ONLY",
+           "ancova_fit", "quantile_type7"]

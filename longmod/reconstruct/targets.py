@@ -1,25 +1,39 @@
 """Targets files: published summaries to reproduce, and the generator's assumptions.
 
-A targets file (TOML) has four parts:
+A targets file (TOML) has these parts:
 
 ``[reconstruction]``
     ``name``, ``fixture`` (output folder name), ``outcome`` (the calibrated
-    variable), ``baseline_day``, ``endpoint_day``, ``decimals`` (rounding of the
-    written outcome values, applied *before* the targets are evaluated).
+    variable, needed with ``[generator.baseline]``), ``baseline_day``,
+    ``endpoint_day``, ``decimals`` (rounding of the written outcome values,
+    applied *before* the targets are evaluated), ``facts`` (the published-facts
+    file the ``source`` keys refer to), ``patient_columns`` (leading columns of
+    ``patients.csv``, in order), ``end_columns`` (event-day columns after which
+    a patient is no longer measured), ``data_note`` (a sentence on what is
+    measured when, for CALIBRATION.md) and ``sort_measurements`` (write the
+    measurements sorted by patient, variable and day).
 ``[estimands.<name>]``
     Estimands as in :class:`longmod.spec.estimand.Estimand` (strategies per
     intercurrent event); analysis sets refer to them.
 ``[analysis_sets.<name>]``
     ``estimand`` (rows of its :class:`~longmod.estimands.AnalysisData` frame)
-    or ``estimand = ""`` for the patients table; optional ``source`` filter
+    or ``variable`` and ``day`` (observed values read straight from the
+    measurements: ``baseline`` on ``baseline_day``, ``value`` on ``day``,
+    ``change``) or neither (the patients table); optional ``source`` filter
     (``observed``/``imputed``).
 ``[[targets]]``
     ``id``, ``kind`` (see :data:`longmod.reconstruct.stats.STATISTICS`),
     ``set``, ``arm`` (an arm or ``"all"``), ``variable``, ``value``
     (published), ``tolerance``, ``source`` (key of the verbatim quote in the
     published-facts file), optional ``where`` (a pandas query on the set),
-    ``q`` (quantiles), ``soft`` (reported, never fails the build) and
-    ``weight``.
+    ``q`` (quantiles), ``options`` (test settings, e.g. ``horizon``),
+    ``soft`` (reported, never fails the build) and ``weight``.
+``[[candidates]]``
+    Printed P values whose test the paper does not name: ``id``, ``published``,
+    ``source``, ``note`` and ``tests``, each a statistic evaluated like a
+    target (``label``, ``kind``, ``set``, ``variable``, ``where``,
+    ``options``); CALIBRATION.md reports every test's P beside the printed
+    one and marks the one used as a calibration target.
 ``[generator]``
     Every assumption for a quantity the paper does not report, each table
     with a ``note`` citing its source (e.g. ``NOTES.md b.4``).
@@ -68,6 +82,8 @@ class Target:
         Optional pandas query restricting the set.
     q : float or None
         Probability for ``quantile`` (R type 7).
+    options : mapping
+        Settings of test statistics (e.g. ``horizon``, ``weights``, ``sets``).
     soft : bool
         Reported only; never fails the build.
     weight : float
@@ -88,6 +104,7 @@ class Target:
     soft: bool = False
     weight: float = 1.0
     note: str = ""
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def describe(self) -> str:
         """Short text such as ``"median of change, mitt_post_imputation, uc_msc"``."""
@@ -112,6 +129,16 @@ class TargetSpec:
     extension, biomarkers : mapping
         Optional ``[extension]`` and ``[biomarkers]`` tables.
     path : str
+    candidates : tuple of mapping
+        ``[[candidates]]``: printed P values and the tests that may give them.
+    facts : str
+        The published-facts file the targets' ``source`` keys refer to.
+    patient_columns : tuple of str
+        Leading columns of ``patients.csv`` (the rest follow in generation order).
+    end_columns : tuple of str
+        Event-day columns that end a patient's measurements.
+    data_note : str
+    sort_measurements : bool
     """
 
     name: str
@@ -127,11 +154,37 @@ class TargetSpec:
     extension: Mapping[str, Any] = field(default_factory=dict)
     biomarkers: Mapping[str, Any] = field(default_factory=dict)
     path: str = ""
+    candidates: tuple[Mapping[str, Any], ...] = ()
+    facts: str = ""
+    patient_columns: tuple[str, ...] = ("patient_id", "arm")
+    end_columns: tuple[str, ...] = ()
+    data_note: str = ""
+    sort_measurements: bool = False
 
     @property
     def arms(self) -> tuple[str, ...]:
         """Arm labels in the order of ``[generator] arms``."""
         return tuple(self.generator["arms"])
+
+    def calibrated_sources(self) -> frozenset[str]:
+        """Quote keys of the published numbers the data were built to reproduce (hard targets).
+
+        A reproduction of one of these numbers on the fixture matches *by
+        construction*; a published result whose quote keys are all outside this
+        set is an independent check. Assumption notes (``assumption: ...``) are
+        not quote keys.
+
+        Examples
+        --------
+        >>> from longmod.resources import fixtures_dir
+        >>> spec = load_targets(fixtures_dir() / "stroma_cov2" / "targets.toml")
+        >>> "primary_endpoint.ancova_treatment_effect" in spec.calibrated_sources()
+        True
+        """
+        keys = {t.source for t in self.targets if not t.soft and t.source}
+        deaths = dict(self.extension.get("deaths", {})) if self.extension else {}
+        keys |= {str(deaths[k]) for k in ("source",) if k in deaths}
+        return frozenset(k for k in keys if "." in k and not k.startswith("assumption"))
 
     def target(self, target_id: str) -> Target:
         """The target with id ``target_id`` (KeyError lists the ids)."""
@@ -177,10 +230,10 @@ def parse_targets(doc: Mapping[str, Any], *, where: str = "targets") -> TargetSp
 
     problems: list[str] = []
     rec = dict(doc.get("reconstruction", {}))
-    for key in ("name", "outcome", "endpoint_day"):
-        if key not in rec:
-            problems.append(f"[reconstruction] needs '{key}'")
     gen = dict(doc.get("generator", {}))
+    for key in ("name", "outcome", "endpoint_day") if "baseline" in gen else ("name",):
+        if key not in rec:
+            problems.append(f"[reconstruction] needs '{key}'" + (" (with [generator.baseline])" if key != "name" else ""))
     if not isinstance(gen.get("arms"), Mapping) or not gen.get("arms"):
         problems.append("[generator] needs 'arms', a table of arm = number of patients")
     arms = set(gen.get("arms", {}) or {})
@@ -197,6 +250,10 @@ def parse_targets(doc: Mapping[str, Any], *, where: str = "targets") -> TargetSp
             problems.append(f"[analysis_sets.{name}]: unknown estimand {est!r}; defined: {', '.join(estimands) or 'none'}")
         if s.get("source", "") not in ("", "observed", "imputed"):
             problems.append(f"[analysis_sets.{name}]: source must be 'observed' or 'imputed', got {s['source']!r}")
+        if est and "variable" in s:
+            problems.append(f"[analysis_sets.{name}]: give either 'estimand' or 'variable' (with 'day'), not both")
+        if "variable" in s and "day" not in s:
+            problems.append(f"[analysis_sets.{name}]: a set read from the measurements needs 'day' besides 'variable'")
     targets: list[Target] = []
     seen: set[str] = set()
     for i, t in enumerate(doc.get("targets", [])):
@@ -223,18 +280,36 @@ def parse_targets(doc: Mapping[str, Any], *, where: str = "targets") -> TargetSp
         if float(t["tolerance"]) < 0:
             problems.append(f"{label}: tolerance must be >= 0")
         if not problems:
-            targets.append(Target(**{**t, "value": float(t["value"]), "tolerance": float(t["tolerance"])}))
+            targets.append(Target(**{**t, "value": float(t["value"]), "tolerance": float(t["tolerance"]),
+                                     "options": _freeze(dict(t.get("options", {})))}))
     if not doc.get("targets"):
         problems.append("no [[targets]]")
+    candidates = [dict(c) for c in doc.get("candidates", [])]
+    for i, c in enumerate(candidates):
+        label = f"[[candidates]] #{i + 1} ({c.get('id', '?')})"
+        for key in ("id", "published", "tests"):
+            if key not in c:
+                problems.append(f"{label}: missing {key}")
+        for j, test in enumerate(c.get("tests", [])):
+            for key in ("label", "kind", "set", "variable"):
+                if key not in test:
+                    problems.append(f"{label} test #{j + 1}: missing {key}")
+            if test.get("kind") not in STATISTICS:
+                problems.append(f"{label} test #{j + 1}: unknown kind {test.get('kind')!r}; valid kinds: {', '.join(STATISTICS)}")
+            if test.get("set") not in sets:
+                problems.append(f"{label} test #{j + 1}: unknown analysis set {test.get('set')!r}")
     if problems:
         raise TargetsError(f"{len(problems)} problem(s) in {where}:\n" + "\n".join(f"  - {p}" for p in problems))
     return TargetSpec(
-        name=str(rec["name"]), fixture=str(rec.get("fixture", rec["name"])), outcome=str(rec["outcome"]),
-        baseline_day=int(rec.get("baseline_day", 0)), endpoint_day=int(rec["endpoint_day"]),
+        name=str(rec["name"]), fixture=str(rec.get("fixture", rec["name"])), outcome=str(rec.get("outcome", "")),
+        baseline_day=int(rec.get("baseline_day", 0)), endpoint_day=int(rec.get("endpoint_day", 0)),
         decimals=int(rec.get("decimals", 1)), estimands=MappingProxyType(estimands),
         analysis_sets=_freeze(sets), targets=tuple(targets), generator=_freeze(gen),
         extension=_freeze(dict(doc.get("extension", {}))), biomarkers=_freeze(dict(doc.get("biomarkers", {}))),
-        path=where,
+        path=where, candidates=tuple(_freeze(c) for c in candidates), facts=str(rec.get("facts", "")),
+        patient_columns=tuple(rec.get("patient_columns", ("patient_id", "arm"))),
+        end_columns=tuple(rec.get("end_columns", ())), data_note=str(rec.get("data_note", "")),
+        sort_measurements=bool(rec.get("sort_measurements", False)),
     )
 
 

@@ -1,9 +1,8 @@
-"""Self-contained HTML report of a reanalysis, and its figures as PNG/SVG.
+"""Self-contained HTML report of a reanalysis.
 
 :func:`write_html_report` writes one ``report.html`` that opens offline: the
-CSS is inline, the figures are embedded as base64 PNG, and no fonts, scripts or
-other files are fetched. :func:`save_figures` writes the same figures to
-``figures/`` as PNG and SVG for papers and slides.
+CSS is inline, the figures (:mod:`longmod.report.figures`) are embedded as
+base64 PNG, and no fonts, scripts or other files are fetched.
 """
 
 from __future__ import annotations
@@ -11,12 +10,12 @@ from __future__ import annotations
 import base64
 import html
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from longmod.report import plots
+from longmod.report.figures import ReportFigure, _png, build_figures, figure_list, save_figures
 from longmod.report.mdlite import markdown_to_html
 from longmod.report.tables import (ESS_MIN, RHAT_MAX, analysis_table, biomarker_rows, calibration_path,
                                    diagnostics_table, estimand_table, prior_grid_table, published_vs_reproduced)
@@ -36,16 +35,6 @@ blockquote{border-left:4px solid #b00020;margin:.5rem 0;padding:.2rem .8rem;back
 nav.toc{font-size:.9rem}nav.toc a{margin-right:.8rem}.ok{color:#1b7f3b}.bad{color:#b00020;font-weight:600}
 .note{color:#555;font-size:.9rem}
 """
-
-
-@dataclass(frozen=True)
-class ReportFigure:
-    """One report figure: its file stem, the matplotlib Figure, alt text and caption."""
-
-    name: str
-    figure: object
-    alt: str
-    caption: str
 
 
 def _esc(x) -> str:
@@ -92,167 +81,6 @@ def _ci(r) -> str:
 
 def _day(d) -> str:
     return "" if d is None or pd.isna(d) else f"D{int(d)}"
-
-
-def _figure_specs(res) -> list[tuple[dict, object]]:
-    """(description, draw) of each report figure; ``draw()`` returns the matplotlib Figure."""
-    specs: list[tuple[dict, object]] = []
-
-    def add(name: str, kind: str, alt: str, caption: str, draw, *, title: str | None = None, **extra) -> None:
-        specs.append(({"name": name, "kind": kind, "png": f"figures/{name}.png", "svg": f"figures/{name}.svg",
-                       "title": title or alt, "alt": alt, "caption": caption, **extra}, draw))
-
-    biomarkers = set(biomarker_rows(res.effects, res.trial)["outcome"].map(plots.base_variable)) if len(res.effects) else set()
-    for i, outcome in enumerate(o for o in plots.forest_outcomes(res.effects) if o not in biomarkers):
-        fd = plots.forest_data(res.effects, outcome=outcome)
-        if fd.empty:
-            continue
-        rows = "; ".join(f"{r.label}: {r.estimate:.1f} ({r.conf_low:.1f} to {r.conf_high:.1f})" for r in fd.itertuples())
-        name = "forest" if i == 0 else f"forest_{outcome}"
-        band = (" The shaded band is the published 95% CI and the dashed line the published estimate."
-                if fd["is_published"].any() else "")
-        add(name, "forest", f"Forest plot of {outcome}. Rows: {rows}",
-            f"{outcome}: treatment effect of every analysis and engine (95% interval).{band}",
-            lambda outcome=outcome: plots.forest_plot(res.effects, outcome=outcome), title=f"Forest plot of {outcome}",
-            outcome=outcome)
-    label = "synthetic" if res.trial.meta.synthetic else "user"
-    for v in plots.trajectory_variables(res.trial):
-        info = res.trial.meta.variables.get(v)
-        name = info.display if info is not None else v
-        add(f"trajectory_{v}", "trajectory", f"Trajectories of {name} by arm ({label} data)",
-            f"{name}: individual patients (thin lines) and mean ± 95% CI by arm and day ({label} data).",
-            lambda v=v: plots.trajectory_plot(res.trial, v), variable=v)
-    grid = plots.prior_grid_rows(res.effects)
-    mcid = getattr(res.plan, "mcid", None)
-    for analysis, g in grid.groupby("analysis", sort=False):
-        m = g["mcid"].dropna().iloc[0] if "mcid" in g and g["mcid"].notna().any() else mcid
-        add(f"prior_posterior_{analysis}", "prior_posterior", f"Prior and posterior densities, {analysis}",
-            f"Prior grid '{analysis}': prior (dashed) and posterior (solid) normal densities"
-            + (f"; dotted lines at ±MCID = {m:g}." if m else "."),
-            lambda g=g, m=m: plots.prior_posterior_plot(g, mcid=m), analysis=str(analysis))
-    section = getattr(res, "biomarkers", None)
-    if section:
-        from longmod.report.biomarkers import BH_ALPHA, LFSR_THRESHOLD, VOLCANO_NAME, volcano_plot
-
-        add(VOLCANO_NAME, "volcano", "Volcano plot: log2 fold change against -log10 Wilcoxon P per marker, one panel per day",
-            f"Biomarkers ({label} data): red = BH-adjusted P < {BH_ALPHA:g}; purple ring = pooled posterior "
-            f"lfsr < {LFSR_THRESHOLD:g}.", lambda: volcano_plot(section), title="Biomarker volcano plot")
-    return specs
-
-
-def figure_list(res) -> list[dict]:
-    """Describe the report's figures without drawing them.
-
-    The Markdown and JSON reports use it to reference the files that
-    :func:`save_figures` writes, so all three reports list the same figures.
-
-    Parameters
-    ----------
-    res : longmod.reanalyse.Reanalysis
-
-    Returns
-    -------
-    list of dict
-        One dict per figure, in report order: ``name`` (file stem), ``kind``
-        (``"forest"``, ``"trajectory"``, ``"prior_posterior"`` or ``"volcano"``), ``png`` and
-        ``svg`` (paths relative to the output folder, ``figures/<name>.png|svg``),
-        ``title`` (short), ``alt`` (text alternative listing what is drawn;
-        for forest plots every row), ``caption``, and
-        ``outcome``, ``variable`` or ``analysis`` (what the figure shows).
-
-    Examples
-    --------
-    >>> from longmod.reanalyse import reanalyse
-    >>> figs = figure_list(reanalyse("stroma-cov2", only=["primary_ancova"]))
-    >>> figs[0]["name"], figs[0]["png"]
-    ('forest', 'figures/forest.png')
-    >>> "synthetic data" in figs[1]["alt"]
-    True
-    """
-    return [meta for meta, _ in _figure_specs(res)]
-
-
-def build_figures(res) -> list[ReportFigure]:
-    """The report's figures (forest plot, trajectories, prior vs posterior) for a reanalysis.
-
-    Parameters
-    ----------
-    res : longmod.reanalyse.Reanalysis
-
-    Returns
-    -------
-    list of ReportFigure
-        ``forest`` (the published outcome), ``forest_<outcome>`` for each other
-        non-biomarker outcome with between-arm effects, ``trajectory_<variable>`` for PaO2/FiO2, SOFA, driving
-        pressure and compliance when measured, ``prior_posterior_<analysis>``
-        for each prior grid and ``biomarker_volcano`` with a biomarker section
-        (the figures that :func:`figure_list` describes).
-
-    Examples
-    --------
-    >>> from longmod.reanalyse import reanalyse
-    >>> figs = build_figures(reanalyse("stroma-cov2", only=["primary_ancova"]))
-    >>> [f.name for f in figs][:2], type(figs[0].figure).__name__
-    (['forest', 'trajectory_pao2_fio2'], 'Figure')
-    """
-    return [ReportFigure(meta["name"], draw(), meta["alt"], meta["caption"]) for meta, draw in _figure_specs(res)]
-
-
-def save_figures(res, out_dir: str | Path, *, figures: list[ReportFigure] | None = None,
-                 _png_cache: dict[str, bytes] | None = None) -> list[Path]:
-    """Write every report figure as PNG and SVG to ``out_dir/figures/``.
-
-    Parameters
-    ----------
-    res : longmod.reanalyse.Reanalysis
-    out_dir : str or pathlib.Path
-        Output folder; ``figures/`` is created inside it.
-    figures : list of ReportFigure, optional
-        Already built figures (see :func:`build_figures`), to avoid drawing twice.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The written files.
-
-    Examples
-    --------
-    >>> import tempfile, dataclasses
-    >>> from longmod.results.schema import effects_frame
-    >>> class Res:  # any object with .effects, .trial and .plan works
-    ...     effects = effects_frame([{"analysis": "a", "contrast": "x - y", "estimate": 1.0,
-    ...         "conf_low": 0.0, "conf_high": 2.0, "engine": "published", "outcome": "pf", "day": 7}])
-    ...     class trial:
-    ...         class meta:
-    ...             synthetic, variables = True, {}
-    ...         measurements = __import__("pandas").DataFrame({"variable": []})
-    ...     plan = None
-    >>> sorted(p.name for p in save_figures(Res(), tempfile.mkdtemp()))
-    ['forest.png', 'forest.svg']
-    """
-    out = Path(out_dir) / "figures"
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for f in figures if figures is not None else build_figures(res):
-        (out / f"{f.name}.png").write_bytes(_png(f, _png_cache))
-        f.figure.savefig(out / f"{f.name}.svg")
-        written += [out / f"{f.name}.png", out / f"{f.name}.svg"]
-    return written
-
-
-#: Resolution of the PNG figures (embedded and saved).
-PNG_DPI: int = 110
-
-
-def _png(f: ReportFigure, cache: dict[str, bytes] | None) -> bytes:
-    if cache is not None and f.name in cache:
-        return cache[f.name]
-    png = plots.figure_to_png(f.figure, dpi=PNG_DPI)
-    # the layout is now solved; freeze it so the SVG does not solve it again
-    f.figure.set_layout_engine("none")
-    if cache is not None:
-        cache[f.name] = png
-    return png
 
 
 def _img(f: ReportFigure, cache: dict[str, bytes] | None = None) -> str:
@@ -333,7 +161,9 @@ def _forest_html(res, figs: dict[str, ReportFigure], cache: dict[str, bytes]) ->
     others = [f for n, f in figs.items() if n.startswith("forest_")]
     rows = [[_esc(r["label"]), _esc(r["family"]), _day(r["day"]), _num(r["estimate"]), _ci(r), _p(r["p_value"])]
             for _, r in fd.iterrows()]
-    parts.append("<p>Rows of the forest plot:</p>")
+    day = plots.comparison_day(res.effects)
+    parts.append(f"<p>Rows of the forest plot, all at day {_day(day) or '-'} (the estimand's day; an analysis "
+                 "without a result at that day is not shown):</p>")
     parts.append(_table(["analysis", "family", "day", "estimate", "95% interval", "P"], rows,
                         ["published" if p else "" for p in fd["is_published"]], {3, 4, 5}, table_id="forest-rows"))
     if others:
@@ -380,19 +210,22 @@ def _prior_grid_html(res) -> str:
 def _diagnostics_html(res) -> str:
     d = diagnostics_table(res.effects)
     parts = ['<h2 id="diagnostics">Diagnostics</h2>',
-             f'<p class="note">Flagged: not converged, R-hat &gt; {RHAT_MAX}, bulk or tail ESS &lt; {ESS_MIN:.0f}, any '
-             f"divergent transition, warning or engine flag. Closed-form fits (OLS ANCOVA, rank tests, conjugate "
-             f"prior grid) report none.</p>"]
+             f'<p class="note">Flagged: not run (an engine missing here, or a failed fit), not converged, R-hat '
+             f"&gt; {RHAT_MAX}, bulk or tail ESS &lt; {ESS_MIN:.0f}, any divergent transition, rows dropped for "
+             f"missing values, warning or engine flag. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior "
+             f"grid) report no convergence.</p>"]
     if d.empty:
         return "\n".join(parts + ["<p>No fitted analyses.</p>"])
     rows = []
     for _, r in d.iterrows():
         conv = "" if r["converged"] is None else ('<span class="ok">yes</span>' if r["converged"] else '<span class="bad">NO</span>')
         rows.append([_esc(r["analysis"]), _esc(r["engine"]), _esc(r["prior"]), conv, _num(r["r_hat"], 3),
-                     _num(r["ess_bulk"], 0), _num(r["ess_tail"], 0), _num(r["divergences"], 0), _esc(r["warnings"]),
+                     _num(r["ess_bulk"], 0), _num(r["ess_tail"], 0), _num(r["divergences"], 0),
+                     _num(r["n_dropped"], 0), _esc(r["warnings"]),
                      f'<span class="bad">{_esc(r["problems"])}</span>' if r["problem"] else '<span class="ok">none</span>'])
     parts.append(_table(["analysis", "engine", "prior", "converged", "R-hat", "bulk ESS", "tail ESS", "divergences",
-                         "warnings", "problems"], rows, ["problem" if p else "" for p in d["problem"]], {4, 5, 6, 7},
+                         "rows dropped", "warnings", "problems"], rows, ["problem" if p else "" for p in d["problem"]],
+                        {4, 5, 6, 7, 8},
                         table_id="diagnostics-table"))
     return "\n".join(parts)
 
@@ -456,7 +289,7 @@ def render_html(res, *, figures: list[ReportFigure] | None = None, _png_cache: d
 
     Parameters
     ----------
-    res : longmod.reanalyse.Reanalysis
+    res : longmod.pipeline.Reanalysis
     figures : list of ReportFigure, optional
         Already built figures (default: :func:`build_figures`).
 
@@ -490,9 +323,6 @@ def render_html(res, *, figures: list[ReportFigure] | None = None, _png_cache: d
         + _prior_grid_html(res),
         _diagnostics_html(res), _biomarkers_html(res, figs, cache), _effects_html(res), _descriptives_html(res),
     ]
-    if getattr(res, "timings", None):
-        body.append('<h2 id="timings">Timings</h2>' + _table(
-            ["analysis", "seconds"], [[_esc(k), _num(v, 2)] for k, v in res.timings.items()], num={1}))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<link rel=\"icon\" href=\"data:,\">"
@@ -505,7 +335,7 @@ def write_html_report(res, out_dir: str | Path, *, with_figures: bool = True) ->
 
     Parameters
     ----------
-    res : longmod.reanalyse.Reanalysis
+    res : longmod.pipeline.Reanalysis
     out_dir : str or pathlib.Path
         Created if missing.
     with_figures : bool
@@ -520,7 +350,7 @@ def write_html_report(res, out_dir: str | Path, *, with_figures: bool = True) ->
     Examples
     --------
     >>> import tempfile
-    >>> from longmod.reanalyse import reanalyse
+    >>> from longmod.pipeline import reanalyse
     >>> res = reanalyse("stroma-cov2", only=["primary_ancova"])
     >>> path = write_html_report(res, tempfile.mkdtemp())
     >>> path.name, "SYNTHETIC DATA" in path.read_text(encoding="utf-8")

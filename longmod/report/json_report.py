@@ -57,7 +57,7 @@ def report_dict(res) -> dict[str, Any]:
 
     Parameters
     ----------
-    res : longmod.reanalyse.Reanalysis
+    res : longmod.pipeline.Reanalysis
 
     Returns
     -------
@@ -76,11 +76,11 @@ def report_dict(res) -> dict[str, Any]:
         every prior-grid row); ``diagnostics`` (per fitted analysis: convergence,
         R-hat, ESS, divergences, warnings, ``problems``, ``problem``) with
         ``diagnostics_thresholds``; ``effects`` (every row, common schema),
-        ``descriptives``, ``imputations`` and ``timings_seconds``.
+        ``descriptives``, ``imputations`` and ``timings`` (the rows of timings.csv).
 
     Examples
     --------
-    >>> from longmod.reanalyse import reanalyse
+    >>> from longmod.pipeline import reanalyse
     >>> d = report_dict(reanalyse("stroma-cov2", only=["primary_ancova"]))
     >>> d["data_label"], d["effects"][0]["engine"]
     ('synthetic', 'published')
@@ -125,6 +125,6 @@ def report_dict(res) -> dict[str, Any]:
         "effects": _records(res.effects),
         "descriptives": _records(res.descriptives),
         "imputations": _records(res.imputations),
-        "timings_seconds": _plain(res.timings),
+        "timings": _records(res.timings) if isinstance(res.timings, pd.DataFrame) else _plain(res.timings),
         "biomarkers": _biomarker_json(res),
     }

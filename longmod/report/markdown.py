@@ -5,7 +5,8 @@ the calibration table for bundled fixtures, file hashes for user data),
 estimands, the published result beside its reproduction, the forest plot and
 its rows, trajectories, prior vs posterior (figures and summaries), the
 diagnostics table with problems marked, every treatment effect, descriptive
-statistics, imputations and timings. Figures are referenced by relative links
+statistics and imputations (timings are in timings.csv and report.json, so the
+report's bytes do not change from one run to the next). Figures are referenced by relative links
 to ``figures/<name>.png`` (and ``.svg``), the files that
 :func:`longmod.report.html.save_figures` writes beside ``report.md``.
 """
@@ -70,7 +71,7 @@ def effects_table_markdown(effects: pd.DataFrame) -> str:
     --------
     >>> from longmod.published import published_effects
     >>> print(effects_table_markdown(published_effects("stroma-cov2")).splitlines()[2])
-    | primary_ancova | primary | D7 | uc_msc - placebo | 7.4 | -44.7 to 59.7 | 0.770 | published | published |
+    | primary_ancova | primary | D7 | ... | 7.4 | -44.7 to 59.7 | 0.770 | published | published |
     """
     rows = []
     for _, r in effects.iterrows():
@@ -171,7 +172,8 @@ def _forest_md(res, figs: list[dict]) -> list[str]:
             b = "**" if r["is_published"] else ""
             rows.append([f"{b}{r['label']}{b}", r["family"], _day(r["day"]), f"{b}{_fmt(r['estimate'])}{b}", _ci(r),
                          _p(r["p_value"])])
-        lines += [f"Rows of the forest plot ({f['outcome']}; the published row in bold):", "",
+        lines += [f"Rows of the forest plot ({f['outcome']} at day {f['day']:g}, the estimand's day; every row is "
+                  "at that day; the published row in bold):", "",
                   _table(["analysis", "family", "day", "estimate", "95% interval", "P"], rows), ""]
     if not forests:
         lines += ["No between-arm effects with an interval to plot.", ""]
@@ -200,9 +202,10 @@ def _diagnostics_md(res) -> list[str]:
 
     d = diagnostics_table(res.effects)
     lines = ["## Diagnostics", "",
-             f"Flagged (**PROBLEM**): not converged, R-hat > {RHAT_MAX}, bulk or tail ESS < {ESS_MIN:.0f}, any divergent "
-             "transition, warning or engine flag. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior grid) "
-             "report none.", ""]
+             f"Flagged (**PROBLEM**): not run (an engine missing here, or a failed fit), not converged, R-hat > "
+             f"{RHAT_MAX}, bulk or tail ESS < {ESS_MIN:.0f}, any divergent transition, rows dropped for missing "
+             "values, warning or engine flag. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior grid) "
+             "report no convergence.", ""]
     if d.empty:
         return lines + ["No fitted analyses.", ""]
     rows = []
@@ -210,24 +213,24 @@ def _diagnostics_md(res) -> list[str]:
         conv = "" if r["converged"] is None else ("yes" if r["converged"] else "**NO**")
         rows.append([f"**{r['analysis']}**" if r["problem"] else r["analysis"], r["engine"], r["prior"], conv,
                      _fmt(r["r_hat"], 3), _fmt(r["ess_bulk"], 0), _fmt(r["ess_tail"], 0), _fmt(r["divergences"], 0),
-                     r["warnings"], f"**PROBLEM: {r['problems']}**" if r["problem"] else "none"])
+                     _fmt(r["n_dropped"], 0), r["warnings"], f"**PROBLEM: {r['problems']}**" if r["problem"] else "none"])
     n = int(d["problem"].sum())
     return lines + [_table(["analysis", "engine", "prior", "converged", "R-hat", "bulk ESS", "tail ESS", "divergences",
-                            "warnings", "problems"], rows), "",
+                            "rows dropped", "warnings", "problems"], rows), "",
                     f"{n} of {len(d)} fits flagged." if n else f"None of the {len(d)} fits flagged.",
                     ""]
 
 
 def render_markdown(res) -> str:
-    """Render a :class:`~longmod.reanalyse.Reanalysis` as Markdown.
+    """Render a :class:`~longmod.pipeline.Reanalysis` as Markdown.
 
     The content is that of the HTML report (:func:`longmod.report.html.render_html`);
     figures are linked as ``figures/<name>.png`` and ``.svg``, which
-    :meth:`~longmod.reanalyse.Reanalysis.write` saves beside ``report.md``.
+    :meth:`~longmod.pipeline.Reanalysis.write` saves beside ``report.md``.
 
     Parameters
     ----------
-    res : longmod.reanalyse.Reanalysis
+    res : longmod.pipeline.Reanalysis
 
     Returns
     -------
@@ -235,7 +238,7 @@ def render_markdown(res) -> str:
 
     Examples
     --------
-    >>> from longmod.reanalyse import reanalyse
+    >>> from longmod.pipeline import reanalyse
     >>> md = render_markdown(reanalyse("stroma-cov2", only=["primary_ancova"]))
     >>> "SYNTHETIC" in md, "](figures/forest.png)" in md
     (True, True)
@@ -285,6 +288,4 @@ def render_markdown(res) -> str:
         lines += ["## Imputations per estimand", ""]
         rows = [[r.estimand, r.arm, r.rule, str(r.n)] for r in res.imputations.itertuples()]
         lines += [_table(["estimand", "arm", "rule", "patients"], rows), ""]
-    if getattr(res, "timings", None):
-        lines += ["## Timings", "", _table(["analysis", "seconds"], [[k, _fmt(v, 2)] for k, v in res.timings.items()]), ""]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -66,10 +66,13 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``analysis``, ``engine``, ``family``, ``prior``, ``converged`` (True,
         False or None when not reported), ``r_hat``, ``ess_bulk``,
-        ``ess_tail``, ``divergences``, ``warnings``, ``problems`` (text, empty
-        when none), ``problem`` (bool). A problem is ``converged`` False, R-hat >
-        :data:`RHAT_MAX`, bulk or tail ESS < :data:`ESS_MIN`, divergences > 0,
-        any warning, or any flag the engine raised itself (``diagnostic_flags``).
+        ``ess_tail``, ``divergences``, ``n_dropped`` (rows left out for a
+        missing value, the most of any row), ``warnings``, ``problems`` (text,
+        empty when none), ``problem`` (bool). A problem is an analysis that
+        did not run (``status`` "not run: ..." or "failed: ..."),
+        ``converged`` False, R-hat > :data:`RHAT_MAX`, bulk or tail ESS <
+        :data:`ESS_MIN`, divergences > 0, rows dropped for missing values, any
+        warning, or any flag the engine raised itself (``diagnostic_flags``).
 
     Examples
     --------
@@ -80,7 +83,7 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
     [['b', True, 'R-hat 1.050 > 1.01']]
     """
     cols = ["analysis", "engine", "family", "prior", "converged", "r_hat", "ess_bulk", "ess_tail", "divergences",
-            "warnings", "problems", "problem"]
+            "n_dropped", "warnings", "problems", "problem"]
     if effects is None or len(effects) == 0:
         return pd.DataFrame(columns=cols)
     e = effects[effects["engine"] != "published"]
@@ -98,8 +101,10 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
         # rows of one fit repeat its warnings, and a cell may repeat one ("w; w"): list each once
         cells = ("; ".join(dict.fromkeys(_text(x).split("; "))) for x in _col(g, "warnings"))
         warns = list(dict.fromkeys(w for w in cells if w))
-        problems = []
-        if converged is False:
+        dropped = pd.to_numeric(_col(g, "n_dropped"), errors="coerce").max()
+        status = [s for s in dict.fromkeys(_text(x) for x in _col(g, "status")) if s and s != "ok"]
+        problems = list(status)
+        if converged is False and not status:
             problems.append("did not converge")
         if pd.notna(r_hat) and r_hat > RHAT_MAX:
             problems.append(f"R-hat {r_hat:.3f} > {RHAT_MAX}")
@@ -109,6 +114,9 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
             problems.append(f"tail ESS {ess_tail:.0f} < {ESS_MIN:.0f}")
         if pd.notna(div) and div > 0:
             problems.append(f"{div:.0f} divergent transitions")
+        if pd.notna(dropped) and dropped > 0:
+            problems.append(f"{dropped:.0f} row(s) dropped for missing values")
+        warns = [w for w in warns if w not in status]
         if warns:
             problems.append(f"{len(warns)} warning(s)")
         # flags the engine raised itself that the checks above do not already cover
@@ -117,7 +125,7 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
         problems += [f for f in flags if f and not f.lower().startswith(known) and "divergent" not in f.lower()]
         out.append({"analysis": analysis, "engine": engine, "family": engine_family(engine, g.iloc[0]),
                     "prior": prior, "converged": converged, "r_hat": r_hat, "ess_bulk": ess, "ess_tail": ess_tail,
-                    "divergences": div,
+                    "divergences": div, "n_dropped": dropped,
                     "warnings": "; ".join(warns), "problems": "; ".join(problems), "problem": bool(problems)})
     return pd.DataFrame(out, columns=cols)
 
@@ -183,7 +191,7 @@ def biomarker_variables(trial) -> set[str]:
     >>> class T:
     ...     class meta:
     ...         variables = {}
-    ...     measurements = pd.DataFrame({"variable": ["pao2_fio2", "il6", "x"], "lloq": [None, None, 2.0]})
+    ...     measurements = pd.DataFrame({"variable": ["pf_ratio", "il6", "x"], "lloq": [None, None, 2.0]})
     >>> sorted(biomarker_variables(T()))
     ['il6', 'x']
     """
@@ -205,7 +213,7 @@ def biomarker_rows(effects: pd.DataFrame, trial=None) -> pd.DataFrame:
     --------
     >>> from longmod.results.schema import effects_frame
     >>> eff = effects_frame([{"analysis": "a", "outcome": "il6_log", "engine": "x"},
-    ...                      {"analysis": "b", "outcome": "pao2_fio2", "engine": "x"}])
+    ...                      {"analysis": "b", "outcome": "pf_ratio", "engine": "x"}])
     >>> biomarker_rows(eff)["analysis"].tolist()
     ['a']
     """
@@ -225,7 +233,7 @@ def estimand_table(res) -> pd.DataFrame:
 
     Parameters
     ----------
-    res : longmod.reanalyse.Reanalysis
+    res : longmod.pipeline.Reanalysis
 
     Returns
     -------
@@ -236,7 +244,7 @@ def estimand_table(res) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from longmod.reanalyse import reanalyse
+    >>> from longmod.pipeline import reanalyse
     >>> estimand_table(reanalyse("stroma-cov2", only=["primary_ancova"]))["estimand"].tolist()
     ['primary']
     """
@@ -319,7 +327,7 @@ def calibration_path(res):
 
     Examples
     --------
-    >>> from longmod.reanalyse import reanalyse
+    >>> from longmod.pipeline import reanalyse
     >>> calibration_path(reanalyse("stroma-cov2", only=["primary_ancova"])).name
     'CALIBRATION.md'
     """

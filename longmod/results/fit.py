@@ -80,6 +80,26 @@ class FitResult:
         longmod and engine versions, spec hash, data sha256, seed.
     extras : mapping
         Engine-specific objects (e.g. LS means table, InferenceData).
+    model : LinearInference, optional
+        What :meth:`lsmeans` and :meth:`contrast` need (frequentist engines). It holds
+        closures over the fit's internals, so it is not pickled: a FitResult sent to
+        another process keeps its tables but not ``lsmeans()``/``contrast()``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> import longmod
+    >>> rng = np.random.default_rng(4)
+    >>> d = pd.DataFrame({"id": np.repeat(np.arange(40), 3), "visit": np.tile(["V1", "V2", "V3"], 40),
+    ...                   "arm": np.repeat(["ctl", "trt"], 60)})
+    >>> d["y"] = rng.normal(size=120) + np.repeat(rng.normal(size=40), 3)
+    >>> fit = longmod.mmrm("y ~ arm * visit + cs(visit | id)", d, treatment="arm", df="satterthwaite")
+    >>> fit.lsmeans("arm", by="visit").shape
+    (6, 9)
+    >>> fit.contrast("trt.vs.ctrl", specs="arm", by="visit")["contrast"].tolist()
+    ['trt - ctl', 'trt - ctl', 'trt - ctl']
+    >>> print(fit.summary().splitlines()[1])
+    Formula: y ~ arm * visit + cs(visit | id)
     """
 
     engine: str
@@ -91,6 +111,84 @@ class FitResult:
     convergence: Convergence = field(default_factory=lambda: Convergence(converged=True))
     provenance: Mapping[str, Any] = field(default_factory=dict)
     extras: Mapping[str, Any] = field(default_factory=dict)
+    model: Any = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "model": None}
+
+    def __repr__(self) -> str:
+        from longmod.results.summary import short_repr
+
+        return short_repr(self)
+
+    def summary(self) -> str:
+        """A compact text summary (as lmerTest's / mmrm's ``summary()``): model, fit statistics,
+        covariance parameters, fixed effects with the fit's df, treatment effects, warnings."""
+        from longmod.results.summary import summary_text
+
+        return summary_text(self)
+
+    def _inference(self):
+        if self.model is None:
+            raise NotImplementedError(
+                f"this {self.engine} result carries no fixed-effects inference for lsmeans()/contrast(): the "
+                "frequentist engines (native, lme4, statsmodels) attach it to the results they return, but it is "
+                "not kept when a result is pickled; refit in this process"
+            )
+        return self.model
+
+    def lsmeans(self, specs, by=None, at=None, level: float = 0.95) -> pd.DataFrame:
+        """Estimated marginal (least-squares) means, as ``emmeans(fit, specs, by = by)``.
+
+        Parameters
+        ----------
+        specs : str or list of str
+            Variable(s) whose cells get a mean (e.g. ``"ARMCD"`` or ``["ARMCD", "AVISIT"]``).
+        by : str or list of str, optional
+            Variable(s) to condition on (one block of means per level).
+        at : mapping, optional
+            Values for grid variables: numeric variables (default: their mean over the
+            fitted rows) or a subset of a factor's levels (averaged with equal weights
+            when the factor is not in ``specs``/``by``).
+        level : float
+            Confidence level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The ``specs``/``by`` columns (first ``specs`` variable varies fastest), then
+            ``estimate``, ``std_error``, ``df`` (the fit's df method), ``conf_low``,
+            ``conf_high``, ``df_method``, ``df_fallback``.
+        """
+        return self._inference().lsmeans(specs, by=by, at=at, level=level)
+
+    def contrast(self, method="pairwise", specs=None, by=None, at=None, ref=0, level: float = 0.95,
+                 adjust: str = "none") -> pd.DataFrame:
+        """Linear contrasts of estimated marginal means, as ``contrast(emmeans(...), method)``.
+
+        Parameters
+        ----------
+        method : str, mapping or sequence of float
+            ``"pairwise"`` (earlier minus later level, emmeans' order), ``"revpairwise"``,
+            ``"trt.vs.ctrl"`` (each level minus ``ref``), ``"consec"``; or
+            ``{name: weights}`` / one weight vector over the cells of ``specs`` (first
+            variable fastest) within each ``by`` group.
+        specs, by, at, level
+            As in :meth:`lsmeans` (an average over visits: ``specs="arm"`` with
+            ``at={"visit": ["D7", "D14"]}``, or weights over ``specs=["arm", "visit"]``).
+        ref : str or int
+            Reference level for ``"trt.vs.ctrl"`` (default: the first).
+        adjust : {"none"}
+            No multiplicity adjustment (stated in the ``adjust`` column).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``contrast``, the ``by`` columns, ``estimate``, ``std_error``, ``df``,
+            ``statistic`` (t), ``p_value``, ``conf_low``, ``conf_high``, ``df_method``,
+            ``df_fallback``, ``adjust``.
+        """
+        return self._inference().contrast(method, specs=specs, by=by, at=at, ref=ref, level=level, adjust=adjust)
 
     def fit_json(self) -> dict[str, Any]:
         """The content of ``fit.json``."""

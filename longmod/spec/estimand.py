@@ -77,11 +77,16 @@ def _strategy(obj: Any, allowed: tuple[str, ...], event: str, where: str) -> Str
     if s.name not in allowed:
         raise SpecError(f"{where}: {event} strategy {s.name!r} is not supported; choose one of {', '.join(allowed)}")
     if s.name == "composite" and s.value is None:
-        s = dataclasses.replace(s, value=50.0)
-    if s.name == "locf_multiplier" and s.factor is None:
-        s = dataclasses.replace(s, factor=1.10)
-    if s.name == "locf_plus_baseline_fraction" and s.factor is None:
-        s = dataclasses.replace(s, factor=0.10)
+        raise SpecError(f"{where}: {event} strategy 'composite' needs the value given to patients with the event, "
+                        f"in the outcome's units, e.g. {event} = {{ strategy = \"composite\", value = 0 }}")
+    if s.name in ("locf_multiplier", "locf_plus_baseline_fraction") and s.factor is None:
+        example = "1.10" if s.name == "locf_multiplier" else "0.10"
+        raise SpecError(f"{where}: {event} strategy {s.name!r} needs its factor, e.g. "
+                        f"{event} = {{ strategy = \"{s.name}\", factor = {example} }}")
+    if s.name not in ("composite",) and s.value is not None:
+        raise SpecError(f"{where}: {event} strategy {s.name!r} takes no value (only 'composite' does)")
+    if s.name not in ("locf_multiplier", "locf_plus_baseline_fraction") and s.factor is not None:
+        raise SpecError(f"{where}: {event} strategy {s.name!r} takes no factor")
     return s
 
 
@@ -93,16 +98,21 @@ class Estimand:
     ----------
     name : str
     outcome : str
-        Measured variable (e.g. ``"pao2_fio2"``).
+        Measured variable (a ``[variables.*]`` name of the trial).
     day : int
         Time point of the endpoint (change from ``baseline_day`` to ``day``).
-    baseline_day : int
+    baseline_day : int, optional
+        Default: the trial's ``baseline_day``.
     population : {"mitt", "per_protocol"}
     death, discharge, incomplete_dosing, other_missing : Strategy or str or mapping
-        Strategy per intercurrent event. Defaults are the STROMA-CoV-2 primary
-        rules: death -> composite value 50; ICU discharge -> last observed value
-        x 1.10; treatment policy for incomplete dosing; other missing values
-        excluded.
+        Strategy per intercurrent event; ``death`` and ``discharge`` apply to
+        the trial's events of that kind (``[events.*] kind``). Defaults:
+        ``hypothetical`` for death and discharge (the value is left missing:
+        likelihood-based models treat it as missing at random, single-endpoint
+        analyses drop the patient and count it in ``n_dropped``), treatment
+        policy for incomplete dosing, other missing values excluded. A
+        ``composite`` strategy needs its ``value`` and the LOCF variants their
+        ``factor``: no outcome-specific number is assumed.
     summary : str
         Population-level summary (e.g. "difference in adjusted mean change").
     label : str
@@ -110,20 +120,25 @@ class Estimand:
 
     Examples
     --------
-    >>> e = Estimand(name="primary", outcome="pao2_fio2", day=7)
+    >>> e = Estimand(name="primary", outcome="pf_ratio", day=7, death={"strategy": "composite", "value": 0},
+    ...              discharge={"strategy": "locf_multiplier", "factor": 1.1})
     >>> e.death.describe(), e.discharge.describe()
-    ('composite: value set to 50', 'last observed value x 1.10')
+    ('composite: value set to 0', 'last observed value x 1.10')
     >>> e.replace(discharge="locf").discharge.name
     'locf'
+    >>> Estimand(name="x", outcome="pf_ratio", day=7, death="composite")
+    Traceback (most recent call last):
+    ...
+    longmod.spec.model.SpecError: estimand 'x': death strategy 'composite' needs the value given to patients with the event, in the outcome's units, e.g. death = { strategy = "composite", value = 0 }
     """
 
     name: str
     outcome: str
     day: int
-    baseline_day: int = 0
+    baseline_day: int | None = None
     population: str = "mitt"
-    death: Strategy | str | Mapping = field(default_factory=lambda: Strategy("composite", value=50.0))
-    discharge: Strategy | str | Mapping = field(default_factory=lambda: Strategy("locf_multiplier", factor=1.10))
+    death: Strategy | str | Mapping = field(default_factory=lambda: Strategy("hypothetical"))
+    discharge: Strategy | str | Mapping = field(default_factory=lambda: Strategy("hypothetical"))
     incomplete_dosing: Strategy | str | Mapping = field(default_factory=lambda: Strategy("treatment_policy"))
     other_missing: Strategy | str | Mapping = field(default_factory=lambda: Strategy("exclude"))
     summary: str = "difference in mean change from baseline, adjusted for baseline and strata"
@@ -139,6 +154,8 @@ class Estimand:
         object.__setattr__(self, "other_missing", _strategy(self.other_missing, OTHER_MISSING_STRATEGIES, "other_missing", where))
         if self.incomplete_dosing.name == "per_protocol" and self.population != "per_protocol":
             object.__setattr__(self, "population", "per_protocol")
+        if isinstance(self.day, bool) or not isinstance(self.day, int):
+            raise SpecError(f"{where}: day must be a whole number (a scheduled day), got {self.day!r}")
 
     def replace(self, **changes: Any) -> "Estimand":
         """Copy with ``changes`` applied."""
@@ -147,7 +164,8 @@ class Estimand:
     def describe(self) -> str:
         """One-line description of every strategy."""
         return (
-            f"{self.outcome} change D{self.baseline_day}->D{self.day}, {self.population}; "
+            f"{self.outcome} change {'baseline' if self.baseline_day is None else f'D{self.baseline_day}'}->D{self.day}, "
+            f"{self.population}; "
             f"death: {self.death.describe()}; ICU discharge: {self.discharge.describe()}; "
             f"incomplete dosing: {self.incomplete_dosing.describe()}; other missing: {self.other_missing.describe()}"
         )
@@ -159,4 +177,11 @@ class Estimand:
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(f"{where}: estimand {name!r} has unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known))}")
-        return cls(name=name, **dict(data))
+        missing = [k for k in ("outcome", "day") if k not in data]
+        if missing:
+            raise SpecError(f"{where}: estimand {name!r} needs {' and '.join(missing)} (the measured variable and "
+                            "the day of the endpoint)")
+        try:
+            return cls(name=name, **dict(data))
+        except SpecError as exc:
+            raise SpecError(f"{where}: {exc}") from None

@@ -1,157 +1,100 @@
-"""R-style right-hand-side formulas to design matrices, with R's column names.
+"""Fixed-effects formulas through formulaic, with R's coding rule and R's column names.
 
-Supported syntax: ``a + b``, interactions ``a:b``, crossing ``a * b`` (expands
-to ``a + b + a:b``), intercept control ``0 +``, ``+ 0``, ``- 1`` and ``1 +``.
-Columns are numeric or categorical. A column is categorical when its dtype is
-object/string/category/bool or when ``levels`` names it. Level order is taken
-from ``levels`` (first = reference), else the categories of a pandas
-Categorical, else the sorted unique values. Factors use treatment contrasts,
-and R's rule decides when a factor inside a term gets full indicator coding
-(when the term without that factor is not in the model, e.g. ``0 + ARMCD``).
+The right-hand side is parsed by `formulaic <https://matthewwardrop.github.io/formulaic/>`_
+(Wilkinson syntax: ``a + b``, ``a:b``, ``a * b``, ``(a + b)**2``, ``a / b``, ``- a``,
+``0 +`` / ``- 1``) and every factor is evaluated by it, so ``C(x)``,
+``C(x, Treatment("placebo"))``, ``C(x, levels=[...])``, ``I(x**2)``, ``log(x)``,
+``exp(x)``, ``sqrt(x)``, ``center(x)``, ``scale(x)``, ``poly(x, 2)`` work, with their
+state (e.g. a centring mean) kept for new data such as an LS-means grid.
 
-Column names follow ``model.matrix`` exactly: ``(Intercept)``, ``SEXFemale``,
-``RACEBlack or African American``, ``ARMCDTRT:AVISITVIS2``, ``FEV1_BL``. Terms
-are ordered like R: by interaction order, then by their position in the formula.
+What stays longmod's own is R's *coding* of the terms, so that the columns and their
+names are exactly R's ``model.matrix`` ones:
 
-Function calls (``log(x)``, ``I(x^2)``), ``/`` and ``%in%`` are not supported.
+* a data column is **categorical** when its dtype is object/string/category/bool, when
+  ``levels`` names it, or when the formula wraps it in ``C()``; a categorical term must
+  be a column or ``C(column, ...)`` (the column is then the variable of LS-means grids);
+* level order: ``C(x, levels=[...])``, else ``levels``, else the categories of a pandas
+  Categorical, else the sorted unique values; ``C(x, Treatment(ref))`` moves ``ref``
+  first (the first level is the reference of the treatment contrasts);
+* R's rule (``TermCode``) decides when a factor gets full indicator coding (the term
+  without it is absent, e.g. ``0 + ARMCD``);
+* names: ``(Intercept)``, ``SEXFemale``, ``ARMCDTRT:AVISITVIS2``, ``FEV1_BL``; a ``C()``
+  factor is named after its column (``C(ARMCD)`` gives ``ARMCDTRT``, so one model written
+  with or without ``C()`` has one set of names); other expressions keep their text
+  (``log(x)``, ``I(x ** 2)``, ``poly(x, 2)1``). Terms are ordered like R: by interaction
+  order, then by position in the formula; within a term by first appearance.
+
+Only treatment contrasts are supported (``Sum``/``Helmert``/``Poly`` codings are refused):
+LS means, contrasts and Type III tests are built on the cell means, which any coding
+spans, so nothing is lost. Random-effect bars and covariance terms are not part of a
+fixed-effects formula: :mod:`longmod.spec.model_formula` splits them off first.
 """
-
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from itertools import combinations, product
+from dataclasses import dataclass, field
+from itertools import product
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["FormulaError", "Formula", "parse_formula", "design_matrix", "level_label"]
+from longmod.spec.terms import (  # noqa: F401  (re-exported: the formula API lives here)
+    CONTEXT,
+    FormulaError,
+    _as_labels,
+    _clean,
+    _default_levels,
+    _display,
+    _is_categorical_dtype,
+    _is_lookup,
+    _labels,
+    _ordered_terms,
+    _parse_terms,
+    _quote,
+    formula_variables,
+    level_label,
+    parse_formula,
+)
+
+__all__ = ["FormulaError", "Formula", "FactorInfo", "parse_formula", "formula_variables", "design_matrix",
+           "level_label"]
 
 
-class FormulaError(ValueError):
-    """A formula cannot be parsed or does not match the data."""
+@dataclass(frozen=True)
+class FactorInfo:
+    """One factor of a formula: a categorical column or a numeric expression.
 
-
-_NAME = re.compile(r"^[A-Za-z._][A-Za-z0-9._]*$|^`[^`]+`$")
-
-
-def _split_plus_minus(rhs: str) -> list[tuple[str, str]]:
-    out, sign, buf, depth = [], "+", "", 0
-    for ch in rhs:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch in "+-" and depth == 0:
-            if buf.strip():
-                out.append((sign, buf.strip()))
-            elif ch == "-" and sign == "+" and not out:
-                pass
-            sign, buf = ch, ""
-        else:
-            buf += ch
-    if buf.strip():
-        out.append((sign, buf.strip()))
-    return out
-
-
-def _expand(chunk: str) -> list[tuple[str, ...]]:
-    """Expand ``a*b:c`` into its terms (each a tuple of variable names)."""
-    factors = [f.strip() for f in chunk.split("*")]
-    blocks = []
-    for f in factors:
-        names = tuple(n.strip().strip("`") for n in f.split(":"))
-        for n in f.split(":"):
-            if not _NAME.match(n.strip()):
-                raise FormulaError(
-                    f"cannot parse {n.strip()!r} in formula term {chunk!r}: only column names, ':', '*', "
-                    "'+', '0', '1' and '- 1' are supported (no function calls such as log() or I())"
-                )
-        blocks.append(names)
-    terms: list[tuple[str, ...]] = []
-    for r in range(1, len(blocks) + 1):
-        for combo in combinations(blocks, r):
-            merged: list[str] = []
-            for b in combo:
-                for n in b:
-                    if n not in merged:
-                        merged.append(n)
-            terms.append(tuple(merged))
-    return terms
-
-
-def parse_formula(rhs: str) -> tuple[bool, list[tuple[str, ...]]]:
-    """Parse a right-hand side into ``(has_intercept, terms)``.
-
-    Terms come in R's order (by interaction order, then formula position).
-
-    Examples
-    --------
-    >>> parse_formula("RACE + SEX + ARMCD * AVISIT")
-    (True, [('RACE',), ('SEX',), ('ARMCD',), ('AVISIT',), ('ARMCD', 'AVISIT')])
-    >>> parse_formula("0 + ARMCD:AVISIT")
-    (False, [('ARMCD', 'AVISIT')])
+    Attributes
+    ----------
+    name : str
+        Name in column names and term labels.
+    expr : str
+        formulaic expression.
+    kind : {"categorical", "numeric"}
+    variables : tuple of str
+        Data columns it reads.
+    levels : tuple of str
+        Level labels, reference first (categorical).
+    suffixes : tuple of str
+        Column suffixes of a multi-column numeric factor (``poly(x, 2)``: ``("1", "2")``).
     """
-    if "~" in rhs:
-        rhs = rhs.split("~", 1)[1]
-    if "|" in rhs:
-        raise FormulaError(f"random-effect bars are not part of a fixed-effects formula: {rhs!r}")
-    intercept = True
-    terms: list[tuple[str, ...]] = []
-    removed: list[frozenset[str]] = []
-    for sign, chunk in _split_plus_minus(rhs):
-        if chunk in ("0", "1", "-1"):
-            if chunk == "0" or sign == "-" or chunk == "-1":
-                intercept = False
-            else:
-                intercept = True
-            continue
-        for t in _expand(chunk):
-            key = frozenset(t)
-            if sign == "-":
-                removed.append(key)
-            elif key not in {frozenset(x) for x in terms}:
-                terms.append(t)
-    terms = [t for t in terms if frozenset(t) not in removed]
-    order = sorted(range(len(terms)), key=lambda i: (len(terms[i]), i))
-    return intercept, [terms[i] for i in order]
 
-
-def _is_categorical(series: pd.Series, col: str, levels: Mapping) -> bool:
-    if col in levels:
-        return True
-    dt = series.dtype
-    return bool(
-        isinstance(dt, pd.CategoricalDtype)
-        or pd.api.types.is_bool_dtype(dt)
-        or pd.api.types.is_object_dtype(dt)
-        or pd.api.types.is_string_dtype(dt)
-    )
-
-
-def level_label(v: object) -> str:
-    """Text label of a factor level as R prints it: ``True -> "TRUE"``, ``7.0 -> "7"``.
-
-    Examples
-    --------
-    >>> level_label(7.0), level_label(True), level_label("VIS1")
-    ('7', 'TRUE', 'VIS1')
-    """
-    if isinstance(v, (bool, np.bool_)):
-        return "TRUE" if v else "FALSE"
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
+    name: str
+    expr: str
+    kind: str
+    variables: tuple[str, ...]
+    levels: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ("",)
 
 
 @dataclass(frozen=True)
 class Formula:
-    """A parsed formula bound to variable types and factor levels.
+    """A fixed-effects formula bound to the variable types and factor levels of a data set.
 
-    Build it with :meth:`Formula.from_data`; then :meth:`matrix` gives the
-    design matrix for the fitting data or for any new data (e.g. an LS-means
-    reference grid) with the same columns.
+    Build it with :meth:`Formula.from_data`; then :meth:`matrix` gives the design matrix
+    for the fitting data or for any new data (e.g. an LS-means reference grid) with the
+    same columns.
 
     Attributes
     ----------
@@ -159,15 +102,17 @@ class Formula:
         The right-hand side as written.
     intercept : bool
     terms : tuple of tuple of str
-        Terms in R order.
+        Terms in R order, each a tuple of factor names.
     factor_levels : mapping
         Level labels (str) per categorical variable, reference first.
     numeric : tuple of str
-        Numeric variables.
+        Data columns used numerically (held at their mean in LS-means grids).
     columns : tuple of str
         Design-matrix column names, R style.
     term_of_column : tuple of int
         Index into ``terms`` per column (-1 for the intercept).
+    factors : mapping
+        :class:`FactorInfo` per factor name.
 
     Examples
     --------
@@ -178,6 +123,8 @@ class Formula:
     ['(Intercept)', 'armTRT', 'vV2', 'x', 'armTRT:vV2']
     >>> f.matrix(d)[:, 4].tolist()
     [0.0, 1.0, 0.0]
+    >>> list(Formula.from_data('C(arm, Treatment("TRT")) + log(x)', d).columns)
+    ['(Intercept)', 'armPBO', 'log(x)']
     """
 
     rhs: str
@@ -187,26 +134,35 @@ class Formula:
     numeric: tuple[str, ...]
     columns: tuple[str, ...]
     term_of_column: tuple[int, ...]
-    _coding: tuple[tuple[bool, ...], ...]  # per term, per variable: True = full indicator coding
+    _coding: tuple[tuple[bool, ...], ...]  # per term, per factor: True = full indicator coding
+    factors: Mapping[str, FactorInfo] = field(default_factory=dict)
+    _raw_levels: Mapping[str, tuple] = field(default_factory=dict, repr=False)  # values formulaic saw
+    _numeric_spec: Any = field(default=None, repr=False, compare=False)  # formulaic ModelSpec
 
     @property
     def variables(self) -> tuple[str, ...]:
         """Every data column the formula uses, in first-use order."""
         seen: list[str] = []
         for t in self.terms:
-            for v in t:
-                if v not in seen:
-                    seen.append(v)
+            for f in t:
+                for v in self.factors[f].variables:
+                    if v not in seen:
+                        seen.append(v)
         return tuple(seen)
+
+    @property
+    def numeric_factors(self) -> tuple[str, ...]:
+        """Names of the numeric factors (``x``, ``log(x)``, ...)."""
+        return tuple(n for n, f in self.factors.items() if f.kind == "numeric")
 
     @classmethod
     def from_data(cls, rhs: str, data: pd.DataFrame, levels: Mapping[str, Sequence] | None = None) -> "Formula":
-        """Parse ``rhs`` and bind variable types and levels from ``data``.
+        """Parse ``rhs`` (formulaic) and bind variable types and levels from ``data``.
 
         Parameters
         ----------
         rhs : str
-            Right-hand side in R syntax (a leading ``y ~`` is ignored).
+            Right-hand side (a leading ``y ~`` is ignored).
         data : pandas.DataFrame
             Data holding every variable (not modified).
         levels : mapping, optional
@@ -215,59 +171,192 @@ class Formula:
         Raises
         ------
         FormulaError
-            Unknown syntax, a column missing from ``data`` (the message lists
-            the available columns), or data values outside ``levels``.
+            Unknown syntax, a column missing from ``data`` (the message lists the
+            available columns), data values outside ``levels``, a non-treatment
+            coding, or a categorical term that is not a column.
         """
-        levels = dict(levels or {})
-        intercept, terms = parse_formula(rhs)
-        used = [v for t in terms for v in t]
-        missing = sorted({v for v in used if v not in data.columns})
-        if missing:
-            raise FormulaError(
-                f"formula {rhs!r} uses column(s) {', '.join(missing)} not in the data; "
-                f"available columns: {', '.join(map(str, data.columns))}"
-            )
-        flevels: dict[str, tuple[str, ...]] = {}
-        numeric: list[str] = []
-        for v in dict.fromkeys(used):
-            s = data[v]
-            if _is_categorical(s, v, levels):
-                if v in levels:
-                    lv = tuple(level_label(x) for x in levels[v])
-                elif isinstance(s.dtype, pd.CategoricalDtype):
-                    lv = tuple(level_label(x) for x in s.cat.categories)
+        from formulaic import model_matrix
+        from formulaic.errors import FormulaicError
+
+        levels = {k: [level_label(x) for x in v] for k, v in dict(levels or {}).items()}
+        text = rhs.split("~", 1)[1] if "~" in rhs else rhs
+        terms, intercept = _parse_terms(text)
+        ordered, factors = _ordered_terms(terms)
+        from formulaic import Formula as _F
+
+        cols = formula_variables(text, list(data.columns))
+        work = data.loc[:, cols].copy()
+        converted: dict[str, list[str]] = {}
+        for v in cols:
+            if v in levels or _is_categorical_dtype(work[v]):
+                lv = levels.get(v) or _default_levels(work[v])
+                work[v] = _as_labels(work[v], v, lv)
+                converted[v] = list(lv)
+        enc: dict = {}
+        fvars: dict = {}
+        struct: dict = {}
+        for fa in factors:  # plain columns: typed here, no evaluation needed
+            if _is_lookup(fa):
+                if fa.expr in converted:
+                    enc[fa.expr] = ("CATEGORICAL", {"categories": converted[fa.expr]})
+                elif pd.api.types.is_numeric_dtype(work[fa.expr].dtype):
+                    enc[fa.expr] = ("NUMERICAL", {})
                 else:
-                    lv = tuple(level_label(x) for x in sorted(pd.unique(s.dropna())))
-                obs = {level_label(x) for x in pd.unique(s.dropna())}
-                extra = sorted(obs - set(lv))
-                if extra:
-                    raise FormulaError(f"column {v!r} has value(s) {extra} not among its levels {list(lv)}")
-                flevels[v] = lv
+                    raise FormulaError(f"column {fa.expr!r} is neither numeric nor categorical (dtype {work[fa.expr].dtype})")
+                fvars[fa.expr] = (fa.expr,)
+        calls = [fa for fa in factors if not _is_lookup(fa)]
+        if calls:  # C(), I(), log(), ...: formulaic evaluates them (categories and codings from distinct rows)
+            text_all = "0 + " + " + ".join(fa.expr for fa in calls)
+            try:
+                with np.errstate(all="ignore"):
+                    mm = model_matrix(_F(text_all, _ordering="none"), work.drop_duplicates(), ensure_full_rank=False,
+                                      na_action="ignore", context=CONTEXT)
+            except (FormulaicError, ValueError, TypeError, NameError) as exc:
+                raise FormulaError(f"cannot evaluate formula {rhs!r}: {_clean(exc)}") from None
+            spec_all = mm.model_spec
+            enc.update({str(k): v for k, v in spec_all.encoder_state.items()})
+            fvars.update({str(k): tuple(str(getattr(v, "name", v)) for v in vs if getattr(v, "source", "data") == "data")
+                          for k, vs in spec_all.factor_variables.items()})
+            struct.update({str(st.term): list(st.columns) for st in spec_all.structure})
+        infos: dict[str, FactorInfo] = {}
+        raw: dict[str, tuple] = {}
+        by_expr: dict[str, str] = {}
+        for fa in factors:
+            kind, state = enc.get(fa.expr, (None, {}))
+            dvars = tuple(sorted(fvars.get(fa.expr, ())))
+            name = _display(fa)
+            if str(kind).endswith("CATEGORICAL"):
+                if len(dvars) != 1 or name not in dvars:
+                    raise FormulaError(
+                        f"categorical term {fa.expr!r} must be a column or C(column, ...) so that LS means "
+                        "can set its levels; create the column in the data first"
+                    )
+                var = dvars[0]
+                contrasts = getattr(state.get("contrasts"), "contrasts", None)
+                cname = type(contrasts).__name__ if contrasts is not None else "TreatmentContrasts"
+                if cname != "TreatmentContrasts":
+                    raise FormulaError(
+                        f"{fa.expr!r}: only treatment contrasts are supported (C(x) or C(x, Treatment(reference))), "
+                        f"got {cname}"
+                    )
+                cats = list(state.get("categories", []))
+                lab = [level_label(c) for c in cats]
+                base = getattr(contrasts, "base", None)
+                if base is not None and "UNSET" not in repr(base):
+                    b = level_label(base)
+                    if b not in lab:
+                        raise FormulaError(f"{fa.expr!r}: reference {base!r} is not a level of {var!r} ({lab})")
+                    order = [lab.index(b)] + [i for i in range(len(lab)) if lab[i] != b]
+                else:
+                    order = list(range(len(lab)))
+                info = FactorInfo(name, fa.expr, "categorical", (var,), tuple(lab[i] for i in order))
+                if var in raw and infos[var].levels != info.levels:
+                    raise FormulaError(f"column {var!r} is coded twice with different levels in {rhs!r}")
+                raw[var] = tuple(cats[i] for i in order)
             else:
-                if not pd.api.types.is_numeric_dtype(s.dtype):
-                    raise FormulaError(f"column {v!r} is neither numeric nor categorical (dtype {s.dtype})")
-                numeric.append(v)
-        # R's coding rule (TermCode): a factor in a term gets contrasts if the term
-        # without it is in the model (the empty term = the intercept), else full coding.
-        present = {frozenset(t) for t in terms}
+                ncols = struct.get(fa.expr, [fa.expr])
+                suffixes = ("",) if len(ncols) == 1 else tuple(
+                    c[len(fa.expr):].strip("[]") for c in ncols)
+                info = FactorInfo(name, fa.expr, "numeric", dvars, (), suffixes)
+            if name in infos and infos[name].expr != fa.expr:
+                if info.kind == "numeric" or infos[name].kind == "numeric":
+                    raise FormulaError(f"{name!r} enters {rhs!r} both as categorical and numeric; use one")
+            infos.setdefault(name, info)
+            by_expr[fa.expr] = name
+        flevels = {n: f.levels for n, f in infos.items() if f.kind == "categorical"}
+        cat_vars = {f.variables[0] for f in infos.values() if f.kind == "categorical"}
+        numeric_vars: list[str] = []
+        for f in infos.values():
+            if f.kind == "numeric":
+                for v in f.variables:
+                    if v in cat_vars:
+                        raise FormulaError(
+                            f"column {v!r} is categorical in {rhs!r} and also used numerically in {f.expr!r}; use one"
+                        )
+                    if v in converted:
+                        raise FormulaError(
+                            f"numeric term {f.expr!r} uses column {v!r}, which is categorical (dtype "
+                            f"{data[v].dtype}{' or declared in levels' if v in levels else ''})"
+                        )
+                    if v not in numeric_vars:
+                        numeric_vars.append(v)
+        nterms = tuple(dict.fromkeys(tuple(dict.fromkeys(by_expr[fa.expr] for fa in t)) for t in ordered))
+        numeric_spec = None
+        nfac = [f for f in infos.values() if f.kind == "numeric" and f.expr not in work.columns]
+        if nfac:  # numeric expressions keep formulaic's state (centring means, polynomial bases)
+            nwork = work.loc[:, [v for v in numeric_vars]]
+            ntext = "0 + " + " + ".join(f.expr for f in nfac)
+            with np.errstate(all="ignore"):
+                numeric_spec = model_matrix(_F(ntext, _ordering="none"), nwork, ensure_full_rank=False,
+                                            na_action="ignore", context=CONTEXT).model_spec
+        present = {frozenset(t) for t in nterms}
         if intercept:
             present.add(frozenset())
         coding, columns, term_of = [], ["(Intercept)"] if intercept else [], [-1] if intercept else []
-        for ti, t in enumerate(terms):
-            full = tuple((v in flevels) and (frozenset(t) - {v}) not in present for v in t)
+        for ti, t in enumerate(nterms):
+            full = tuple((f in flevels) and (frozenset(t) - {f}) not in present for f in t)
             coding.append(full)
             parts = []
-            for v, f in zip(t, full):
-                if v in flevels:
-                    lv = flevels[v] if f else flevels[v][1:]
-                    parts.append([f"{v}{x}" for x in lv])
+            for f, fl in zip(t, full):
+                if f in flevels:
+                    lv = flevels[f] if fl else flevels[f][1:]
+                    parts.append([f"{f}{x}" for x in lv])
                 else:
-                    parts.append([v])
-            # first variable varies fastest
-            for combo in product(*reversed(parts)):
+                    parts.append([f"{f}{s}" for s in infos[f].suffixes])
+            for combo in product(*reversed(parts)):  # first factor varies fastest
                 columns.append(":".join(reversed(combo)))
                 term_of.append(ti)
-        return cls(rhs, intercept, tuple(terms), flevels, tuple(numeric), tuple(columns), tuple(term_of), tuple(coding))
+        return cls(text.strip(), intercept, nterms, flevels, tuple(numeric_vars), tuple(columns), tuple(term_of),
+                   tuple(coding), infos, raw, numeric_spec)
+
+    # -- evaluation -------------------------------------------------------------------------
+    def _categorical_block(self, name: str, values: pd.Series) -> np.ndarray:
+        lv = self.factor_levels[name]
+        lab = _labels(values) if len(values) > 200 else np.array([level_label(x) for x in values], dtype=object)
+        bad = sorted(set(lab) - set(lv))
+        if bad:
+            raise FormulaError(f"column {name!r} has value(s) {bad} not among its levels {list(lv)}")
+        return np.stack([(lab == x).astype(float) for x in lv], axis=1)
+
+    def _numeric_blocks(self, data: pd.DataFrame) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        calls = []
+        for name in self.numeric_factors:
+            f = self.factors[name]
+            if f.expr in self.numeric and f.variables == (f.expr,):  # a plain column
+                out[name] = pd.to_numeric(data[f.expr]).to_numpy(dtype=float)[:, None]
+            else:
+                calls.append(name)
+        if not calls:
+            return out
+        from formulaic.errors import FormulaicError
+
+        cols = [v for v in self.numeric if v in data.columns]
+        try:
+            with np.errstate(all="ignore"):  # non-finite values are reported below, with the term
+                mm = self._numeric_spec.get_model_matrix(data.loc[:, cols], context=CONTEXT)
+        except (FormulaicError, ValueError, TypeError) as exc:
+            raise FormulaError(f"cannot evaluate the numeric terms of {self.rhs!r}: {_clean(exc)}") from None
+        M = np.asarray(mm, dtype=float)
+        j = 0
+        for name in calls:
+            m = len(self.factors[name].suffixes)
+            out[name] = M[:, j:j + m]
+            j += m
+        return out
+
+    def _compose(self, blocks: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        cols = [np.ones((n, 1))] if self.intercept else []
+        for t, full in zip(self.terms, self._coding):
+            parts = []
+            for f, fl in zip(t, full):
+                m = blocks[f]
+                parts.append(m if (fl or f not in self.factor_levels) else m[:, 1:])
+            out = parts[0]
+            for b in parts[1:]:
+                out = (b[:, :, None] * out[:, None, :]).reshape(n, -1)  # first factor fastest
+            cols.append(out)
+        return np.concatenate(cols, axis=1) if cols else np.zeros((n, 0))
 
     def matrix(self, data: pd.DataFrame) -> np.ndarray:
         """Design matrix (n_rows x n_columns) for ``data`` with this formula's columns.
@@ -275,53 +364,56 @@ class Formula:
         Raises
         ------
         FormulaError
-            Missing columns, missing values in a used column, or unknown levels.
+            Missing columns, missing or non-finite values in a used column (e.g. the
+            log of 0), or unknown levels.
         """
         missing = [v for v in self.variables if v not in data.columns]
         if missing:
             raise FormulaError(
                 f"column(s) {', '.join(missing)} not in the data; available columns: {', '.join(map(str, data.columns))}"
             )
-        n = len(data)
-        cache: dict[str, np.ndarray] = {}
         for v in self.variables:
-            s = data[v]
-            if s.isna().any():
-                raise FormulaError(f"column {v!r} has {int(s.isna().sum())} missing value(s); drop those rows first")
-            if v in self.factor_levels:
-                lab = np.array([level_label(x) for x in s.to_numpy()], dtype=object)
-                lv = self.factor_levels[v]
-                bad = sorted(set(lab) - set(lv))
-                if bad:
-                    raise FormulaError(f"column {v!r} has value(s) {bad} not among its levels {list(lv)}")
-                cache[v] = np.stack([(lab == x).astype(float) for x in lv], axis=1)
-            else:
-                cache[v] = s.to_numpy(dtype=float)[:, None]
-        cols = [np.ones((n, 1))] if self.intercept else []
-        for t, full in zip(self.terms, self._coding):
-            blocks = []
-            for v, f in zip(t, full):
-                m = cache[v]
-                blocks.append(m if (f or v not in self.factor_levels) else m[:, 1:])
-            out = blocks[0]
-            for b in blocks[1:]:
-                out = (b[:, :, None] * out[:, None, :]).reshape(n, -1)  # first variable fastest
-            cols.append(out)
-        return np.concatenate(cols, axis=1) if cols else np.zeros((n, 0))
+            if data[v].isna().any():
+                raise FormulaError(f"column {v!r} has {int(data[v].isna().sum())} missing value(s); drop those rows first")
+        n = len(data)
+        blocks = {name: self._categorical_block(name, data[f.variables[0]])
+                  for name, f in self.factors.items() if f.kind == "categorical"}
+        num = self._numeric_blocks(data)
+        for name, m in num.items():
+            if not np.all(np.isfinite(m)):
+                raise FormulaError(f"term {self.factors[name].expr!r} has missing or non-finite values "
+                                   f"({int((~np.isfinite(m)).any(axis=1).sum())} row(s))")
+        blocks.update(num)
+        return self._compose(blocks, n)
+
+    def matrix_at(self, cells: pd.DataFrame, numeric: Mapping[str, float]) -> np.ndarray:
+        """Design rows with categorical variables from ``cells`` and numeric *factors* set directly.
+
+        Used for SAS-style Type III hypotheses, where numeric terms are set to 0 or 1
+        (not computed from a variable). ``numeric`` maps each numeric factor name
+        (``x``, ``log(x)``) to its value; multi-column factors get the value in every column.
+        """
+        n = len(cells)
+        blocks = {name: self._categorical_block(name, cells[name])
+                  for name, f in self.factors.items() if f.kind == "categorical"}
+        for name in self.numeric_factors:
+            m = len(self.factors[name].suffixes)
+            blocks[name] = np.full((n, m), float(numeric[name]))
+        return self._compose(blocks, n)
 
 
 def design_matrix(
     formula: str, data: pd.DataFrame, levels: Mapping[str, Sequence] | None = None
 ) -> tuple[np.ndarray, list[str]]:
-    """Build the design matrix of an R-style right-hand side.
+    """Build the design matrix of a right-hand side with R's column names.
 
     Parameters
     ----------
     formula : str
-        R-style right-hand side, e.g. ``"RACE + SEX + ARMCD * AVISIT"``.
+        Right-hand side, e.g. ``"RACE + SEX + ARMCD * AVISIT"`` or ``"C(arm) + log(x)"``.
     data : pandas.DataFrame
-        Data with every variable of the formula (not modified; no missing values
-        in used columns).
+        Data with every variable of the formula (not modified; no missing values in
+        used columns).
     levels : mapping, optional
         Level order per categorical column (first = reference); otherwise
         Categorical order or sorted unique values.

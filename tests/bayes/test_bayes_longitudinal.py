@@ -9,7 +9,7 @@ from scipy import stats
 
 from longmod.engines.bayes.longitudinal import _build_mmrm, _patterns, fit_bayes, fit_bayes_longitudinal
 from longmod.results.schema import EFFECT_COLUMNS
-from longmod.spec.model import ModelSpec
+from longmod.spec.model import ModelSpec, Treatment
 
 from .conftest import VISITS, long_data
 
@@ -22,6 +22,7 @@ SAMPLER = {"chains": 2, "draws": 1000, "tune": 800, "seed": 5}
 def _spec(cov: str, fixed: str, **kw) -> ModelSpec:
     return ModelSpec(name=f"bayes-{cov}", outcome="pf", fixed=fixed, subject="patient_id", visit="visit",
                      time="day", covariance=cov, levels={"visit": list(VISITS)}, engine="pymc", mcid=20.0,
+                     treatment=Treatment("arm", "placebo", "uc_msc"),
                      **{"sampler": SAMPLER, **kw})
 
 

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from longmod.engines.bayes.longitudinal import LMM_PARAMETRIZATIONS, fit_bayes_longitudinal
-from longmod.spec.model import ModelSpec
+from longmod.spec.model import ModelSpec, Treatment
 
 from .conftest import VISITS, long_data
 
@@ -17,7 +17,7 @@ SAMPLER = {"chains": 2, "draws": 1500, "tune": 800, "seed": 11}
 def _spec(cov: str) -> ModelSpec:
     return ModelSpec(name=f"marg-{cov}", outcome="pf", fixed="arm * visit + baseline", subject="patient_id",
                      visit="visit", time="day", covariance=cov, levels={"visit": list(VISITS)}, engine="pymc",
-                     mcid=20.0, sampler=SAMPLER)
+                     mcid=20.0, sampler=SAMPLER, treatment=Treatment("arm", "placebo", "uc_msc"))
 
 
 @pytest.mark.parametrize("slope", [True, False])

@@ -105,7 +105,11 @@ def test_longmod_matches_recorded_bambi(reference, longmod_fit):
 def test_bambi_live_matches_longmod(reference, longmod_fit):
     """bambi refitted now (2 chains x 1000 draws, another seed) against the same longmod fit."""
     pytest.importorskip("bambi")
-    from longmod.engines.bayes.bambi_bridge import bambi_fixed_effects, bambi_model
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+    from bambi_bridge import bambi_fixed_effects, bambi_model
 
     ref, data = reference
     mod = _load_script()

@@ -56,7 +56,7 @@ def test_adapter_substituted_values_missing_samples_and_marker_choice():
                          "value": [np.nan], "lloq": [np.nan]})
     from longmod.data import TrialMeta, from_frames
 
-    meta = TrialMeta(name="x", arms=trial.meta.arms, reference_arm="placebo", schedule=(0, 2, 4, 7, 14, 99))
+    meta = TrialMeta(name="x", arms=trial.meta.arms, reference_arm="control", schedule=(0, 2, 4, 7, 14, 99))
     t2 = from_frames(trial.patients, pd.concat([m2, miss], ignore_index=True), meta)
     f = biomarker_frame(t2)
     pd.testing.assert_frame_equal(f, check_frame(sim))

@@ -23,7 +23,7 @@ RTOL = 1e-9
 
 
 def _merged(ref_rows: list[dict]) -> pd.DataFrame:
-    ours = paper_tests(wilcoxon_input())
+    ours = paper_tests(wilcoxon_input(), active="uc_msc", reference="placebo")
     ref = pd.DataFrame(ref_rows)
     ref["day"] = ref["day"].astype(float)
     m = ours.merge(ref, on=["outcome", "day", "family"], suffixes=("", "_r"), validate="1:1")
@@ -81,7 +81,7 @@ def test_bh_adjust_textbook_and_nan():
 def test_families_have_one_test_per_marker_and_loq2_rule():
     d = wilcoxon_input()
     before = d.copy()
-    t = paper_tests(d)
+    t = paper_tests(d, active="uc_msc", reference="placebo")
     pd.testing.assert_frame_equal(d, before)  # input not mutated
     assert (t.groupby("family").size() == 12).all()
     assert t["family"].nunique() == 5 + 4 * 2

@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import pytest
 
-from longmod.reanalyse import reanalyse
+from longmod.pipeline import reanalyse
 
 MARKERS = ["IL-6", "IL-8", "IL-1RA", "EGF", "CXCL-9"]  # 2 late decreases in the fixture, 1 null, 1 heavily censored
 OPTIONS = {"markers": MARKERS, "sampler": {"draws": 200, "tune": 200, "seed": 5}}
@@ -34,7 +34,8 @@ def test_section_runs_inside_reanalyse(with_section):
     assert sorted(sec["markers"]["marker"]) == sorted(MARKERS)
     assert len(sec["bh_table"]) == len(MARKERS) * 5  # days 0, 2, 4, 7, 14
     assert sec["pooled_diagnostics"]["prior"].iloc[0] == "horseshoe"
-    assert res.timings["biomarkers"] > 0 and "primary_ancova" in res.timings
+    seconds = res.timings.set_index("analysis")["seconds"]
+    assert seconds["biomarkers"] > 0 and "primary_ancova" in seconds
     assert [m for m in messages if m.startswith("biomarkers:")] == [
         "biomarkers: test-by-test Wilcoxon + BH (5 markers)", "biomarkers: censored mixed models (5 markers)",
         "biomarkers: pooled Bayesian model (horseshoe prior, 5 markers)"]
@@ -87,7 +88,7 @@ def test_discoveries_agree_across_formats(with_section):
 
 def test_section_only_when_asked_or_present(tmp_path):
     res = reanalyse("stroma-cov2", only=["primary_ancova"])
-    assert res.biomarkers is None and "biomarkers" not in res.timings
+    assert res.biomarkers is None and "biomarkers" not in set(res.timings["analysis"])
     out = res.write(tmp_path / "plain")
     assert not (out / "biomarkers").exists()
     assert json.loads((out / "report.json").read_text())["biomarkers"] is None
@@ -103,10 +104,11 @@ def test_biomarkers_true_without_biomarkers_fails_and_only_lists_the_pseudo_name
     td = load_trial(fixtures_dir() / "stroma_cov2")
     m = td.measurements
     plain = from_frames(td.patients, m[m["lloq"].isna()].drop(columns="lloq"), td.meta)
-    res = reanalyse("stroma-cov2", data=plain, only=["primary_ancova"], biomarkers=None)
+    plan = __import__("longmod.resources", fromlist=["x"]).models_dir() / "stroma_cov2" / "plan.toml"
+    res = reanalyse(plain, plan=plan, only=["primary_ancova"], biomarkers=None)
     assert res.biomarkers is None
     with pytest.raises(ValueError, match="no biomarker"):
-        reanalyse("stroma-cov2", data=plain, only=["primary_ancova"], biomarkers=True)
+        reanalyse(plain, plan=plan, only=["primary_ancova"], biomarkers=True)
     with pytest.raises(KeyError, match="'biomarkers', the biomarker section"):
         reanalyse("stroma-cov2", only=["biomarker"])
 

@@ -74,7 +74,7 @@ def test_mixed_gradient_is_the_derivative_of_the_likelihood():
     from longmod.biomarkers.tobit import _design as design
 
     g = log10_frame(d, "loq")
-    X, _, rows, dropped = design(g, sorted(g.day.unique()), "uc_msc", "placebo", g.censored.to_numpy())
+    X, _, rows, dropped = design(g, sorted(g.day.unique()), "active", "control", g.censored.to_numpy())
     assert rows.all() and not dropped
     pid, inv = np.unique(g.patient_id, return_inverse=True)
     P = sparse.csr_matrix((np.ones(len(g)), (inv, np.arange(len(g)))))
@@ -91,7 +91,7 @@ def test_mixed_without_censoring_matches_statsmodels_ml():
     d = simulate_biomarkers(1, censor_fractions=[0.0], seed=12)
     f = fit_censored_mixed(d)  # 64 Gauss-Hermite nodes
     assert f.n_censored == 0 and f.convergence.converged
-    g = d.assign(y=np.log10(d["value"]), active=(d.arm == "uc_msc").astype(int))
+    g = d.assign(y=np.log10(d["value"]), active=(d.arm == "active").astype(int))
     m = smf.mixedlm("y ~ 0 + C(day) + C(day):active", g, groups="patient_id").fit(reml=False, method="lbfgs")
     eff = m.fe_params[[c for c in m.fe_params.index if ":active" in c]].to_numpy()
     np.testing.assert_allclose(f.effects["estimate"], eff, atol=1e-5)
@@ -118,7 +118,7 @@ def test_censored_mixed_recovers_known_parameters():
 def test_all_censored_cell_is_reported_not_estimable():
     d = simulate_biomarkers(1, censor_fractions=[0.3], seed=15)
     before = d.copy()
-    cell = (d.arm == "uc_msc") & (d.day == 14)
+    cell = (d.arm == "active") & (d.day == 14)
     d.loc[cell, "censored"] = True
     d.loc[cell, "value"] = np.nan
     before = d.copy()

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from longmod.cli import _Progress, main
-from longmod.resources import fixtures_dir
+from longmod.resources import fixtures_dir, trial_names
 from longmod.results.schema import EFFECT_COLUMNS
 
 
@@ -21,6 +21,7 @@ def test_help_has_examples(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "longmod reanalyse stroma-cov2 --out" in out and "longmod trials" in out and "longmod fit " in out
+    assert "longmod plan init my_trial/" in out
     for cmd in ("reanalyse", "fit", "trials"):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
@@ -102,7 +103,10 @@ def test_user_folder_is_user_data(tmp_path):
     toml = (folder / "trial.toml").read_text().replace("synthetic = true", "synthetic = false")
     (folder / "trial.toml").write_text(toml)
     out = tmp_path / "out"
-    assert main(["reanalyse", "stroma-cov2", "--data", str(folder), "--out", str(out), "--quiet",
+    # the bundled plan, run on a folder of one's own
+    shutil.copy(__import__("longmod.resources", fromlist=["x"]).models_dir() / "stroma_cov2" / "plan.toml",
+                folder / "plan.toml")
+    assert main(["reanalyse", str(folder), "--out", str(out), "--quiet",
                  "--only", "primary_ancova", "prior_grid_published"]) == 0
     effects = pd.read_csv(out / "effects.csv")
     assert set(effects.loc[effects.engine != "published", "data_label"]) == {"user data", "published summary"}
@@ -116,7 +120,7 @@ def test_failure_writes_nothing(tmp_path, capsys):
     p.loc[3, "arm"] = "MSC"
     p.to_csv(folder / "patients.csv", index=False)
     out = tmp_path / "out"
-    assert main(["reanalyse", "--data", str(folder), "--out", str(out)]) == 2
+    assert main(["reanalyse", str(folder), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"{folder / 'patients.csv'}, line 5, column 'arm': unknown arm 'MSC'; valid arms: uc_msc, placebo" in err
     assert not out.exists()
@@ -124,7 +128,12 @@ def test_failure_writes_nothing(tmp_path, capsys):
 
 def test_unknown_trial_and_analysis(tmp_path, capsys):
     assert main(["reanalyse", "recovery", "--out", str(tmp_path / "x")]) == 2
-    assert "bundled trials: stroma-cov2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "neither a trial folder (a folder with trial.toml) nor a bundled trial; bundled trials: " in err
+    listed = err.split("bundled trials: ")[1].strip().split(", ")
+    assert listed == sorted(trial_names()) and "stroma-cov2" in listed
+    assert main(["reanalyse", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
+    assert "no such trial folder" in capsys.readouterr().err
     assert main(["reanalyse", "stroma-cov2", "--only", "mmrm_magic", "--out", str(tmp_path / "y")]) == 2
     assert "the plan declares: primary_ancova" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
@@ -149,3 +158,53 @@ def test_sampler_options_are_checked(capsys):
     with pytest.raises(SystemExit):
         main(["reanalyse", "--draws", "0"])
     assert "--draws: 0 is too small: give a whole number >= 1" in capsys.readouterr().err
+
+
+def _ancova_data(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    n = 40
+    d = pd.DataFrame({"id": range(n), "arm": np.where(np.arange(n) % 2, "drug", "control"),
+                      "x": rng.normal(size=n)})
+    d["y"] = 2.0 * (d["arm"] == "drug") + 0.5 * d["x"] + rng.normal(size=n)
+    d.to_csv(tmp_path / "d.csv", index=False)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[model]\nname = "m"\noutcome = "y"\nfixed = "arm + x"\nsubject = "id"\n'
+                    '[model.treatment]\nvariable = "arm"\nreference = "control"\nactive = "drug"\n'
+                    '[model.sampler]\nchains = 2\ndraws = 200\ntune = 200\nseed = 1\n')
+    return d, spec
+
+
+def test_fit_engine_ancova_matches_ols(tmp_path, capsys):
+    import statsmodels.formula.api as smf
+
+    d, spec = _ancova_data(tmp_path)
+    assert main(["fit", str(spec), "--data", str(tmp_path / "d.csv"), "--out", str(tmp_path / "o"),
+                 "--engine", "ancova"]) == 0
+    eff = pd.read_csv(tmp_path / "o" / "effects.csv")
+    ols = smf.ols("y ~ C(arm, Treatment('control')) + x", data=d).fit()
+    term = "C(arm, Treatment('control'))[T.drug]"
+    # the same least squares: agreement to rounding
+    assert eff["estimate"].iloc[0] == pytest.approx(ols.params[term], rel=1e-10)
+    assert eff["std_error"].iloc[0] == pytest.approx(ols.bse[term], rel=1e-10)
+    assert eff["df"].iloc[0] == ols.df_resid and eff["df_method"].iloc[0] == "residual"
+
+
+def test_fit_engine_choices_are_the_registry(capsys):
+    from longmod.engines.registry import ENGINE_TABLE
+
+    assert set(ENGINE_TABLE) == {"ancova", "native", "statsmodels", "lme4", "pymc"}
+    with pytest.raises(SystemExit):
+        main(["fit", "x.toml", "--data", "d.csv", "--out", "o", "--engine", "stan"])
+    assert "invalid choice: 'stan'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_fit_engine_pymc_works(tmp_path):
+    """`longmod fit --engine pymc` (as its help says): a Bayesian ANCOVA of the same data."""
+    d, spec = _ancova_data(tmp_path)
+    assert main(["fit", str(spec), "--data", str(tmp_path / "d.csv"), "--out", str(tmp_path / "b"),
+                 "--engine", "pymc"]) == 0
+    eff = pd.read_csv(tmp_path / "b" / "effects.csv")
+    assert eff["engine"].iloc[0].startswith("pymc") and eff["conf_low"].iloc[0] < 2.0 < eff["conf_high"].iloc[0]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from longmod.data import TrialDataError, TrialMeta, VariableInfo, from_frames, load_trial
+from longmod.data import (CovariateInfo, EventInfo, TrialDataError, TrialMeta, VariableInfo, from_frames,
+                          load_trial)
 
 META = TrialMeta(
     name="toy", arms=("active", "control"), reference_arm="control", schedule=(0, 1, 7), doses_planned=3,
@@ -17,6 +18,10 @@ META = TrialMeta(
         "pao2_fio2": VariableInfo("pao2_fio2", min=20, max=700, baseline_required=True),
         "fio2": VariableInfo("fio2", min=0.21, max=1.0, hint="FiO2 is a fraction; 60 looks like a percentage"),
     },
+    covariates={"age_gt70": CovariateInfo("age_gt70", "binary", "stratification"),
+                "sofa_gt11": CovariateInfo("sofa_gt11", "binary", "stratification")},
+    events={"death": EventInfo("death", "death_day", "death"),
+            "icu_discharge": EventInfo("icu_discharge", "icu_discharge_day", "discharge")},
 )
 
 
@@ -85,7 +90,7 @@ def test_missing_baseline_and_bad_flags_and_doses():
     with pytest.raises(TrialDataError) as err:
         from_frames(pts, ms, META)
     msgs = messages(err.value)
-    assert "patients DataFrame, row 0, column 'sofa_gt11': stratification flag must be 0 or 1, got 2" in msgs
+    assert "patients DataFrame, row 0, column 'sofa_gt11': binary covariate must be 0 or 1, got 2" in msgs
     assert "patients DataFrame, row 1, column 'doses_received': must be an integer 0 to 3, got 4" in msgs
     assert "patients DataFrame, row 1, column 'patient_id': patient 'b' has no baseline (day 0) pao2_fio2 value; a baseline is required" in msgs
 

@@ -10,7 +10,9 @@ import pytest
 MODULES = [
     "longmod.spec.formula", "longmod.engines.core.covariance", "longmod.engines.core.lsmeans",
     "longmod.engines.core.prepare", "longmod.engines.native", "longmod.engines.statsmodels_lmm",
-    "longmod.engines.registry", "longmod.engines.lme4",
+    "longmod.engines.registry", "longmod.engines.lme4", "longmod.spec.terms", "longmod.spec.model_formula",
+    "longmod.spec.model", "longmod.engines.core.singular", "longmod.engines.core.betwithin", "longmod.results.fit",
+    "longmod.api",
 ]
 
 

@@ -1,6 +1,7 @@
-"""R-style formula -> design matrix. Expected column names are R 4.2's model.matrix output
-(written out by hand from R's documented naming rule and checked against the SAS/mmrm
-r_term names in sas_reference.yaml)."""
+"""Formula (formulaic) -> design matrix with R's coding and names. Expected column names are
+R 4.2's model.matrix output (written out by hand from R's documented naming rule and checked
+against the SAS/mmrm r_term names in sas_reference.yaml); the values of transformed terms are
+checked against NumPy on the same data."""
 
 from __future__ import annotations
 
@@ -68,11 +69,43 @@ def test_missing_column_error_lists_available(small):
         design_matrix("ARMCD + AGE", small)
 
 
-def test_unknown_level_and_function_call_errors(small):
+def test_unknown_level_and_unsupported_coding_errors(small):
     with pytest.raises(FormulaError, match="not among its levels"):
         design_matrix("SEX", small, {"SEX": ["Male"]})
-    with pytest.raises(FormulaError, match="function calls"):
-        design_matrix("log(BL)", small)
+    with pytest.raises(FormulaError, match="only treatment contrasts"):
+        design_matrix("C(SEX, Sum)", small)
+    with pytest.raises(FormulaError, match="must be a column or C"):
+        design_matrix("C(BL > 2)", small)
+    with pytest.raises(FormulaError, match="both as categorical and numeric"):
+        design_matrix("C(BL) + BL", small)
+    with pytest.raises(FormulaError, match="not part of a fixed-effects formula"):
+        design_matrix("SEX + (1 | RACE)", small)
+    with pytest.raises(FormulaError, match="non-finite"):
+        design_matrix("log(BL - 1)", small)
+
+
+def test_function_calls_and_c_keep_r_style_names(small):
+    X, cols = design_matrix("C(ARMCD, Treatment('TRT')) * C(AVISIT) + log(BL) + I(BL**2)", small)
+    assert cols == ["(Intercept)", "ARMCDPBO", "AVISITVIS2", "AVISITVIS3", "log(BL)", "I(BL ** 2)",
+                    "ARMCDPBO:AVISITVIS2", "ARMCDPBO:AVISITVIS3"]
+    np.testing.assert_allclose(X[:, 4], np.log(small["BL"]))
+    np.testing.assert_allclose(X[:, 5], small["BL"] ** 2)
+    assert X[:, 1].tolist() == [1, 0, 1, 0]  # PBO rows: TRT is the reference
+    # C() around a text column names the columns as the bare column does: one model, one set of names
+    assert design_matrix("C(ARMCD) * AVISIT", small)[1] == design_matrix("ARMCD * AVISIT", small)[1]
+
+
+def test_number_coded_factor_with_c_and_levels(small):
+    d = small.assign(V=[1, 2, 3, 1])
+    assert design_matrix("C(V)", d)[1] == ["(Intercept)", "V2", "V3"]
+    assert design_matrix("V", d, {"V": [3, 2, 1]})[1] == ["(Intercept)", "V2", "V1"]
+    assert design_matrix("V", d)[1] == ["(Intercept)", "V"]  # numeric: a slope
+
+
+def test_stateful_transform_keeps_its_state_for_new_data(small):
+    f = Formula.from_data("center(BL)", small)
+    new = pd.DataFrame({"BL": [10.0]})
+    assert f.matrix(new)[0, 1] == pytest.approx(10.0 - small["BL"].mean())
 
 
 def test_caller_frame_not_modified(small):

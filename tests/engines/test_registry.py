@@ -39,7 +39,9 @@ def test_every_native_structure_of_the_spec_is_in_the_table():
     ("lme4", {"covariance": "ar1"}, "supports covariance ri, ris"),
     ("native", {"vcov": "sandwich", "df": "satterthwaite"}, "supports df between-within, residual, asymptotic"),
     ("native", {"method": "ml", "df": "kenward-roger"}, "needs method='reml'"),
-    ("pymc", {}, "supported: native, statsmodels, lme4"),
+    ("pymc", {"covariance": "ar1"}, "pymc engine supports covariance us, ri, ris"),
+    ("ancova", {}, "fits one row per patient"),
+    ("stan", {}, "supported: ancova, native, statsmodels, lme4, pymc"),
 ])
 def test_unsupported_combinations_fail_before_fitting(engine, kw, match):
     class Boom(pd.DataFrame):  # fitting would touch the data; validation must not

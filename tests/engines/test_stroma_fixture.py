@@ -69,10 +69,12 @@ def test_stroma_us_mmrm_against_gls_and_glmmtmb(stroma_long, has_rscript, tmp_pa
     for v, e, s in zip(c["visit"], c["estimate"], c["se"]):
         assert eff.loc[v, "estimate"] == pytest.approx(e, rel=1e-4, abs=1e-3)
         assert eff.loc[v, "std_error"] == pytest.approx(s, rel=1e-3)
-    # glmmTMB keeps a tiny residual variance and reports false convergence; it also stops ~4e-6
-    # above our optimum here: 1e-5 on -2LL
+    # glmmTMB keeps a tiny residual variance and reports false convergence; where it stops above our
+    # optimum depends on the machine (4e-6 relative on the machine that wrote this test, 3.5e-5 on a
+    # machine with Debian's OpenBLAS): ours must be the lower -2LL, within 1e-4 relative. gls, above,
+    # is the tight reference.
     assert ll <= ref["glmmtmb"]["neg2_log_likelihood"] + 1e-6 * abs(ll)
-    assert ll == pytest.approx(ref["glmmtmb"]["neg2_log_likelihood"], rel=1e-5)
+    assert ll == pytest.approx(ref["glmmtmb"]["neg2_log_likelihood"], rel=1e-4)
     assert np.allclose([p.loc[k, "estimate"] for k in ref["glmmtmb"]["coef"]], list(ref["glmmtmb"]["coef"].values()),
-                       rtol=1e-3, atol=0.1)  # glmmTMB's stopping point (4e-6 above the optimum) moves
-                                             # coefficients by up to ~0.03 mmHg on a 100-300 scale
+                       rtol=1e-3, atol=0.5)  # glmmTMB's stopping point (up to 3.5e-5 above the optimum)
+                                             # moves coefficients by up to ~0.3 mmHg on a 100-300 scale

@@ -7,13 +7,19 @@ import math
 import pandas as pd
 import pytest
 
-from longmod.data import TrialMeta, VariableInfo, from_frames
+from longmod.data import CovariateInfo, EventInfo, TrialMeta, VariableInfo, from_frames
 from longmod.estimands import apply_estimand
 from longmod.spec.estimand import Estimand
 from longmod.spec.model import SpecError
 
 META = TrialMeta(name="toy", arms=("a", "b"), reference_arm="b", schedule=range(8), doses_planned=3,
-                 variables={"pf": VariableInfo("pf", min=20, max=700)})
+                 variables={"pf": VariableInfo("pf", min=20, max=700)},
+                 covariates={"age_gt70": CovariateInfo("age_gt70", "binary", "stratification"),
+                             "sofa_gt11": CovariateInfo("sofa_gt11", "binary", "stratification")},
+                 events={"death": EventInfo("death", "death_day", "death"),
+                         "icu_discharge": EventInfo("icu_discharge", "icu_discharge_day", "discharge")})
+#: The STROMA-CoV-2 primary rules, declared (an Estimand assumes no outcome-specific number).
+PRIMARY = {"death": {"strategy": "composite", "value": 50}, "discharge": {"strategy": "locf_multiplier", "factor": 1.10}}
 
 # p1 discharged on day 5, last value day 4 = 200 (day 5 has no value)
 # p2 died on day 3 (last value day 2 = 90)
@@ -44,7 +50,7 @@ def by_id(ad):
 
 
 def test_primary_rules(trial):
-    ad = apply_estimand(trial, Estimand("primary", "pf", day=7))
+    ad = apply_estimand(trial, Estimand("primary", "pf", day=7, **PRIMARY))
     f = by_id(ad)
     assert f.loc["p1", "value"] == pytest.approx(220.0)     # 200 x 1.10
     assert f.loc["p1", "rule"] == "discharge: LOCF x 1.10" and f.loc["p1", "source"] == "imputed"
@@ -67,7 +73,8 @@ def test_configurable_composite_and_additive_reading(trial):
 
 
 def test_locf_sensitivity_and_locf_for_all(trial):
-    f = by_id(apply_estimand(trial, Estimand("locf", "pf", day=7, discharge="locf", other_missing="locf")))
+    f = by_id(apply_estimand(trial, Estimand("locf", "pf", day=7, death=PRIMARY["death"], discharge="locf",
+                                             other_missing="locf")))
     assert f.loc["p1", "value"] == 200.0
     assert f.loc["p2", "value"] == 50.0
     assert f.loc["p4", "value"] == 130.0 and f.loc["p4", "rule"] == "missing: LOCF"
@@ -85,7 +92,7 @@ def test_observed_only_and_hypothetical(trial):
 
 
 def test_per_protocol_population(trial):
-    ad = apply_estimand(trial, Estimand("pp", "pf", day=7, incomplete_dosing="per_protocol"))
+    ad = apply_estimand(trial, Estimand("pp", "pf", day=7, incomplete_dosing="per_protocol", **PRIMARY))
     assert ad.estimand.population == "per_protocol"
     assert "p5" not in set(ad.frame["patient_id"])
     assert ad.excluded.set_index("patient_id").loc["p5", "reason"] == "per protocol: received 2 of 3 doses"
@@ -93,7 +100,7 @@ def test_per_protocol_population(trial):
 
 def test_trial_data_is_not_modified(trial):
     before = trial.measurements
-    apply_estimand(trial, Estimand("primary", "pf", day=7))
+    apply_estimand(trial, Estimand("primary", "pf", day=7, **PRIMARY))
     pd.testing.assert_frame_equal(trial.measurements, before)
 
 
@@ -102,3 +109,34 @@ def test_unknown_strategy_is_a_clear_error():
         Estimand("x", "pf", day=7, discharge="locf_plus_10")
     with pytest.raises(SpecError, match="population 'itt' is not supported"):
         Estimand("x", "pf", day=7, population="itt")
+
+
+def test_defaults_assume_no_outcome_specific_number():
+    e = Estimand("x", "pf", day=7)
+    assert (e.death.name, e.discharge.name, e.other_missing.name) == ("hypothetical", "hypothetical", "exclude")
+    with pytest.raises(SpecError, match="'composite' needs the value"):
+        Estimand("x", "pf", day=7, death="composite")
+    with pytest.raises(SpecError, match="needs its factor"):
+        Estimand("x", "pf", day=7, discharge="locf_multiplier")
+
+
+def test_strategies_follow_the_declared_event_kinds_whatever_the_column_names(trial):
+    """Renaming the event columns (declared in trial.toml) changes nothing; an undeclared column is ignored."""
+    renamed = PATIENTS.rename(columns={"death_day": "died_on", "icu_discharge_day": "left_icu_on"})
+    meta = TrialMeta(name="toy", arms=("a", "b"), reference_arm="b", schedule=range(8), doses_planned=3,
+                     variables=META.variables, covariates=META.covariates,
+                     events={"d": EventInfo("d", "died_on", "death"), "x": EventInfo("x", "left_icu_on", "discharge")})
+    e = Estimand("primary", "pf", day=7, **PRIMARY)
+    a = apply_estimand(trial, e).frame
+    b = apply_estimand(from_frames(renamed, MEAS, meta), e).frame
+    pd.testing.assert_frame_equal(a, b)
+    # without declared events nothing is an intercurrent event: p1 and p2 fall under other_missing (exclude)
+    plain = TrialMeta(name="toy", arms=("a", "b"), reference_arm="b", schedule=range(8), variables=META.variables)
+    c = apply_estimand(from_frames(PATIENTS[["patient_id", "arm"]], MEAS, plain), e).frame
+    assert set(c["patient_id"]) == {"p3", "p5"} and list(c.columns[:2]) == ["patient_id", "arm"]
+
+
+def test_every_declared_covariate_reaches_the_analysis_data(trial):
+    ad = apply_estimand(trial, Estimand("primary", "pf", day=7, **PRIMARY))
+    assert ad.covariates == ("age_gt70", "sofa_gt11")
+    assert list(ad.frame.columns[:5]) == ["patient_id", "arm", "age_gt70", "sofa_gt11", "doses_received"]

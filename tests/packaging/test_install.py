@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_import_does_not_load_heavy_engines():
     code = (
-        "import sys, longmod, longmod.reanalyse, longmod.cli; "
+        "import sys, longmod, longmod.reanalyse, longmod.pipeline, longmod.cli; "
         "heavy = [m for m in ('statsmodels', 'pymc', 'pytensor', 'rpy2', 'pymer4', 'matplotlib', 'arviz') if m in sys.modules]; "
         "print(','.join(heavy))"
     )

@@ -65,6 +65,14 @@ reference_arm = "control"
 schedule = [0, 1, 2, 3, 4, 5, 6, 7]
 doses_planned = 1
 
+[events.death]
+column = "death_day"
+kind = "death"
+
+[events.icu_discharge]
+column = "icu_discharge_day"
+kind = "discharge"
+
 [variables.pf]
 min = 20
 max = 700
@@ -76,10 +84,13 @@ TOY_TARGETS = """
 name = "toy"
 outcome = "pf"
 endpoint_day = 7
+end_columns = ["death_day", "icu_discharge_day"]
 
 [estimands.main]
 outcome = "pf"
 day = 7
+death = {{ strategy = "composite", value = 50 }}
+discharge = {{ strategy = "locf_multiplier", factor = 1.10 }}
 
 [analysis_sets.all]
 estimand = "main"
@@ -152,7 +163,12 @@ sd = 45.0
 correlation = 0.6
 lower = 45.0
 upper = 550.0
+[generator.events.death]
+column = "death_day"
+counts = {{ active = 0, control = 0 }}
+days = [2, 6]
 [generator.events.discharge]
+column = "icu_discharge_day"
 counts = {{ active = 1, control = 2 }}
 days = [4, 6]
 last_mean = 230.0
@@ -161,6 +177,13 @@ lower = 100.0
 upper = 450.0
 [generator.binary.age_gt70]
 counts = {{ active = 3, control = 4 }}
+[generator.binary.sofa_gt11]
+counts = {{ active = 0, control = 0 }}
+[generator.categorical.doses_received]
+values = [1]
+counts = {{ active = [12], control = [14] }}
+[generator.calibration]
+max_attempts = 3
 """
 
 
@@ -177,6 +200,7 @@ def test_routine_is_general_toy_trial(tmp_path):
     assert res.report["passed"].all(), res.report.to_string()
     trial = load_trial(src)
     assert trial.meta.arms == ("active", "control") and trial.n_patients == 26
+    assert res.trial.synthetic and len(res.trial.patients) == 26
     # independent check of two targets from the CSVs
     ms = pd.read_csv(src / "measurements.csv", dtype={"patient_id": str})
     pts = pd.read_csv(src / "patients.csv", dtype={"patient_id": str})

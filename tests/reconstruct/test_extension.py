@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import tomllib
 from statsmodels.duration.survfunc import survdiff
 
-from longmod.data.trial import TrialMeta
 from longmod.reconstruct import load_targets, reconstruct
 from longmod.reconstruct.extension import logrank_p
+from longmod.reconstruct.tables import read_doc
 from longmod.resources import fixtures_dir
 
 FOLDER = fixtures_dir() / "stroma_cov2"
@@ -27,8 +26,7 @@ def test_calibrated_part_unchanged_by_extension(tables):
     """D0-D7 PaO2/FiO2 and the pre-D7 events equal the calibration's own output."""
     _, ms = tables
     spec = load_targets(FOLDER / "targets.toml")
-    meta = TrialMeta.from_mapping(tomllib.loads((FOLDER / "trial.toml").read_text()))
-    pts0, meas0, _, _ = reconstruct(spec, meta, int(spec.generator["seed"]))
+    pts0, meas0, _, _ = reconstruct(spec, read_doc(FOLDER), int(spec.generator["seed"]))
     key = ["patient_id", "day"]
     got = ms[(ms["variable"] == "pao2_fio2") & (ms["day"] <= 7)].sort_values(key).reset_index(drop=True)
     want = meas0.sort_values(key).reset_index(drop=True)

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from longmod.resources import fixtures_dir
-from longmod.reanalyse import reanalyse
+from longmod.pipeline import reanalyse
 
 HERE = Path(__file__).resolve().parent / "r_ancova"
 SCRIPT = HERE / "primary.R"

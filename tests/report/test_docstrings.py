@@ -9,7 +9,8 @@ import pytest
 
 MODULES = [
     "longmod.report.html", "longmod.report.markdown", "longmod.report.json_report", "longmod.report.tables",
-    "longmod.report.plots", "longmod.report.mdlite", "longmod.cli",
+    "longmod.report.plots", "longmod.report.mdlite", "longmod.cli", "longmod.report.forest", "longmod.report.canvas",
+    "longmod.report.figures", "longmod.report.biomarker_plots", "longmod.report.biomarkers",
 ]
 
 

@@ -121,7 +121,8 @@ def test_report_build_time(report):
 
 
 def test_user_data_report_has_hashes_and_no_synthetic_banner(toy_folder, tmp_path):
-    from longmod.reanalyse import reanalyse
+    from longmod.pipeline import reanalyse
+    from longmod.resources import models_dir
 
     folder = tmp_path / "mine"
     shutil.copytree(toy_folder, folder)
@@ -129,7 +130,7 @@ def test_user_data_report_has_hashes_and_no_synthetic_banner(toy_folder, tmp_pat
     toml = folder / "trial.toml"
     toml.write_text(toml.read_text().replace("synthetic = true", "synthetic = false")
                     .replace(" (SYNTHETIC test data)", ""), encoding="utf-8")
-    res = reanalyse("stroma-cov2", data=folder, only=["primary_ancova"])
+    res = reanalyse(folder, plan=models_dir() / "stroma_cov2" / "plan.toml", only=["primary_ancova"])
     text = write_html_report(res, tmp_path / "out", with_figures=False).read_text(encoding="utf-8")
     assert "SYNTHETIC" not in text and "User data from" in text
     assert res.provenance["data"]["sha256"]["measurements.csv"] in text
@@ -181,7 +182,7 @@ def test_report_of_empty_effects_still_builds(toy_res, tmp_path):
 @pytest.fixture(scope="module")
 def model_res(toy_folder):
     """The plan's first longitudinal ``model`` analysis, really fitted, on the toy trial."""
-    from longmod.reanalyse import reanalyse
+    from longmod.pipeline import reanalyse
     from longmod.resources import models_dir
     from longmod.spec.plan import load_plan
 
@@ -189,7 +190,7 @@ def model_res(toy_folder):
     models = [a.name for a in plan.analyses if a.kind == "model"]
     if not models:
         pytest.skip("the bundled plan declares no longitudinal model analyses yet")
-    return reanalyse("stroma-cov2", data=toy_folder, only=["primary_ancova", models[0]]), models[0]
+    return reanalyse(toy_folder, plan=models_dir() / "stroma_cov2" / "plan.toml", only=["primary_ancova", models[0]]), models[0]
 
 
 def test_report_with_real_longitudinal_engine_rows(model_res, tmp_path):

@@ -178,14 +178,15 @@ def test_published_and_prior_grid_in_all_three(written, toy_res):
 def test_user_data_reports_have_hashes_and_no_calibration(toy_folder, tmp_path):
     import shutil
 
-    from longmod.reanalyse import reanalyse
+    from longmod.pipeline import reanalyse
+    from longmod.resources import models_dir
 
     folder = tmp_path / "mine"
     shutil.copytree(toy_folder, folder)
     toml = folder / "trial.toml"
     toml.write_text(toml.read_text().replace("synthetic = true", "synthetic = false")
                     .replace(" (SYNTHETIC test data)", ""), encoding="utf-8")
-    res = reanalyse("stroma-cov2", data=folder, only=["primary_ancova"])
+    res = reanalyse(folder, plan=models_dir() / "stroma_cov2" / "plan.toml", only=["primary_ancova"])
     out = res.write(tmp_path / "out")
     md = (out / "report.md").read_text(encoding="utf-8")
     j = json.loads((out / "report.json").read_text(encoding="utf-8"))

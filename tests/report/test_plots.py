@@ -36,18 +36,20 @@ def test_forest_data_one_row_per_analysis_engine_at_published_day(toy_res):
     assert (fd["family"] == "Bayesian prior grid").sum() == 10
 
 
-def test_forest_data_nearest_day_is_labelled():
+def test_forest_data_never_mixes_days():
+    """A comparison holds one day: the estimand's; an analysis without a result at that day is left out
+    (it used to be shown at its nearest day, beside rows of another day)."""
     eff = effects_frame([
         {"analysis": "p", "outcome": "pf_change", "day": 7, "contrast": "a - b", "estimate": 1.0,
          "conf_low": 0.0, "conf_high": 2.0, "engine": "published"},
         {"analysis": "late", "outcome": "pf", "day": 14, "contrast": "a - b", "estimate": 3.0,
-         "conf_low": 1.0, "conf_high": 5.0, "engine": "core-mmrm"},
+         "conf_low": 1.0, "conf_high": 5.0, "engine": "core-mmrm", "estimand_day": 7},
         {"analysis": "other_scale", "outcome": "sofa", "day": 7, "contrast": "a - b", "estimate": -1.0,
-         "conf_low": -2.0, "conf_high": 0.0, "engine": "core-mmrm"},
+         "conf_low": -2.0, "conf_high": 0.0, "engine": "core-mmrm", "estimand_day": 7},
     ])
     fd = plots.forest_data(eff)
-    assert fd["analysis"].tolist() == ["p", "late"]
-    assert fd.loc[fd["analysis"] == "late", "label"].item().endswith("(D14)")
+    assert fd["analysis"].tolist() == ["p"] and set(fd["day"]) == {7.0}
+    assert plots.forest_data(eff, day=14.0)["analysis"].tolist() == ["late"]
     assert plots.forest_data(eff, outcome="sofa")["analysis"].tolist() == ["other_scale"]
 
 

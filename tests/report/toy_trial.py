@@ -22,7 +22,25 @@ synthetic = true
 arms = ["uc_msc", "placebo"]
 reference_arm = "placebo"
 schedule = [0, 1, 2, 3, 4, 5, 6, 7, 14]
+primary_outcome = "pao2_fio2"
+primary_day = 7
 doses_planned = 3
+
+[covariates.age_gt70]
+type = "binary"
+role = "stratification"
+
+[covariates.sofa_gt11]
+type = "binary"
+role = "stratification"
+
+[events.death]
+column = "death_day"
+kind = "death"
+
+[events.icu_discharge]
+column = "icu_discharge_day"
+kind = "discharge"
 
 [variables.pao2_fio2]
 label = "PaO2/FiO2"
@@ -30,6 +48,7 @@ units = "mmHg"
 min = 20
 max = 700
 baseline_required = true
+mcid = 20
 
 [variables.sofa]
 label = "SOFA"
@@ -126,15 +145,15 @@ def toy_reanalysis(folder: Path, kinds: tuple[str, ...] | None = None):
     so the report tests do not depend on the longitudinal/Bayesian engines being
     finished; ``kinds`` selects other analysis kinds of the plan.
     """
-    from longmod.analyses import SINGLE_ENDPOINT_ANALYSES
-    from longmod.reanalyse import reanalyse
+    from longmod.pipeline import reanalyse
     from longmod.resources import models_dir
     from longmod.results.schema import concat_effects
     from longmod.spec.plan import load_plan
 
-    plan = load_plan(models_dir() / "stroma_cov2" / "plan.toml")
-    kinds = tuple(SINGLE_ENDPOINT_ANALYSES) if kinds is None else kinds
-    res = reanalyse("stroma-cov2", data=folder, only=[a.name for a in plan.analyses if a.kind in kinds])
+    path = models_dir() / "stroma_cov2" / "plan.toml"
+    plan = load_plan(path)
+    kinds = ("ancova", "rank_sum", "signed_rank") if kinds is None else kinds
+    res = reanalyse(folder, plan=path, only=[a.name for a in plan.analyses if a.kind in kinds])
     return dataclasses.replace(res, effects=concat_effects([res.effects, extra_engine_rows()]))
 
 

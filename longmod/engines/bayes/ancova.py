@@ -130,13 +130,14 @@ def fit_bayes_ancova(
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from longmod.spec.model import ModelSpec
+    >>> from longmod.spec.model import ModelSpec, Treatment
     >>> rng = np.random.default_rng(0)
-    >>> d = pd.DataFrame({"patient_id": range(60), "arm": ["placebo", "uc_msc"] * 30,
+    >>> d = pd.DataFrame({"patient_id": range(60), "arm": ["control", "active"] * 30,
     ...                   "baseline": rng.normal(150, 40, 60)})
-    >>> d["change"] = 20 * (d.arm == "uc_msc") - 0.3 * d.baseline + rng.normal(0, 50, 60)
+    >>> d["change"] = 20 * (d.arm == "active") - 0.3 * d.baseline + rng.normal(0, 50, 60)
     >>> spec = ModelSpec(name="ancova", outcome="change", fixed="arm + baseline",
-    ...                  subject="patient_id", engine="pymc", sampler={"draws": 500, "chains": 2})
+    ...                  subject="patient_id", engine="pymc", sampler={"draws": 500, "chains": 2},
+    ...                  treatment=Treatment("arm", "control", "active"))
     >>> res = fit_bayes_ancova(spec, d, day=7)  # doctest: +SKIP
     >>> res.effects[["estimate", "conf_low", "conf_high", "prob_mcid", "diagnostics_ok"]]  # doctest: +SKIP
     """

@@ -114,7 +114,7 @@ def resolve_priors(
 
     Examples
     --------
-    >>> p = resolve_priors({}, ["(Intercept)", "armuc_msc", "baseline"], ["armuc_msc"], mcid=20.0)
+    >>> p = resolve_priors({}, ["(Intercept)", "armactive", "baseline"], ["armactive"], mcid=20.0)
     >>> p["scale"], p["scale_source"], p["beta_sigma"]
     (100.0, '5 x mcid (mcid = 20)', [1000.0, 250.0, 250.0])
     >>> resolve_priors({"scal": 1}, ["x"], [], mcid=None)

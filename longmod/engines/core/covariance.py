@@ -8,9 +8,17 @@ structure plus a nugget added on each patient's diagonal:
 * MMRM structures (``us``, ``cs``, ``csh``, ``ar1``, ``ar1h``, ``toep``,
   ``toeph``, ``ad``, ``adh``, ``ind``): positions are the visit levels; a
   patient's V_i is the sub-matrix of the visits they attended; nugget 0.
-* Random effects (``ri``, ``ris``): V = Z G Z' + s2 I, positions are the
-  distinct time values (``ris``) or the within-patient row order (``ri``);
-  the nugget is s2.
+* Random effects (``ri``, ``ris``, ``ris_diag``): V = Z G Z' + s2 I, positions are
+  the distinct time values (``ris``, ``ris_diag``) or the within-patient row order
+  (``ri``); the nugget is s2.
+* Spatial (``sp_exp``): positions are the distinct values of a numeric time and the
+  correlation decays with their distance, ``exp(-|t_i - t_j| / range)`` (SAS
+  ``SP(EXP)(time)``, mmrm ``sp_exp``, nlme ``corExp``); nugget 0.
+
+``ordered`` marks the MMRM structures whose covariance depends on the visit order
+(``ar1``, ``ar1h``, ``toep``, ``toeph``, ``ad``, ``adh``): they must never run on an
+order that came from sorting visit labels as text (see
+:func:`longmod.engines.core.prepare.prepare`).
 
 Inference (Satterthwaite, Kenward-Roger) differentiates V with respect to
 ``phi``, so KR matches SAS's parameterisation (for ``us`` and random-effects
@@ -38,9 +46,10 @@ class Structure:
     name : str
     label : str
         Human description.
-    kind : {"mmrm", "re"}
-        ``"re"`` structures carry a nugget (residual variance) and allow
-        repeated positions within a patient.
+    kind : {"mmrm", "re", "spatial"}
+        ``"mmrm"``: positions are visit levels; ``"re"`` structures carry a nugget
+        (residual variance) and allow repeated positions within a patient;
+        ``"spatial"``: positions are the distinct values of a numeric time.
     n_par : callable
         ``n_par(K) -> int`` for K positions.
     names : callable
@@ -63,6 +72,8 @@ class Structure:
     sigma: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, object]]
     #: optional analytic ``d sigma / d theta`` (q, K, K) and d nugget (q,); else complex step
     dsigma_theta: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+    #: True when the covariance depends on the order of the visit levels
+    ordered: bool = False
 
 
 def _expit(z):
@@ -222,14 +233,14 @@ _register(Structure(
     lambda K: 2, lambda lab: ["rho", "residual"],
     lambda v: np.array([np.arctanh(0.3), np.log(np.mean(v))]),
     lambda th, K: np.array([np.tanh(th[0]), np.exp(th[1])]),
-    lambda phi, t: (phi[1] * phi[0] ** _lag(len(t)), 0.0)))
+    lambda phi, t: (phi[1] * phi[0] ** _lag(len(t)), 0.0), ordered=True))
 
 _register(Structure(
     "ar1h", "heterogeneous AR(1) (variance per visit, SAS ARH(1))", "mmrm",
     lambda K: K + 1, _het(lambda lab: ["rho"]),
     lambda v: np.concatenate([np.log(v), [np.arctanh(0.3)]]),
     lambda th, K: np.concatenate([np.exp(th[:K]), [np.tanh(th[K])]]),
-    lambda phi, t: (_corr_from_vars(phi[:len(t)], phi[len(t)] ** _lag(len(t))), 0.0)))
+    lambda phi, t: (_corr_from_vars(phi[:len(t)], phi[len(t)] ** _lag(len(t))), 0.0), ordered=True))
 
 
 def _toep_to_phi(th, K):
@@ -248,7 +259,7 @@ _register(Structure(
     "toep", "Toeplitz: one covariance per lag (SAS TOEP(lag+1), Residual)", "mmrm",
     lambda K: K, lambda lab: [f"cov_lag{k}" for k in range(1, len(lab))] + ["residual"],
     lambda v: np.concatenate([[np.log(np.mean(v))], np.zeros(len(v) - 1)]),
-    _toep_to_phi, _toep_sigma))
+    _toep_to_phi, _toep_sigma, ordered=True))
 
 
 def _toeph_to_phi(th, K):
@@ -265,21 +276,21 @@ _register(Structure(
     "toeph", "heterogeneous Toeplitz: variance per visit, one correlation per lag", "mmrm",
     lambda K: 2 * K - 1, _het(lambda lab: _rho_names("rho_lag", len(lab) - 1)),
     lambda v: np.concatenate([np.log(v), np.zeros(len(v) - 1)]),
-    _toeph_to_phi, _toeph_sigma))
+    _toeph_to_phi, _toeph_sigma, ordered=True))
 
 _register(Structure(
     "ad", "first-order ante-dependence, homogeneous variance", "mmrm",
     lambda K: K, lambda lab: ["residual"] + _rho_names("rho", len(lab) - 1),
     lambda v: np.concatenate([[np.log(np.mean(v))], np.full(len(v) - 1, np.arctanh(0.3))]),
     lambda th, K: np.concatenate([[np.exp(th[0])], np.tanh(th[1:])]),
-    lambda phi, t: (phi[0] * _ante_corr(phi[1:], len(t)), 0.0)))
+    lambda phi, t: (phi[0] * _ante_corr(phi[1:], len(t)), 0.0), ordered=True))
 
 _register(Structure(
     "adh", "first-order ante-dependence, variance per visit (SAS ANTE(1))", "mmrm",
     lambda K: 2 * K - 1, _het(lambda lab: _rho_names("rho", len(lab) - 1)),
     lambda v: np.concatenate([np.log(v), np.full(len(v) - 1, np.arctanh(0.3))]),
     lambda th, K: np.concatenate([np.exp(th[:K]), np.tanh(th[K:])]),
-    lambda phi, t: (_corr_from_vars(phi[: len(t)], _ante_corr(phi[len(t):], len(t))), 0.0)))
+    lambda phi, t: (_corr_from_vars(phi[: len(t)], _ante_corr(phi[len(t):], len(t))), 0.0), ordered=True))
 
 _register(Structure(
     "ri", "random intercept: V = tau2 J + s2 I", "re",
@@ -310,6 +321,37 @@ _register(Structure(
     lambda K: 4, lambda lab: ["var(Intercept)", "cov(Intercept,time)", "var(time)", "residual"],
     _ris_start, _ris_to_phi, _ris_sigma))
 
+
+
+def _risd_sigma(phi, t):
+    t = np.asarray(t, dtype=float)
+    return phi[0] * np.ones((len(t), len(t))) + phi[1] * np.outer(t, t), phi[2]
+
+
+_register(Structure(
+    "ris_diag", "uncorrelated random intercept and slope on time: V = Z diag(g0, g1) Z' + s2 I "
+    "(lme4 (1 | id) + (0 + t | id))", "re",
+    lambda K: 3, lambda lab: ["var(Intercept)", "var(time)", "residual"],
+    lambda v: np.log(np.array([0.5, 0.01, 0.5]) * np.mean(v)),
+    lambda th, K: np.exp(th), _risd_sigma))
+
+
+def _sp_exp_sigma(phi, t):
+    t = np.asarray(t, dtype=float)
+    d = np.abs(t[:, None] - t[None, :])
+    return phi[1] * np.exp(-d / phi[0]), 0.0
+
+
+def _sp_exp_start(v, t_scale=1.0):
+    return np.array([0.0, np.log(np.mean(v))])
+
+
+_register(Structure(
+    "sp_exp", "spatial exponential in the time distance: corr = exp(-|t_i - t_j| / range) "
+    "(SAS SP(EXP), mmrm sp_exp, nlme corExp)", "spatial",
+    lambda K: 2, lambda lab: ["range", "residual"], _sp_exp_start,
+    lambda th, K: np.exp(th), _sp_exp_sigma))
+
 #: The covariance table (read-only): structure name -> :class:`Structure`.
 COVARIANCE_TABLE = MappingProxyType(_TABLE)
 
@@ -321,10 +363,10 @@ def get_structure(name: str) -> Structure:
     --------
     >>> get_structure("ar1").n_par(4)
     2
-    >>> get_structure("sp_exp")
+    >>> get_structure("sp_gau")
     Traceback (most recent call last):
     ...
-    KeyError: "covariance structure 'sp_exp' is not in the native core's table; supported: us, ind, cs, csh, ar1, ar1h, toep, toeph, ad, adh, ri, ris"
+    KeyError: "covariance structure 'sp_gau' is not in the native core's table; supported: us, ind, cs, csh, ar1, ar1h, toep, toeph, ad, adh, ri, ris, ris_diag, sp_exp"
     """
     if name not in _TABLE:
         raise KeyError(

@@ -4,9 +4,12 @@ All derivatives are taken with respect to the structure's natural parameters
 ``phi`` (SAS's covariance parameters), using
 
 * ``P_a = X'V^-1 (dV/dphi_a) V^-1 X``,
-* ``W = 2 H^-1`` with H the observed Hessian of -2 log L in ``phi`` (numerical
-  differentiation of the analytic gradient), the asymptotic covariance of
-  ``phi``, as in mmrm and SAS; or twice the expected information (pbkrtest).
+* ``W = 2 H^-1`` with H the observed Hessian of -2 log L in ``phi``, the
+  asymptotic covariance of ``phi``, as in mmrm and SAS; or twice the expected
+  information (pbkrtest). Both are analytic (:mod:`longmod.engines.core.information`,
+  :mod:`longmod.engines.core.woodbury`): first derivatives of V by complex step,
+  second derivatives (only for structures non-linear in ``phi``) by central
+  differences of complex steps.
 
 Kenward-Roger follows Kenward & Roger (1997): adjusted vcov
 ``Phi_A = Phi + 2 Phi {sum_ab W_ab (Q_ab - P_a Phi P_b - R_ab / 4)} Phi``
@@ -19,10 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from longmod.engines.core.covariance import Structure, hessian_sigma, jacobian
-from longmod.engines.core.likelihood import Evaluation, LongData, objective
+from longmod.engines.core.likelihood import Evaluation
+from longmod.engines.core.ops import ops
 
 
 @dataclass
@@ -37,67 +41,46 @@ class InferenceState:
     dS: np.ndarray
     dn: np.ndarray
     warnings: list[str] = field(default_factory=list)
+    d2S: np.ndarray | None = None  # (q, q, K, K) second derivatives of V in phi (None: linear in phi)
+    d2n: np.ndarray | None = None
+    information: str = "observed"
+    H: np.ndarray | None = None  # the Hessian of -2 log L in phi that W inverts
+
+    def __post_init__(self):
+        self.PhiPPhi = np.matmul(np.matmul(self.vcov, self.P), self.vcov)  # Phi P_a Phi
 
 
-def _phi_funcs(s: Structure, data: LongData, at: np.ndarray | None = None):
-    def sig(phi):
-        return s.sigma(phi, data.t)
+def phi_derivatives(s: Structure, data, phi: np.ndarray):
+    """dS/dphi, dnugget/dphi (complex step) and the second derivatives (None when V is linear in phi)."""
+    def sig(ph):
+        return s.sigma(ph, data.t)
 
-    def jac(phi):
-        return jacobian(sig, phi)
+    from longmod.engines.core.optimize import linear_in_phi
 
-    if at is not None:  # V linear in phi (us, cs, toep, ind, ri, ris): the Jacobian is constant
-        j0 = jac(at)
-        j1 = jac(np.asarray(at, float) * 1.01 + 1e-3)
-        if all(np.array_equal(a, b) for a, b in zip(j0, j1)):
-            return sig, lambda phi: j0
-    return sig, jac
-
-
-def _pattern_dV(pat, dS, dn):
-    ix = np.ix_(pat.idx, pat.idx)
-    dV = dS[:, ix[0], ix[1]]
-    if np.any(dn):
-        dV = dV + dn[:, None, None] * np.eye(len(pat.idx))[None]
-    return dV
+    phi = np.asarray(phi, float)
+    dS, dn = jacobian(sig, phi)
+    if linear_in_phi(s, data.t, data.K):
+        return dS, dn, None, None
+    d2S, d2n = hessian_sigma(sig, phi)
+    return dS, dn, d2S, d2n
 
 
-def prepare(data: LongData, s: Structure, phi: np.ndarray, ev: Evaluation, reml: bool,
+def prepare(data, s: Structure, phi: np.ndarray, ev: Evaluation, reml: bool,
             information: str = "observed") -> InferenceState:
     """Compute P_a and W (from the ``"observed"`` or ``"expected"`` information) at the optimum.
 
-    The observed information (numerical derivative of the analytic gradient) is what
-    SAS and mmrm use; the expected REML information
-    ``I_ab = tr(P V_a P V_b) / 2`` (P = V^-1 - V^-1 X Phi X' V^-1) is pbkrtest's choice.
+    The observed information (the analytic Hessian of -2 log L in ``phi``) is what
+    SAS and mmrm use; the expected REML information ``I_ab = tr(P V_a P V_b) / 2``
+    (P = V^-1 - V^-1 X Phi X' V^-1) is pbkrtest's choice.
     """
-    sig, jac = _phi_funcs(s, data, phi)
-    dS, dn = jac(phi)
-    q, p = len(phi), data.p
-    P = np.zeros((q, p, p))
-    E1 = np.zeros((q, q))
-    E2 = np.zeros((q, q))
-    for pat, Vi in zip(data.patterns, ev.Vinv):
-        dV = _pattern_dV(pat, dS, dn)
-        A = np.einsum("kl,alm,mn->akn", Vi, dV, Vi, optimize=True)
-        P += np.tensordot(A, pat.T, axes=([1, 2], [0, 1]))
-        if information == "expected":
-            B = np.einsum("kl,alm->akm", Vi, dV, optimize=True)
-            E1 += pat.n * np.einsum("akl,blk->ab", B, B, optimize=True)
-            Sx = np.tensordot(pat.T, ev.Minv, axes=([2, 3], [0, 1]))
-            E2 += np.einsum("akl,blm,mn,nk->ab", B, B, Vi, Sx, optimize=True)
-    if information == "expected":
-        E3 = np.einsum("pq,aqr,rs,bsp->ab", ev.Minv, P, ev.Minv, P, optimize=True)
-        H = E1 - 2 * E2 + E3 if reml else E1  # tr(P V_a P V_b) = 2 x expected information of -l
-    else:
-        H = np.zeros((q, q))
-        for a in range(q):
-            h = 1e-5 * max(abs(phi[a]), 1e-2)
-            e = np.zeros(q)
-            e[a] = h
-            gp = objective(data, sig, jac, phi + e, reml)[1]
-            gm = objective(data, sig, jac, phi - e, reml)[1]
-            H[:, a] = (gp - gm) / (2 * h)
-    H = 0.5 * (H + H.T)
+    o = ops(data)
+    dS, dn, d2S, d2n = phi_derivatives(s, data, phi)
+    C = None
+    if d2S is not None and information == "observed":
+        G, trG = o.gradient_weights(data, ev, reml)
+        C = np.einsum("abkl,kl->ab", d2S, G) + d2n * trG
+    out = o.information(data, ev, dS, dn, reml, C, (information,))
+    H = out[information]
     warnings = []
     try:
         W = 2.0 * np.linalg.inv(H)
@@ -106,14 +89,15 @@ def prepare(data: LongData, s: Structure, phi: np.ndarray, ev: Evaluation, reml:
     except np.linalg.LinAlgError:
         W = 2.0 * np.linalg.pinv(H)
         warnings.append("Hessian of the covariance parameters is singular; pseudo-inverse used for df")
-    return InferenceState(ev.beta, ev.Minv, phi, W, P, dS, dn, warnings)
+    return InferenceState(ev.beta, ev.Minv, np.asarray(phi, float), W, out["P"], dS, dn, warnings, d2S, d2n,
+                          information, H)
 
 
 def satterthwaite_df(st: InferenceState, c: np.ndarray) -> float:
     """Satterthwaite df of the 1-d contrast ``c'beta``."""
     c = np.asarray(c, float)
     v = c @ st.vcov @ c
-    g = -np.einsum("p,apq,q->a", st.vcov @ c, st.P, st.vcov @ c)
+    g = -np.einsum("p,apq,q->a", c, st.PhiPPhi, c)
     den = g @ st.W @ g
     return float(2 * v * v / den) if den > 0 else np.inf
 
@@ -142,26 +126,16 @@ class KRState:
     linear: bool
 
 
-def kenward_roger(data: LongData, s: Structure, st: InferenceState, ev: Evaluation, linear: bool) -> KRState:
+def kenward_roger(data, s: Structure, st: InferenceState, ev: Evaluation, linear: bool) -> KRState:
     """Kenward-Roger adjusted covariance of beta (``linear`` drops second derivatives of V)."""
     W, Phi, P = st.W, st.vcov, st.P
-    p = data.p
-    Qsum = np.zeros((p, p))
-    Rsum = np.zeros((p, p))
-    if not linear:
-        sig, _ = _phi_funcs(s, data)
-        d2S, d2n = hessian_sigma(sig, st.phi)
-        D2 = np.einsum("ab,abkl->kl", W, d2S)
-        d2nug = float(np.sum(W * d2n))
-    for pat, Vi in zip(data.patterns, ev.Vinv):
-        dV = _pattern_dV(pat, st.dS, st.dn)
-        B = np.einsum("kl,alm->akm", Vi, dV, optimize=True)  # V^-1 dV_a
-        C = np.einsum("ab,akl,blm,mn->kn", W, B, B, Vi, optimize=True)
-        Qsum += np.tensordot(C, pat.T, axes=([0, 1], [0, 1]))
-        if not linear:
-            D2p = D2[np.ix_(pat.idx, pat.idx)] + d2nug * np.eye(len(pat.idx))
-            Rsum += np.tensordot(Vi @ D2p @ Vi, pat.T, axes=([0, 1], [0, 1]))
-    PPsum = np.einsum("ab,apq,qr,brs->ps", W, P, Phi, P, optimize=True)
+    D2S = D2n = None
+    if not linear and st.d2S is not None:
+        D2S = np.einsum("ab,abkl->kl", W, st.d2S)
+        D2n = float(np.sum(W * st.d2n))
+    Qsum, Rsum = ops(data).kr_sums(data, ev, st.dS, st.dn, W, D2S, D2n or 0.0)
+    WP = np.tensordot(W, P, axes=(1, 0))  # sum_b W_ab P_b
+    PPsum = np.einsum("apq,aqr->pr", np.matmul(P, Phi), WP, optimize=True)
     inner = Qsum - PPsum - 0.25 * Rsum
     adj = Phi + 2 * Phi @ inner @ Phi
     return KRState(0.5 * (adj + adj.T), linear)
@@ -171,15 +145,43 @@ def kr_df(st: InferenceState, kr: KRState, L: np.ndarray) -> tuple[float, float,
     """Kenward-Roger F test of ``L beta = 0``: (F, denominator df m, scale lambda).
 
     For one row the t statistic is ``c'beta / sqrt(c' Phi_A c)`` with df ``m``.
+
+    Examples
+    --------
+    A balanced random-intercept design: the KR df of the treatment effect (between
+    patients) is the between-patient residual df, 30 - 2.
+
+    >>> import numpy as np
+    >>> from longmod.engines.core.covariance import get_structure
+    >>> from longmod.engines.core.likelihood import build_long_data
+    >>> from longmod.engines.core.optimize import fit_covariance
+    >>> rng = np.random.default_rng(0)
+    >>> subj = np.repeat(np.arange(30), 3)
+    >>> X = np.column_stack([np.ones(90), subj % 2])
+    >>> y = X @ [1.0, 0.5] + rng.normal(size=90) + np.repeat(rng.normal(size=30), 3)
+    >>> data = build_long_data(y, X, subj, np.tile(np.arange(3), 30), np.arange(1.0, 4.0))
+    >>> s = get_structure("cs")
+    >>> opt = fit_covariance(data, s, reml=True)
+    >>> st = prepare(data, s, opt.phi, opt.evaluation, True)
+    >>> kr = kenward_roger(data, s, st, opt.evaluation, linear=False)
+    >>> F, m, lam = kr_df(st, kr, np.array([[0.0, 1.0]]))
+    >>> round(m, 6), round(satterthwaite_df(st, np.array([0.0, 1.0])), 6)
+    (28.0, 28.0)
     """
     L = np.atleast_2d(np.asarray(L, float))
     ell = L.shape[0]
     Phi, W = st.vcov, st.W
-    Theta = L.T @ np.linalg.solve(L @ Phi @ L.T, L)
-    tvp = np.einsum("pq,qr,ars,st->apt", Theta, Phi, st.P, Phi, optimize=True)
-    tr = np.einsum("app->a", tvp)
-    A1 = float(tr @ W @ tr)
-    A2 = float(np.einsum("ab,apq,bqp->", W, tvp, tvp, optimize=True))
+    # tr(Theta Phi P_a Phi ...) with Theta = L'(L Phi L')^-1 L, in the l x l space of L
+    if ell == 1:
+        c = L[0]
+        tr = (st.PhiPPhi @ c) @ c / float(c @ Phi @ c)
+        A1 = A2 = float(tr @ W @ tr)
+    else:
+        Mi = np.linalg.inv(L @ Phi @ L.T)
+        MA = np.matmul(Mi, np.matmul(np.matmul(L, st.PhiPPhi), L.T))  # (q, l, l): Mi L Phi P_a Phi L'
+        tr = np.trace(MA, axis1=1, axis2=2)
+        A1 = float(tr @ W @ tr)
+        A2 = float(np.sum(W * (MA.reshape(len(MA), -1) @ np.swapaxes(MA, 1, 2).reshape(len(MA), -1).T)))
     B = (A1 + 6 * A2) / (2 * ell)
     g = ((ell + 1) * A1 - (ell + 4) * A2) / ((ell + 2) * A2)
     den = 3 * ell + 2 * (1 - g)
@@ -190,21 +192,17 @@ def kr_df(st: InferenceState, kr: KRState, L: np.ndarray) -> tuple[float, float,
     m = 4 + (ell + 2) / (ell * rho - 1)
     lam = m / (E * (m - 2))
     Lb = L @ st.beta
-    F = float(lam * Lb @ np.linalg.solve(L @ kr.vcov_adj @ L.T, Lb) / ell)
+    LVL = L @ kr.vcov_adj @ L.T
+    F = float(lam * (Lb[0] ** 2 / LVL[0, 0] if ell == 1 else Lb @ np.linalg.solve(LVL, Lb)) / ell)
     return F, float(m), float(lam)
 
 
-def sandwich(data: LongData, ev: Evaluation) -> np.ndarray:
+def sandwich(data, ev: Evaluation) -> np.ndarray:
     """Empirical (CR0) covariance of beta: Phi (sum_i X_i'V_i^-1 r_i r_i'V_i^-1 X_i) Phi."""
-    meat = np.zeros((data.p, data.p))
-    for pat, Vi in zip(data.patterns, ev.Vinv):
-        r = pat.y - pat.X @ ev.beta
-        u = np.einsum("nkp,nk->np", pat.X, r @ Vi)
-        meat += u.T @ u
-    return ev.Minv @ meat @ ev.Minv
+    return ev.Minv @ ops(data).sandwich_meat(data, ev) @ ev.Minv
 
 
-def between_within_df(data: LongData) -> np.ndarray:
+def between_within_df(data) -> np.ndarray:
     """SAS-style between-within df per coefficient.
 
     Columns constant within every patient are between-patient effects with
@@ -223,7 +221,14 @@ def between_within_df(data: LongData) -> np.ndarray:
 
 
 def contrast_test(estimate: float, se: float, df: float) -> tuple[float, float]:
-    """t statistic and two-sided p value (normal when df is infinite)."""
+    """t statistic and two-sided p value (normal when df is infinite).
+
+    Examples
+    --------
+    >>> t, p = contrast_test(2.0, 1.0, np.inf)
+    >>> t, round(p, 6)
+    (2.0, 0.0455)
+    """
     t = estimate / se
-    p = 2 * (stats.norm.sf(abs(t)) if not np.isfinite(df) else stats.t.sf(abs(t), df))
+    p = 2 * (special.ndtr(-abs(t)) if not np.isfinite(df) else special.stdtr(df, -abs(t)))
     return float(t), float(p)

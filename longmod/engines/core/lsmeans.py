@@ -6,9 +6,12 @@ level of each other factor** in the formula, with **numeric covariates at their
 mean over the rows used in the fit** (unless a numeric variable is itself in
 ``by``, then it takes the cell's value).
 
+Numeric covariates are *variables*: with ``log(x)`` in the formula, the grid holds
+``x`` at its mean and the design takes ``log(mean(x))``, as emmeans does.
+
 Type III hypotheses follow SAS (see :func:`type3_matrices`): contrasts of
 cell means over the term's factors, with the other factors averaged equally
-and numeric covariates at 0 (SAS's convention for Type III, unlike LS means).
+and numeric terms at 0 (SAS's convention for Type III, unlike LS means).
 """
 
 from __future__ import annotations
@@ -90,6 +93,20 @@ def lsmeans_matrix(
     return grid, L
 
 
+def _factor_means(formula: Formula, by: Sequence[str], at: Mapping[str, float]) -> np.ndarray:
+    """Cell means over the levels of the categorical factors ``by`` with numeric *terms* set by ``at``.
+
+    Other categorical factors are averaged with equal weights; first ``by`` varies slowest.
+    """
+    others = [v for v in formula.factor_levels if v not in by]
+    cells = list(product(*[formula.factor_levels[v] for v in by])) if by else [()]
+    other = list(product(*[formula.factor_levels[v] for v in others])) if others else [()]
+    rows = [dict(zip(by, c)) | dict(zip(others, o)) for c in cells for o in other]
+    grid = pd.DataFrame(rows, columns=[*by, *others])
+    X = formula.matrix_at(grid, at)
+    return X.reshape(len(cells), len(other), -1).mean(axis=1)
+
+
 def _diff_matrix(m: int) -> np.ndarray:
     """(m-1) x m contrasts of each later level against the first (as SAS's Type III rows)."""
     D = np.zeros((m - 1, m))
@@ -148,16 +165,18 @@ def type3_matrices(formula: Formula, data: pd.DataFrame, columns: Sequence[str] 
     keep = None
     if columns is not None:
         keep = [formula.columns.index(c) for c in columns]
-    zero = {v: 0.0 for v in formula.numeric}
+    zero = {v: 0.0 for v in formula.numeric_factors}
     for term, full in zip(formula.terms, formula._coding):
         label = ":".join(term)
         F = [v for v in term if v in formula.factor_levels]
         N = [v for v in term if v not in formula.factor_levels]
+        if any(len(formula.factors[n].suffixes) > 1 for n in N):
+            continue  # multi-column numeric terms (poly, splines): no SAS Type III hypothesis
         Lc = 0.0
         for r in range(len(N) + 1):
             for S in combinations(N, r):
                 at = {**zero, **{n: 1.0 for n in S}}
-                Lc = Lc + (-1) ** (len(N) - r) * lsmeans_matrix(formula, data, F, numeric_at=at)[1]
+                Lc = Lc + (-1) ** (len(N) - r) * _factor_means(formula, F, at)
         C = np.ones((1, 1))
         for v, f in zip(term, full):
             if v in formula.factor_levels:

@@ -38,6 +38,7 @@ import datetime
 import hashlib
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -137,7 +138,8 @@ def main() -> None:
     import statsmodels.formula.api as smf
 
     from longmod.engines.bayes import runtime
-    from longmod.engines.bayes.bambi_bridge import bambi_fixed_effects, bambi_model
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools"))
+    from bambi_bridge import bambi_fixed_effects, bambi_model
     from longmod.engines.bayes.design import prepare
     from longmod.engines.bayes.longitudinal import contrast_vectors
 

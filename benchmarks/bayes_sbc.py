@@ -12,8 +12,8 @@ alpha; ``docs/bayes_sbc.md`` uses alpha = 0.01 per quantity).
 
 Run::
 
-    .venv/bin/python -m longmod.engines.bayes.sbc --kind lmm --reps 100
-    .venv/bin/python -m longmod.engines.bayes.sbc --kind mmrm --reps 100
+    PYTHONPATH=. .venv/bin/python benchmarks/bayes_sbc.py --kind lmm --reps 100
+    PYTHONPATH=. .venv/bin/python benchmarks/bayes_sbc.py --kind mmrm --reps 100
 """
 
 from __future__ import annotations
@@ -42,12 +42,12 @@ def sbc_design(n_patients: int, seed: int) -> pd.DataFrame:
 
 
 def _spec(kind: str, sampler: dict[str, Any]):
-    from longmod.spec.model import ModelSpec
+    from longmod.spec.model import ModelSpec, Treatment
 
     return ModelSpec(name=f"sbc-{kind}", outcome="pf", fixed="arm * visit + baseline", subject="patient_id",
                      visit="visit", time="day", covariance="us" if kind == "mmrm" else "ris",
                      levels={"visit": list(VISITS)}, engine="pymc", mcid=20.0,
-                     priors={"scale": 20.0}, sampler=sampler)
+                     priors={"scale": 20.0}, sampler=sampler, treatment=Treatment("arm", "placebo", "uc_msc"))
 
 
 def _simulate(kind: str, spec: Any, design: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
