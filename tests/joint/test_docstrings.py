@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["longmod.engines.joint.data", "longmod.engines.joint.model", "longmod.engines.joint.fit",
-           "longmod.engines.joint.simulate", "longmod.engines.joint.incidence"]
+           "longmod.engines.joint.simulate", "longmod.engines.joint.incidence", "longmod.pipeline.runners_joint"]
 
 
 @pytest.mark.parametrize("name", MODULES)
