@@ -35,7 +35,7 @@ def test_pooled_model_diagnostics_are_data_and_clean(pooled_fit):
     assert diag["divergences"] == 0
     assert diag["max_r_hat"] < 1.05
     assert diag["min_ess_bulk"] > 50
-    assert diag["chains"] == 2 and diag["draws"] == 300 and diag["seed"] == 11
+    assert diag["chains"] == 2 and diag["draws"] == 500 and diag["seed"] == 11
     hyper = pooled_fit["hyper"]
     assert len(hyper) == 10 and set(hyper.parameter) == {"mu", "tau"}
     assert (hyper.loc[hyper.parameter == "tau", "mean"] > 0).all()
@@ -120,3 +120,10 @@ def test_marker_means_are_integrated_out_exactly():
         want += stats.multivariate_normal(np.zeros(n), cov).logpdf(r[start:start + n])
         start += n
     assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_unknown_arm_is_a_clear_error(eight_markers):
+    from longmod.biomarkers.bayes import fit_pooled
+
+    with pytest.raises(ValueError, match=r"column 'arm': no rows for arm\(s\) 'drug'; arms present: .*active"):
+        fit_pooled(eight_markers, active="drug")
