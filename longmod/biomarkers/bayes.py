@@ -93,6 +93,10 @@ HORSESHOE: Mapping[str, float] = {"expected_nonnull": 5, "slab_scale": 0.5, "sla
 
 def _prepare(frame: pd.DataFrame, active: str, reference: str) -> dict[str, Any]:
     d = log10_frame(frame, "loq")
+    missing = [a for a in (active, reference) if not (d["arm"] == a).any()]
+    if missing:
+        raise ValueError(f"biomarker frame, column 'arm': no rows for arm(s) {', '.join(map(repr, missing))}; "
+                         f"arms present: {', '.join(map(str, sorted(d['arm'].unique())))} (pass active= and reference=)")
     d = d[d["arm"].isin([active, reference])].reset_index(drop=True)
     ys = np.where(d["censored"], d["y"] - np.log10(2.0), d["y"])
     markers = sorted(d["marker"].unique())
