@@ -125,8 +125,11 @@ def joint_inputs(ctx, analysis) -> list[dict]:
     >>> from longmod.spec.plan import Analysis, load_plan
     >>> ctx = RunContext(load_trial(fixtures_dir() / "stroma_cov2"), load_plan(models_dir() / "stroma_cov2" / "plan.toml"))
     >>> kw = joint_inputs(ctx, Analysis("jm", "joint_model", None, {}))[0]
-    >>> kw["contrast"], sorted(kw["causes"].items()), kw["covariates"], kw["landmark"], kw["followup"]
-    ('uc_msc - placebo', [('death', 'lower'), ('icu_discharge', 'higher')], ['age_gt70', 'sofa_gt11'], 7.0, 28.0)
+    >>> meta = ctx.trial.meta
+    >>> kw["contrast"] == f"{meta.active_arms[0]} - {meta.reference_arm}", kw["covariates"] == list(meta.stratification)
+    (True, True)
+    >>> sorted(kw["causes"].values()), kw["landmark"] == meta.primary_day, kw["followup"] == meta.followup_days
+    (['higher', 'lower'], True, True)
     """
     from longmod.engines.joint.data import events_from_columns
 
