@@ -35,7 +35,7 @@ def test_pooled_model_diagnostics_are_data_and_clean(pooled_fit):
     assert diag["divergences"] == 0
     assert diag["max_r_hat"] < 1.05
     assert diag["min_ess_bulk"] > 50
-    assert diag["chains"] == 2 and diag["draws"] == 500 and diag["seed"] == 11
+    assert diag["chains"] == 2 and diag["draws"] == 1000 and diag["seed"] == 11
     hyper = pooled_fit["hyper"]
     assert len(hyper) == 10 and set(hyper.parameter) == {"mu", "tau"}
     assert (hyper.loc[hyper.parameter == "tau", "mean"] > 0).all()
