@@ -123,7 +123,8 @@ def joint_inputs(ctx, analysis) -> list[dict]:
     >>> from longmod.pipeline.context import RunContext
     >>> from longmod.resources import fixtures_dir, models_dir
     >>> from longmod.spec.plan import Analysis, load_plan
-    >>> ctx = RunContext(load_trial(fixtures_dir() / "stroma_cov2"), load_plan(models_dir() / "stroma_cov2" / "plan.toml"))
+    >>> trial = load_trial(fixtures_dir() / "stroma_cov2")
+    >>> ctx = RunContext(trial, load_plan(models_dir() / "stroma_cov2" / "plan.toml"))
     >>> kw = joint_inputs(ctx, Analysis("jm", "joint_model", None, {}))[0]
     >>> meta = ctx.trial.meta
     >>> kw["contrast"] == f"{meta.active_arms[0]} - {meta.reference_arm}", kw["covariates"] == list(meta.stratification)
