@@ -2,7 +2,11 @@
 
 Run from the repository root (resumable: finished trials are kept in OUT and skipped):
 
-    .venv/bin/python benchmarks/joint_model_study.py --trials 200 --out benchmarks/results_joint_model
+    .venv/bin/python benchmarks/joint_model_study.py --trials 200 --chains 2 --draws 500 --tune 500
+    .venv/bin/python benchmarks/joint_model_study.py --summary     # tables from the trials done so far
+
+The two parts alternate trial by trial; ``--chains/--draws/--tune`` override the sampler
+(recorded per fit in ``timing_*.csv``).
 
 Two parts, each with ``--trials`` simulated two-arm trials of ``--n-per-arm`` patients
 (default 22, STROMA-CoV-2's size), measured on days 0-7, 14, 21, 28 until death, ICU
@@ -193,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chains", type=int, help="sampler override (default: fit_joint_model's)")
     ap.add_argument("--draws", type=int, help="sampler override")
     ap.add_argument("--tune", type=int, help="sampler override")
+    ap.add_argument("--summary", action="store_true", help="fit nothing: summarise the trials in OUT")
     a = ap.parse_args(argv)
     SAMPLER.update({k: v for k, v in (("chains", a.chains), ("draws", a.draws), ("tune", a.tune)) if v})
     out = Path(a.out)
@@ -209,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
             run = sbc_trial
         todo[part] = (path, done, run)
     # the parts alternate trial by trial, so that an interrupted run has advanced both
-    for trial in range(a.trials):
+    for trial in range(0 if a.summary else a.trials):
         for part, (path, done, run) in todo.items():
             if trial in done:
                 continue
