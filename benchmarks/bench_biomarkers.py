@@ -6,7 +6,7 @@ Run from the repository root:
 
 Each run is a fresh Python process calling ``longmod.biomarkers.section.biomarker_section``
 (test-by-test Wilcoxon + BH, 48 censored mixed models, the pooled PyMC model with the
-default sampler: 2 chains x 1000 draws, 500 tuning; population prior ``--prior``, default
+default sampler: 2 chains x 2000 draws, 1000 tuning; population prior ``--prior``, default
 the section's default, the regularised horseshoe). A first, untimed warm-up run fills
 PyTensor's compile cache (cold compile is ~3x slower). Data: the seeded simulator's
 48 markers (20 + 21 patients, days 0/2/4/7/14, 0-60% censored), or with ``--fixture``

@@ -7,7 +7,7 @@ a sample below the LLOQ the normal log-CDF at its log10 LLOQ
 Per marker (:func:`fit_bayes_marker`)::
 
     y_it = b_i + dev[t] + ([active] - 1/2) * delta[t] + e_it,  e ~ N(0, sigma^2),  dev[0] = 0
-    b_i ~ N(ybar + a, sigma_b^2), a ~ N(0, 1), dev[t > 0] ~ N(0, 1), delta[t] ~ N(0, 0.5),
+    b_i ~ N(ybar + a, sigma_b^2), a ~ N(0, 1) (integrated out), dev[t > 0] ~ N(0, 1), delta[t] ~ N(0, 0.5),
     sigma, sigma_b ~ HalfNormal(0.5)
 
 Pooled (:func:`fit_pooled`), markers m = 1..M, days t, with one of two
@@ -23,7 +23,7 @@ population distributions of the treatment effects (``prior=``)::
     delta[m, t] = mu[t] + tau[t] * z[m, t],  z ~ N(0, 1)
     mu[t] ~ N(0, 0.5), tau[t] ~ HalfNormal(0.2)
 
-    both: b_im ~ N(ybar_m + a_m, sigma_b_m^2), a_m, dev[m, t > 0] ~ N(0, 1),
+    both: b_im ~ N(ybar_m + a_m, sigma_b_m^2), a_m (integrated out), dev[m, t > 0] ~ N(0, 1),
           sigma_m, sigma_b_m ~ HalfNormal(0.5)
 
 The horseshoe shrinks null effects towards exactly 0 while leaving large
@@ -33,17 +33,33 @@ normal population distribution calling too many null markers when few
 markers truly change. ``se_ref`` is the typical standard error of one
 marker's between-arm difference on one day: the median over markers of the
 SD of LOQ/2-substituted log10 values times sqrt(1/n_active + 1/n_reference)
-(day-0 patients). Half-Cauchy variables are sampled as
-``HalfNormal(1) * sqrt(InvGamma(1/2, 1/2))`` (as brms does), which avoids the
-funnel of a direct half-Cauchy.
+(day-0 patients).
 
 Priors are in log10 units (0.5 = a 3.2-fold change; 0.2 = 1.6-fold). ``ybar``
 is the marker's mean of LOQ/2-substituted log10 values (centring only).
-Two reparametrisations for mixing, measured on 8 and 48 markers: the patient
-levels are hierarchically centred (``b_i`` around the marker mean, not
-``a + sigma_b * z_i``: with 5 samples per patient the data identify them), and
-the arm indicator is centred (+-1/2) so that day means and ``delta`` are
-nearly uncorrelated a posteriori. The pooled effects stay non-centred.
+Parametrisation for mixing (measured on 8 and 48 markers; before/after in
+``benchmarks/README.md``, "Biomarkers"):
+
+* the patient levels are hierarchically centred (``b_i`` around the marker
+  mean, not ``a + sigma_b * z_i``: with 5 samples per patient the data
+  identify them), and the marker mean ``a_m ~ N(0, 1)`` is **integrated out**
+  analytically: a marker's levels are ``N(ybar_m 1, sigma_b_m^2 I + 1 1')``
+  (:func:`_levels_logp`, closed form). Sampled, ``a_m`` moved with the mean of
+  its ~40 levels (a posterior correlation near 1 that a diagonal mass matrix
+  follows only in small steps);
+* the half-Cauchy scales ``tau`` and ``lambda`` are sampled directly on the
+  log scale (PyMC's log transform; the density of ``log lambda`` is the
+  smooth hyperbolic secant), one unconstrained parameter per scale instead of
+  the two-factor ``HalfNormal * sqrt(InvGamma)`` product, whose factors are
+  identified only through their product (a ridge per scale; measured: bulk
+  ESS of ``lambda`` 163 with the product form, 338 with the log scale, same data,
+  seed and settings);
+* the arm indicator is centred (+-1/2) so that day means and ``delta`` are
+  nearly uncorrelated a posteriori. The pooled effects stay non-centred.
+
+The per-day global scales ``tau`` still mix slowest (the funnel between a
+global scale and its local scales is the horseshoe's own geometry), which
+is why :data:`BIOMARKER_SAMPLER` draws 2 x 2000 after 1000 tuning steps.
 Sampling goes through :func:`longmod.engines.bayes.runtime.sample_model`
 (nutpie by default, PyMC NUTS with ``init="jitter+adapt_diag_grad"`` as
 fallback; BLAS limited to one thread; PyTensor's compile cache configured
@@ -63,7 +79,10 @@ from longmod.biomarkers.simulate import ACTIVE, REFERENCE
 from longmod.results.schema import effects_frame
 
 #: Sampler defaults for the biomarker models (override with ``sampler=``).
-BIOMARKER_SAMPLER: Mapping[str, Any] = {"chains": 2, "draws": 1000, "tune": 500, "target_accept": 0.9,
+#: 2 chains x 2000 draws after 1000 tuning steps: on the 48 SYNTHETIC STROMA-CoV-2 markers the per-day horseshoe
+#: scales ``tau`` mixed slowest (bulk ESS 216-371 from 2 x 1000 draws, every other parameter >= 354), so twice
+#: the draws keep every parameter's bulk ESS above 400 (benchmarks/README.md, "Biomarkers").
+BIOMARKER_SAMPLER: Mapping[str, Any] = {"chains": 2, "draws": 2000, "tune": 1000, "target_accept": 0.9,
                                         "seed": 20240607}
 ENGINE = "pymc"
 #: Population distributions of the pooled treatment effects (first = default).
@@ -74,14 +93,19 @@ HORSESHOE: Mapping[str, float] = {"expected_nonnull": 5, "slab_scale": 0.5, "sla
 
 def _prepare(frame: pd.DataFrame, active: str, reference: str) -> dict[str, Any]:
     d = log10_frame(frame, "loq")
+    missing = [a for a in (active, reference) if not (d["arm"] == a).any()]
+    if missing:
+        raise ValueError(f"biomarker frame, column 'arm': no rows for arm(s) {', '.join(map(repr, missing))}; "
+                         f"arms present: {', '.join(map(str, sorted(d['arm'].unique())))} (pass active= and reference=)")
     d = d[d["arm"].isin([active, reference])].reset_index(drop=True)
     ys = np.where(d["censored"], d["y"] - np.log10(2.0), d["y"])
     markers = sorted(d["marker"].unique())
     days = sorted(d["day"].unique())
     mi = d["marker"].map({m: k for k, m in enumerate(markers)}).to_numpy()
     di = d["day"].map({t: k for k, t in enumerate(days)}).to_numpy()
-    pm_key = d["marker"] + "\x00" + d["patient_id"]
-    _, pmi = np.unique(pm_key.to_numpy(), return_inverse=True)
+    # patient-marker levels numbered marker by marker (contiguous blocks, used by the marginal prior of b)
+    pat_codes = pd.factorize(d["patient_id"], sort=True)[0]
+    _, pmi = np.unique(mi.astype(np.int64) * (int(pat_codes.max()) + 1) + pat_codes, return_inverse=True)
     ybar = pd.Series(ys).groupby(mi).mean().reindex(range(len(markers))).to_numpy()
     d0 = d[d["day"] == days[0]]
     n1 = max(int((d0["arm"] == active).sum() / max(len(markers), 1)), 1)
@@ -92,14 +116,8 @@ def _prepare(frame: pd.DataFrame, active: str, reference: str) -> dict[str, Any]
             "day": di, "cell": mi * len(days) + di, "active": (d["arm"] == active).to_numpy(float) - 0.5,
             "pm": pmi, "n_pm": int(pmi.max()) + 1,
             "pm_marker": (np.bincount(pmi, weights=mi) / np.bincount(pmi)).round().astype(int),
+            "pm_counts": np.bincount(np.unique(np.column_stack([pmi, mi]), axis=0)[:, 1], minlength=len(markers)),
             "markers": markers, "days": days, "ybar": ybar, "se_ref": se_ref}
-
-
-def _half_cauchy(pm, name: str, scale, shape):
-    """HalfCauchy(scale) as scale * HalfNormal(1) * sqrt(InvGamma(1/2, 1/2)) (funnel-free)."""
-    a = pm.HalfNormal(f"{name}_a", 1.0, shape=shape)
-    b = pm.InverseGamma(f"{name}_b", 0.5, 0.5, shape=shape)
-    return pm.Deterministic(name, scale * a * pm.math.sqrt(b))
 
 
 def horseshoe_tau0(n_markers: int, se_ref: float, expected_nonnull: float | None = None) -> float:
@@ -118,6 +136,25 @@ def horseshoe_tau0(n_markers: int, se_ref: float, expected_nonnull: float | None
     return p0 / (n_markers - p0) * se_ref
 
 
+def _levels_logp(pt, r, sigma_b, counts: np.ndarray):
+    """log density of the patient levels with each marker's mean ``a_m ~ N(0, 1)`` integrated out.
+
+    ``r`` = levels minus the marker's ``ybar``, marker by marker (contiguous
+    blocks of ``counts``); per marker ``r ~ N(0, sigma_b^2 I + 1 1')``:
+    ``-n/2 log 2 pi - (n - 1) log sigma_b - log(sigma_b^2 + n) / 2
+    - (sum r^2 / sigma_b^2 - (sum r)^2 / (sigma_b^2 (sigma_b^2 + n))) / 2``
+    (Sherman-Morrison and the determinant lemma).
+    """
+    n = counts.astype(float)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    c1 = pt.concatenate([pt.zeros(1), pt.cumsum(r)])
+    c2 = pt.concatenate([pt.zeros(1), pt.cumsum(r**2)])
+    s1, s2 = c1[bounds[1:]] - c1[bounds[:-1]], c2[bounds[1:]] - c2[bounds[:-1]]
+    v = sigma_b**2
+    return pt.sum(-0.5 * n * np.log(2 * np.pi) - (n - 1) * pt.log(sigma_b) - 0.5 * pt.log(v + n)
+                  - 0.5 * (s2 / v - s1**2 / (v * (v + n))))
+
+
 def _build(p: dict[str, Any], pooled: bool, prior: str = "horseshoe"):
     import pymc as pm
     import pytensor.tensor as pt
@@ -127,7 +164,6 @@ def _build(p: dict[str, Any], pooled: bool, prior: str = "horseshoe"):
     with pm.Model() as model:
         # hierarchical centring: each patient's level b ~ N(a_m, sigma_b) carries the marker's day-0
         # mean; dev[m, t] (t > 0) are day-t minus day-0 mean changes (both arms' average).
-        a_raw = pm.Normal("a_raw", 0.0, 1.0, shape=M)
         dev = pm.Normal("dev", 0.0, 1.0, shape=M * (D - 1))
         dev_ext = pt.concatenate([pt.zeros(1), dev])
         t_of_cell = np.tile(np.arange(D), M)
@@ -140,8 +176,8 @@ def _build(p: dict[str, Any], pooled: bool, prior: str = "horseshoe"):
             delta = pm.Deterministic("delta", mu[t_of_cell] + tau[t_of_cell] * z)
         elif pooled:
             nu, s = float(HORSESHOE["slab_df"]), float(HORSESHOE["slab_scale"])
-            tau = _half_cauchy(pm, "tau", horseshoe_tau0(M, p["se_ref"]), D)
-            lam = _half_cauchy(pm, "lambda", 1.0, M * D)
+            tau = pm.HalfCauchy("tau", horseshoe_tau0(M, p["se_ref"]), shape=D)  # sampled as log(tau)
+            lam = pm.HalfCauchy("lambda", 1.0, shape=M * D)
             c2 = pm.InverseGamma("c2", nu / 2, nu * s**2 / 2)
             pm.Deterministic("slab", pm.math.sqrt(c2))
             tl2 = (tau[t_of_cell] * lam) ** 2
@@ -152,8 +188,8 @@ def _build(p: dict[str, Any], pooled: bool, prior: str = "horseshoe"):
             delta = pm.Normal("delta", 0.0, 0.5, shape=M * D)
         sigma = pm.HalfNormal("sigma", 0.5, shape=M)
         sigma_b = pm.HalfNormal("sigma_b", 0.5, shape=M)
-        a = p["ybar"] + a_raw
-        b = pm.Normal("b", a[p["pm_marker"]], sigma_b[p["pm_marker"]], shape=p["n_pm"])
+        b = pm.Flat("b", shape=p["n_pm"], initval=p["ybar"][p["pm_marker"]])
+        pm.Potential("levels", _levels_logp(pt, b - p["ybar"][p["pm_marker"]], sigma_b, p["pm_counts"]))
         eta = b[p["pm"]] + dev_ext[dev_index[p["cell"]]] + p["active"] * delta[p["cell"]]
         sd = sigma[p["marker"]]
         if obs.any():
@@ -179,7 +215,7 @@ def _effect_rows(idata, p, *, analysis: str, active: str, reference: str, mcid_f
     from longmod.engines.bayes.summaries import count_divergences
 
     post = idata.posterior["delta"].values  # chains x draws x (M*D)
-    summ = az.summary(idata, var_names=["delta"], kind="diagnostics")
+    summ = az.summary(idata, var_names=["delta"], kind="diagnostics", round_to="none")
     rhat, ess = summ["r_hat"].to_numpy(), summ["ess_bulk"].to_numpy()
     div = count_divergences(idata)
     ver = versions()
@@ -276,8 +312,7 @@ def fit_pooled(frame: pd.DataFrame, *, sampler: Mapping[str, Any] | None = None,
         horseshoe), ``mean``, ``sd``, ``conf_low``, ``conf_high``, ``r_hat``,
         ``ess_bulk``;
         ``diagnostics``: one-row DataFrame ``prior``, ``divergences``,
-        ``max_r_hat``, ``min_ess_bulk`` (over every model parameter; for
-        the horseshoe over ``tau`` and ``lambda``, not their auxiliary factors),
+        ``max_r_hat``, ``min_ess_bulk`` (over every sampled model parameter),
         ``sample_seconds``, ``compile_seconds``, ``backend``, ``chains``,
         ``draws``, ``tune``, ``seed``, ``target_accept``, ``tau0`` (horseshoe
         global scale, NaN for normal), ``warnings``; ``idata``;
@@ -316,11 +351,9 @@ def fit_pooled(frame: pd.DataFrame, *, sampler: Mapping[str, Any] | None = None,
             hyper.append(hrow(name, idata.posterior[name].values[..., t], day))
     if prior == "horseshoe":
         hyper.append(hrow("slab", idata.posterior["slab"].values, np.nan))
-    # the half-Cauchy scales enter the model only through tau and lambda (the products of their
-    # _a/_b auxiliaries), so diagnostics are taken on tau and lambda themselves
-    sampled = ["a_raw", "dev", "z", "sigma", "sigma_b", "b"] + (
+    sampled = ["dev", "z", "sigma", "sigma_b", "b"] + (
         ["mu", "tau"] if prior == "normal" else ["tau", "lambda", "c2"])
-    allsum = az.summary(idata, var_names=sampled, kind="diagnostics")
+    allsum = az.summary(idata, var_names=sampled, kind="diagnostics", round_to="none")
     diag = pd.DataFrame([{
         "prior": prior, "divergences": count_divergences(idata), "max_r_hat": float(allsum["r_hat"].max()),
         "min_ess_bulk": float(allsum["ess_bulk"].min()), "sample_seconds": info.sample_seconds,

@@ -408,6 +408,29 @@ KINDS: Mapping[str, AnalysisKind] = _kinds(
         estimand="none", check="longmod.pipeline.prior_grid:check_prior_grid"),
     *_ESTIMAND_KINDS,
     *_TRIAL_KINDS,
+    AnalysisKind(
+        "joint_model", "Bayesian joint longitudinal-survival model (PyMC): the outcome's trajectory (random "
+        "intercept and slope) and a cause-specific hazard for each death and ICU-discharge event sharing the "
+        "patients' random effects; rows for the trajectories at the landmark day and their slopes, each cause's "
+        "log hazard ratio and difference of cumulative incidence, with P(benefit).",
+        "longmod.pipeline.runners_joint:run_joint_model",
+        (Option("outcome", "str", "the trial's primary_outcome", "the measured variable whose trajectory is "
+                "modelled", False, '"pf_ratio"'),
+         Option("landmark", "number", "the trial's primary_day", "day of the trajectories' difference", False, "7"),
+         Option("events", "list[str]", "every declared event of kind death or discharge", "the competing events "
+                "(a death's lower hazard and a discharge's higher hazard are the benefit)", False,
+                '["death", "icu_discharge"]'),
+         Option("covariates", "list[str]", "the trial's stratification covariates", "binary or numeric patient "
+                "covariates entering the trajectory's intercept and every log hazard", False, '["frail"]'),
+         Option("association", "list[str]", '`["value"]`', "how the hazards depend on the random effects: the "
+                "current underlying `value` and/or `slope`", False, '["value"]'),
+         Option("followup", "number", "the trial's followup_days, else the last scheduled day", "administrative "
+                "censoring day and horizon of the cumulative incidences", False, "28"),
+         Option("sampler", "table", "4 chains x 1000 draws after 1000 tuning steps", "sampler settings (`chains`, "
+                "`draws`, `tune`, `seed`, `target_accept`); the run's overrides win", False,
+                "{ chains = 2, draws = 1000 }")),
+        estimand="none", engines="longmod.pipeline.runners_joint:engines_joint",
+        check="longmod.pipeline.runners_joint:check_joint_model", sampled=True),
 )
 
 

@@ -35,7 +35,7 @@ def test_pooled_model_diagnostics_are_data_and_clean(pooled_fit):
     assert diag["divergences"] == 0
     assert diag["max_r_hat"] < 1.05
     assert diag["min_ess_bulk"] > 50
-    assert diag["chains"] == 2 and diag["draws"] == 300 and diag["seed"] == 11
+    assert diag["chains"] == 2 and diag["draws"] == 1000 and diag["seed"] == 11
     hyper = pooled_fit["hyper"]
     assert len(hyper) == 10 and set(hyper.parameter) == {"mu", "tau"}
     assert (hyper.loc[hyper.parameter == "tau", "mean"] > 0).all()
@@ -100,3 +100,30 @@ def test_horseshoe_recovers_sparse_truth(horseshoe_fit, pooled_fit, eight_marker
     # the null effects are shrunk harder towards 0 than by the normal population model
     n = pooled_fit["effects"].set_index(["outcome", "day"]).loc[e.loc[~truth].set_index(["outcome", "day"]).index]
     assert e.loc[~truth, "estimate"].abs().mean() < 0.7 * n["estimate"].abs().mean()
+
+
+def test_marker_means_are_integrated_out_exactly():
+    """The patient levels' prior with a_m ~ N(0, 1) integrated out equals SciPy's MVN(0, s^2 I + 1 1')."""
+    import pytensor.tensor as pt
+    from scipy import stats
+
+    from longmod.biomarkers.bayes import _levels_logp
+
+    rng = np.random.default_rng(2)
+    counts = np.array([3, 1, 5])
+    r = rng.normal(0.0, 1.0, counts.sum())
+    sb = np.array([0.4, 0.7, 1.3])
+    got = _levels_logp(pt, pt.as_tensor(r), pt.as_tensor(sb), counts).eval()
+    want, start = 0.0, 0
+    for m, n in enumerate(counts):
+        cov = sb[m] ** 2 * np.eye(n) + np.ones((n, n))
+        want += stats.multivariate_normal(np.zeros(n), cov).logpdf(r[start:start + n])
+        start += n
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_unknown_arm_is_a_clear_error(eight_markers):
+    from longmod.biomarkers.bayes import fit_pooled
+
+    with pytest.raises(ValueError, match=r"column 'arm': no rows for arm\(s\) 'drug'; arms present: .*active"):
+        fit_pooled(eight_markers, active="drug")
