@@ -46,6 +46,10 @@ PENDING: dict[str, set[str]] = {
     "longmod.biomarkers.frame": {"BiomarkerFrameError"},
     "longmod.biomarkers.study": {"main"},
     "longmod.biomarkers.tobit": {"CensoredMixedFit", "TobitFit"},
+    "longmod.engines.joint.data": {"JointData", "JointDataError", "Scaling"},
+    "longmod.engines.joint.fit": {"JointModelFit"},
+    "longmod.engines.joint.model": {"build_joint_model"},
+    "longmod.engines.joint.simulate": {"JointTruth"},
 }
 
 

@@ -103,7 +103,17 @@ def check_joint_model(ctx, analysis) -> list[str]:
 
 
 def engines_joint(ctx, analysis) -> list[str]:
-    """The joint model samples with PyMC (nutpie)."""
+    """The joint model samples with PyMC (nutpie).
+
+    Examples
+    --------
+    >>> from longmod.pipeline.registry import kind
+    >>> from longmod.spec.plan import Analysis
+    >>> engines_joint(None, Analysis("joint", "joint_model", None))
+    ['pymc']
+    >>> kind("joint_model").engines_used(None, Analysis("joint", "joint_model", None))  # what the registry asks
+    ['pymc']
+    """
     return ["pymc"]
 
 
