@@ -8,7 +8,7 @@ One parametrised test per module of the ``longmod`` package (found with
   ``Rscript`` is missing (those modules carry ``pytest.mark.r``).
 * ``test_public_names_have_examples`` checks that each public function and class
   defined in the module (name not starting with ``_``) has a ``>>>`` example in its
-  docstring, except the names in ``EXEMPT`` (with a reason) and ``PENDING``.
+  docstring, except the names in ``EXEMPT`` (with a reason).
 """
 
 from __future__ import annotations
@@ -37,19 +37,6 @@ R_EXAMPLES: dict[str, set[str]] = {
 # Public classes without an example ("module.Name": reason). None today: a one-line
 # example is better documentation than an exemption; keep this short.
 EXEMPT: dict[str, str] = {
-}
-
-# Public names still missing an example in modules other helpers were editing when this
-# test was written. This list MUST SHRINK TO EMPTY: write the example, then delete the
-# name here (``test_pending_names_are_still_missing`` fails on an entry that has one).
-PENDING: dict[str, set[str]] = {
-    "longmod.biomarkers.frame": {"BiomarkerFrameError"},
-    "longmod.biomarkers.study": {"main"},
-    "longmod.biomarkers.tobit": {"CensoredMixedFit", "TobitFit"},
-    "longmod.engines.joint.data": {"JointData", "JointDataError", "Scaling"},
-    "longmod.engines.joint.fit": {"JointModelFit"},
-    "longmod.engines.joint.model": {"build_joint_model"},
-    "longmod.engines.joint.simulate": {"JointTruth"},
 }
 
 
@@ -97,24 +84,21 @@ def test_r_examples_exist():
 @pytest.mark.parametrize("name", MODULES)
 def test_public_names_have_examples(name):
     mod = importlib.import_module(name)
-    allowed = PENDING.get(name, set()) | {k.rsplit(".", 1)[1] for k in EXEMPT if k.rsplit(".", 1)[0] == name}
+    allowed = {k.rsplit(".", 1)[1] for k in EXEMPT if k.rsplit(".", 1)[0] == name}
     missing = sorted(k for k, v in _public_defs(mod).items() if not _has_example(v) and k not in allowed)
     assert not missing, (f"{name}: public names without a '>>>' example in their docstring: {missing} "
                          "(write a short numpydoc Examples section)")
 
 
-def test_pending_names_are_still_missing():
-    """PENDING and EXEMPT only name public definitions that still lack an example."""
+def test_exemptions_are_still_needed():
+    """EXEMPT only names public definitions that still lack an example."""
     stale = []
-    for name, names in PENDING.items():
-        defs = _public_defs(importlib.import_module(name))
-        stale += [f"{name}.{k}" for k in sorted(names) if k not in defs or _has_example(defs[k])]
     for qual in EXEMPT:
         mod, k = qual.rsplit(".", 1)
         defs = _public_defs(importlib.import_module(mod))
         if k not in defs or _has_example(defs[k]):
             stale.append(qual)
-    assert not stale, f"remove these from PENDING/EXEMPT (they have an example now, or are gone): {stale}"
+    assert not stale, f"remove these from EXEMPT (they have an example now, or are gone): {stale}"
 
 
 def test_write_html_report_example_is_not_skipped():

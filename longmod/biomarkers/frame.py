@@ -28,7 +28,17 @@ from longmod.biomarkers.simulate import FRAME_COLUMNS
 
 
 class BiomarkerFrameError(ValueError):
-    """The biomarker frame is not usable (message lists every problem)."""
+    """The biomarker frame is not usable (message lists every problem).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> try:
+    ...     check_frame(pd.DataFrame({"patient_id": ["p1"]}))
+    ... except BiomarkerFrameError as exc:
+    ...     print(type(exc).__name__, isinstance(exc, ValueError))
+    BiomarkerFrameError True
+    """
 
 
 def check_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -48,6 +48,14 @@ class TobitFit:
 
     ``coef``/``std_error`` follow the columns of ``X``; ``cov`` is the
     inverse observed information of ``(b, log sigma)`` (R's ``vcov(survreg)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([0.5, 0.5, 1.2, 2.0, 2.6, 3.1]); cens = y <= 0.5
+    >>> f = fit_tobit(y, np.ones((6, 1)), cens)
+    >>> type(f).__name__, f.coef.shape, f.cov.shape, f.convergence.converged
+    ('TobitFit', (1,), (2, 2), True)
     """
 
     coef: np.ndarray
@@ -155,7 +163,15 @@ def fit_tobit(y, X, censored, *, max_iter: int = 100, tol: float = 1e-10) -> Tob
 
 @dataclass(frozen=True)
 class CensoredMixedFit:
-    """Censored random-intercept model for one marker (log10 scale)."""
+    """Censored random-intercept model for one marker (log10 scale), from :func:`fit_censored_mixed`.
+
+    Examples
+    --------
+    >>> from longmod.biomarkers.simulate import simulate_biomarkers
+    >>> f = fit_censored_mixed(simulate_biomarkers(1, censor_fractions=[0.4], seed=6))
+    >>> type(f).__name__, f.n_censored > 0, f.n_obs >= f.n_patients
+    ('CensoredMixedFit', True, True)
+    """
 
     marker: str
     terms: tuple[str, ...]

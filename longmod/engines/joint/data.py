@@ -30,12 +30,32 @@ BENEFIT_DIRECTIONS: tuple[str, ...] = ("higher", "lower")
 
 
 class JointDataError(ValueError):
-    """Bad input to the joint model (names the frame, column and rows)."""
+    """Bad input to the joint model (names the frame, column and rows).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> m = pd.DataFrame({"pid": ["a"], "d": [0], "y": [1.0]})
+    >>> p = pd.DataFrame({"pid": ["a"], "grp": ["T"], "t": [5.0], "ev": ["death"]})
+    >>> try:
+    ...     prepare_joint_data(m, p, id="pid", time="day", value="y", arm="grp", event_time="t", event="ev",
+    ...                        active="T", reference="C", causes={"death": "lower"})
+    ... except JointDataError as exc:
+    ...     print(type(exc).__name__, isinstance(exc, ValueError))
+    JointDataError True
+    """
 
 
 @dataclass(frozen=True)
 class Scaling:
-    """Standardisation of the outcome and time (``y* = (y - y_center) / y_scale``, ``t* = t / time_scale``)."""
+    """Standardisation of the outcome and time (``y* = (y - y_center) / y_scale``, ``t* = t / time_scale``).
+
+    Examples
+    --------
+    >>> s = Scaling(y_center=150.0, y_scale=50.0, time_scale=28.0)
+    >>> (250.0 - s.y_center) / s.y_scale, 14 / s.time_scale
+    (2.0, 0.5)
+    """
 
     y_center: float
     y_scale: float
@@ -57,6 +77,16 @@ class JointData:
     ids : patient ids in row order.
     n_obs, n_events : measurements used, events per cause.
     warnings : what was dropped or changed (never silent).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> m = pd.DataFrame({"pid": ["a", "a", "b"], "d": [0, 2, 0], "y": [1.0, 2.0, 0.5]})
+    >>> p = pd.DataFrame({"pid": ["a", "b"], "grp": ["T", "C"], "t": [5.0, 3.0], "ev": ["death", None]})
+    >>> jd, _ = prepare_joint_data(m, p, id="pid", time="d", value="y", arm="grp", event_time="t",
+    ...                            event="ev", active="T", reference="C", causes={"death": "lower"})
+    >>> type(jd).__name__, jd.causes, jd.packed.shape[0]
+    ('JointData', ('death',), 2)
     """
 
     packed: np.ndarray

@@ -39,6 +39,15 @@ class JointModelFit:
     data : the packed :class:`~longmod.engines.joint.data.JointData`.
     priors : prior scales used (standardised scale).
     sample_info : what the sampler did (backend, compile source, seconds).
+
+    Examples
+    --------
+    Sampling takes a minute, so only the fields are shown here
+    (``fit_joint_model(measurements, patients, ...)`` returns one):
+
+    >>> import dataclasses
+    >>> [f.name for f in dataclasses.fields(JointModelFit)][:3]
+    ['effects', 'parameters', 'diagnostics']
     """
 
     effects: pd.DataFrame

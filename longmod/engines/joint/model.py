@@ -124,6 +124,19 @@ def build_joint_model(packed: np.ndarray, layout: Mapping[str, int], causes: Seq
         ``assoc_slope_k``, ``eta_k``);
         deterministics ``re_corr`` and ``re`` (the random effects ``b_i``,
         n_patients x 2, standardised units, patients in the data's order).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from longmod.engines.joint.data import prepare_joint_data
+    >>> m = pd.DataFrame({"pid": ["a", "a", "b"], "d": [0, 2, 0], "y": [1.0, 2.0, 0.5]})
+    >>> p = pd.DataFrame({"pid": ["a", "b"], "grp": ["T", "C"], "t": [5.0, 3.0], "ev": ["death", None]})
+    >>> jd, _ = prepare_joint_data(m, p, id="pid", time="d", value="y", arm="grp", event_time="t",
+    ...                            event="ev", active="T", reference="C", causes={"death": "lower"})
+    >>> model = build_joint_model(jd.packed, jd.layout, jd.causes, {"death": len(jd.cuts["death"]) - 1},
+    ...                           jd.covariates, ["value"], resolve_priors(None))
+    >>> sorted(v.name for v in model.free_RVs)[:4]
+    ['assoc_0', 'beta', 'log_base_0', 'log_hr_0']
     """
     import pymc as pm
     import pytensor.tensor as pt

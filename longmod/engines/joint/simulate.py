@@ -34,6 +34,12 @@ class JointTruth:
     ``y_ref``, reference arm); ``log_hr``, ``assoc`` (log HR per outcome unit
     of the current value) and ``assoc_slope`` (per outcome unit per day of
     slope) map causes to numbers.
+
+    Examples
+    --------
+    >>> t = JointTruth()
+    >>> t.intercept, sorted(t.hazards) == sorted(t.log_hr)
+    (175.0, True)
     """
 
     intercept: float = 175.0
