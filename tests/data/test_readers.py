@@ -13,7 +13,7 @@ from longmod.data import load_trial
 from longmod.data.readers import read_table
 from longmod.resources import fixtures_dir, trial_names
 
-FOLDERS = [fixtures_dir() / n.replace("-", "_") for n in trial_names()]
+FOLDERS = [f for f in (fixtures_dir() / n.replace("-", "_") for n in trial_names()) if (f / "trial.toml").is_file()]
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda f: f.name)
