@@ -13,10 +13,11 @@ from longmod.pipeline.tte import COMPETING, EVENT, event_table
 
 
 def _toy(arms=("a", "b")):
+    # patient 1 has a PaO2/FiO2 on day 7 after the day-5 discharge (declared: a value after discharge is data)
     meta = TrialMeta(name="toy", arms=arms, reference_arm=arms[1], schedule=(0, 1, 2, 3, 7), followup_days=10,
                      events={"death": EventInfo("death", "death_day", "death"),
                              "out": EventInfo("out", "out_day", "discharge")},
-                     variables={"pf": VariableInfo("pf", min=20, max=700), "vent": VariableInfo("vent", min=0, max=50)})
+                     variables={"pf": VariableInfo("pf", min=20, max=700, after_discharge=True), "vent": VariableInfo("vent", min=0, max=50)})
     pts = pd.DataFrame({"patient_id": ["1", "2", "3", "4"], "arm": [arms[0], arms[0], arms[1], arms[1]],
                         "death_day": [np.nan, 2, np.nan, np.nan], "out_day": [5, np.nan, np.nan, 3]})
     rows = []
