@@ -101,7 +101,7 @@ def test_biomarker_section(report, toy_res):
 
 
 def test_figures_saved_as_png_and_svg(report):
-    path, _, _ = report
+    path, _ = report
     files = sorted(p.name for p in (path.parent / "figures").iterdir())
     stems = {f.rsplit(".", 1)[0] for f in files}
     assert stems == {"forest", "trajectory_pao2_fio2", "trajectory_sofa", "prior_posterior_prior_grid"}
