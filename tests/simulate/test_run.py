@@ -48,6 +48,8 @@ def _process_cluster_problem() -> str | None:
     """
     import multiprocessing
 
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return "Dask worker processes are not started inside a pytest-xdist worker (run this file without -n)"
     try:
         with socket.socket() as srv:
             srv.bind(("127.0.0.1", 0))
