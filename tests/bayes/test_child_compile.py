@@ -6,8 +6,10 @@ from longmod.engines.bayes import compile_cache, runtime
 
 
 def test_a_failing_child_is_reported_and_leaves_no_marker(tmp_path, monkeypatch):
-    monkeypatch.setenv("LONGMOD_CACHE", str(tmp_path))
+    monkeypatch.setenv("LONGMOD_CACHE", str(tmp_path))  # the child's cache
     runtime.configure_pytensor()
+    # this process's markers and lock in the test's folder, also when PyTensor was configured earlier
+    monkeypatch.setattr(compile_cache, "compiled_dir", lambda: tmp_path / "pytensor" / "longmod_compiled")
     key = ("test-child-compile", str(tmp_path))
     warnings: list[str] = []
     failing_build = lambda: 1 / 0  # noqa: E731 - a lambda is pickled by value, so the child can load it
@@ -40,10 +42,11 @@ def test_key_covers_model_code_and_package_versions(monkeypatch):
 
 def test_pruned_numba_cache_is_detected(tmp_path, monkeypatch):
     """A marker whose graphs are gone from numba's cache is not trusted."""
-    monkeypatch.setenv("LONGMOD_CACHE", str(tmp_path))
-    runtime.configure_pytensor()
-    d = compile_cache.numba_cache_dir()
-    d.mkdir(parents=True, exist_ok=True)
+    # numba's cache folder of a fresh cache (PyTensor may already be configured in this process: a test
+    # process that fitted a model earlier has its cache elsewhere, which this test must not write to)
+    d = tmp_path / "pytensor" / "numba"
+    d.mkdir(parents=True)
+    monkeypatch.setattr(compile_cache, "numba_cache_dir", lambda: d)
     k = "ab" * 32
     assert compile_cache.missing_graphs([k]) == [k]
     for suffix in (".nbi", ".1.nbc"):

@@ -79,7 +79,9 @@ def test_interrupt_keeps_previous_output(tmp_path, sig, point):
     _, err = proc.communicate(timeout=120)
     if proc.returncode == 0:
         pytest.skip("the run finished before the signal arrived")
-    assert proc.returncode == 128 + sig, err
+    # 128 + sig from longmod's handler; a process that Python ends by re-raising the signal at exit reports
+    # -sig to Popen, which a shell shows as the same 128 + sig (seen once in CI at the "start" point)
+    assert proc.returncode in (128 + sig, -sig), err
     assert "Traceback" not in err and "nothing was written" in err
     assert len(err.strip().splitlines()[-1]) < 200
     assert _content(out) == old  # the previous output, whole, or none

@@ -16,7 +16,7 @@ from longmod.estimands.reference_based import apply_strategy
 from longmod.estimands.wide import wide_data
 from longmod.spec.model import ModelSpec
 
-from tests.bayes.conftest import DAYS, LONG_EFFECT, VISITS, long_data
+from tests.bayes.conftest import DAYS, LONG_EFFECT, TREATMENT, VISITS, long_data
 
 pytestmark = pytest.mark.slow  # compiles the Bayesian MMRM when no other test did
 
@@ -32,7 +32,8 @@ def bayes():
     d = long_data(400, seed=21, dropout=0.0)
     spec = ModelSpec(name="bayes-us", outcome="pf", fixed="arm * visit + baseline * visit", subject="patient_id",
                      visit="visit", time="day", covariance="us", levels={"visit": list(VISITS)}, engine="pymc",
-                     mcid=20.0, priors=FLAT, sampler={"chains": 2, "draws": 250, "tune": 300, "seed": 5})
+                     mcid=20.0, priors=FLAT, sampler={"chains": 2, "draws": 250, "tune": 300, "seed": 5},
+                     treatment=TREATMENT)
     fit = fit_bayes(spec, d)
     # the imputation data: the same patients with 30% of the D7/D14 values deleted (MCAR, seeded)
     rng = np.random.default_rng(2)
@@ -48,9 +49,9 @@ def test_posterior_draws_are_extracted_by_name(bayes):
     assert p.m == 500 and p.source == "bayes_posterior"
     post = fit.params.set_index("term")["estimate"]
     np.testing.assert_allclose(p.beta.mean(axis=0), post.loc[list(w.columns)].to_numpy(), rtol=1e-12)
-    sd = fit.covariance.set_index("parameter")["estimate"]
-    np.testing.assert_allclose(np.sqrt(np.diagonal(p.sigma, axis1=1, axis2=2)).mean(axis=0),
-                               [sd[f"visit_sd[{k}]"] for k in range(3)], rtol=1e-12)
+    cov = fit.covariance.set_index("parameter")["estimate"]  # posterior means, named as in the native engine
+    np.testing.assert_allclose(np.diagonal(p.sigma, axis1=1, axis2=2).mean(axis=0),
+                               [cov[f"var({v})"] for v in VISITS], rtol=1e-10)
     corr = fit.extras["inference_data"].posterior["visit_corr"].values.reshape(-1, 3, 3)
     dd = np.sqrt(np.diagonal(p.sigma, axis1=1, axis2=2))
     np.testing.assert_allclose(p.sigma / (dd[:, :, None] * dd[:, None, :]), corr, rtol=1e-10, atol=1e-12)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import yaml
 
@@ -33,7 +35,8 @@ def test_quotes_are_verbatim_substrings_of_the_paper(shared_dir, trial):
 def test_values_match_the_shared_fact_file(shared_dir, trial):
     facts = yaml.safe_load((shared_dir / "published" / SOURCES[trial][1]).read_text(encoding="utf-8"))
     for r in published_results(trial):
-        values = {k: getattr(r, k) for k in ("estimate", "conf_low", "conf_high", "p_value", "sd", "q1", "q3") if getattr(r, k) is not None}
+        values = {k: getattr(r, k) for k in ("estimate", "conf_low", "conf_high", "p_value", "sd", "q1", "q3") 
+                  if getattr(r, k) is not None and not math.isnan(getattr(r, k))}
         published = []
         for key in r.fact_keys:
             section, name = key.split(".")

@@ -140,9 +140,9 @@ def fit_bayes_ancova(
     >>> res = fit_bayes_ancova(spec, d, day=7)  # doctest: +SKIP
     >>> res.effects[["estimate", "conf_low", "conf_high", "prob_mcid", "diagnostics_ok"]]  # doctest: +SKIP
     """
+    info_rt = runtime.configure_pytensor()  # first: it sets PyTensor's compile cache before PyTensor is imported
     import pymc as pm  # noqa: F401 - fail early when the Bayesian stack is missing
 
-    info_rt = runtime.configure_pytensor()
     settings = runtime.SamplerSettings.from_mapping(spec.sampler, **dict(sampler or {}))
     design, pri = _setup(spec, data)
     prep = design.prep
