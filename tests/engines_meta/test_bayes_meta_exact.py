@@ -69,3 +69,14 @@ def test_diagnostics_are_reported_and_fine(fitted):
     assert (rows["r_hat"] < 1.01).all() and (rows["ess_bulk"] > 400).all()
     assert (rows["divergences"] == 0).all()
     assert rows["tau_prior"].str.len().gt(0).all() and rows["direction"].nunique() == 1
+
+
+def test_a_different_study_count_in_the_same_process_samples():
+    """The compiled model is reused across study sets of one size only: z has one entry per study (before
+    the study count entered the cache key, a 4-study set after a 3-study one failed to initialise)."""
+    from longmod.engines.meta.bayes import bayes_meta
+
+    small = {"chains": 1, "draws": 100, "tune": 100, "seed": 1}
+    for y, se in (([-1.99, -0.35, 0.15], [1.52, 0.62, 0.48]), ([-1.99, -0.35, 0.15, -0.5], [1.52, 0.62, 0.48, 0.7])):
+        s, idata, _ = bayes_meta(y, se, tau_prior=half_normal(0.5), mu_sd=2.82, higher_is_better=False, sampler=small)
+        assert idata.posterior["z"].shape[-1] == len(y) and np.isfinite(s["mu"]["estimate"])

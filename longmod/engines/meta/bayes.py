@@ -115,7 +115,8 @@ def bayes_meta(
         hyper = np.array([mu_mean, mu_sd, 1.0, tau_prior.scale, 0.0, 1.0])
     else:
         hyper = np.array([mu_mean, mu_sd, 0.0, 1.0, tau_prior.mu, tau_prior.sigma])
-    key = ("meta_re",)  # data, study count and prior (family and values) enter through with_data
+    # data and prior (family and values) enter through with_data; the study count sets the shape of z
+    key = ("meta_re", len(y))
     idata, info = runtime.sample_model(lambda: _build(y, se, hyper),
                                        {"y": y, "se": se, "hyper": hyper}, settings, cache_key=key)
     div = count_divergences(idata)
