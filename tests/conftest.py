@@ -25,3 +25,16 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared/ folder not found at {SHARED}")
     return SHARED
+
+
+#: Test files that run for minutes, started first so that, under ``pytest -n 2 --dist loadfile``, one worker
+#: runs them while the other works through the rest (instead of one worker starting them at the end).
+LONG_FIRST = ("tests/docs/test_site_in_browser.py",)
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001 - pytest hook signature
+    def rank(item) -> int:
+        path = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
+        return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the collection order otherwise

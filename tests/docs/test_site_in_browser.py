@@ -52,7 +52,7 @@ def build_site(dest: Path) -> subprocess.CompletedProcess:
     """``mkdocs build --strict`` of the repository's site into ``dest``."""
     return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
                            "-d", str(dest)], cwd=ROOT, env=_mkdocs_env(), capture_output=True, text=True,
-                          timeout=300)
+                          timeout=1500)  # examples run, Bayesian models compiled cold on a new machine
 
 
 def _toy():
