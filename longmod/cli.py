@@ -46,7 +46,7 @@ def _fmt(x, digits: int = 1) -> str:
     return "" if math.isnan(v) else f"{v:.{digits}f}"
 
 
-def summary_table(effects) -> str:
+def summary_table(effects, diagnostics=None) -> str:
     """A short plain-text table: every analysis of one outcome at ONE day, beside the published result.
 
     The rows are those of the report's main forest plot (the published
@@ -60,6 +60,10 @@ def summary_table(effects) -> str:
     ----------
     effects : pandas.DataFrame
         Effects in the common schema (``Reanalysis.effects``).
+    diagnostics : pandas.DataFrame, optional
+        The run's diagnostics (:func:`longmod.report.run_diagnostics.run_diagnostics`,
+        biomarker models and small-sample flags included), counted as in the
+        report; by default those of ``effects`` alone.
 
     Returns
     -------
@@ -127,7 +131,7 @@ def summary_table(effects) -> str:
         not_run = effects[effects["status"].astype(str).str.startswith(("not run", "failed"))]
         for (a, eng), g in not_run.groupby(["analysis", "engine"], sort=False):
             out.append(f"{a} [{eng}]: {g['status'].iloc[0]}")
-    d = diagnostics_table(effects)
+    d = diagnostics_table(effects) if diagnostics is None else diagnostics
     if len(d):
         bad = d[d["problem"]]
         out.append(f"diagnostics: {len(bad)} of {len(d)} fits flagged"
@@ -200,7 +204,9 @@ def _cmd_reanalyse(args) -> int:
     out = res.write(args.out)
     if not args.quiet:
         print(f"{res.trial.meta.title or res.trial.meta.name} - data: {res.data_label.upper()}")
-        print(summary_table(res.effects))
+        from longmod.report.run_diagnostics import run_diagnostics
+
+        print(summary_table(res.effects, run_diagnostics(res)))
         from longmod.report.published import agreement_summary
 
         print(agreement_summary(res))

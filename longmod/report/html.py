@@ -19,7 +19,7 @@ from longmod.report.estimands_section import estimands_section_html
 from longmod.report.figures import ReportFigure, _png, build_figures, figure_list, save_figures
 from longmod.report.mdlite import markdown_to_html
 from longmod.report.tables import (ESS_MIN, RHAT_MAX, analysis_table, biomarker_rows, calibration_path,
-                                   diagnostics_table, estimand_table, prior_grid_table, published_vs_reproduced)
+                                   estimand_table, prior_grid_table, published_vs_reproduced)
 
 _CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0 auto;max-width:1100px;
@@ -259,11 +259,14 @@ def _prior_grid_html(res) -> str:
 
 
 def _diagnostics_html(res) -> str:
-    d = diagnostics_table(res.effects)
+    from longmod.report.run_diagnostics import DF_MIN, run_diagnostics
+
+    d = run_diagnostics(res)
     parts = ['<h2 id="diagnostics">Diagnostics</h2>',
              f'<p class="note">Flagged: not run (an engine missing here, or a failed fit), not converged, R-hat '
              f"&gt; {RHAT_MAX}, bulk or tail ESS &lt; {ESS_MIN:.0f}, any divergent transition, rows dropped for "
-             f"missing values, warning or engine flag. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior "
+             f"missing values, warning or engine flag, a df below {DF_MIN:g}, a 95% interval wider than the "
+             f"outcome's plausible range (trial.toml), and the biomarker models. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior "
              f"grid) report no convergence.</p>"]
     if d.empty:
         return "\n".join(parts + ["<p>No fitted analyses.</p>"])

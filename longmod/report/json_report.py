@@ -91,8 +91,9 @@ def report_dict(res) -> dict[str, Any]:
     """
     from longmod.report import plots
     from longmod.report.html import figure_list
-    from longmod.report.tables import (ESS_MIN, RHAT_MAX, analysis_table, diagnostics_table, estimand_table,
-                                       prior_grid_table, published_vs_reproduced)
+    from longmod.report.run_diagnostics import run_diagnostics
+    from longmod.report.tables import (ESS_MIN, RHAT_MAX, analysis_table, estimand_table, prior_grid_table,
+                                       published_vs_reproduced)
 
     meta = res.trial.meta
     figs = figure_list(res)
@@ -120,7 +121,7 @@ def report_dict(res) -> dict[str, Any]:
         "forest": forest,
         "figures": figs,
         "prior_posterior": _records(prior_grid_table(res.effects)),
-        "diagnostics": _records(diagnostics_table(res.effects)),
+        "diagnostics": _records(run_diagnostics(res)),
         "diagnostics_thresholds": {"r_hat_max": RHAT_MAX, "ess_min": ESS_MIN},
         "effects": _records(res.effects),
         "descriptives": _records(res.descriptives),

@@ -231,13 +231,15 @@ def _prior_posterior_md(res, figs: list[dict]) -> list[str]:
 
 
 def _diagnostics_md(res) -> list[str]:
-    from longmod.report.tables import ESS_MIN, RHAT_MAX, diagnostics_table
+    from longmod.report.run_diagnostics import DF_MIN, run_diagnostics
+    from longmod.report.tables import ESS_MIN, RHAT_MAX
 
-    d = diagnostics_table(res.effects)
+    d = run_diagnostics(res)
     lines = ["## Diagnostics", "",
              f"Flagged (**PROBLEM**): not run (an engine missing here, or a failed fit), not converged, R-hat > "
              f"{RHAT_MAX}, bulk or tail ESS < {ESS_MIN:.0f}, any divergent transition, rows dropped for missing "
-             "values, warning or engine flag. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior grid) "
+             f"values, warning or engine flag, a df below {DF_MIN:g}, a 95% interval wider than the outcome's plausible "
+             "range (trial.toml), and the biomarker models. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior grid) "
              "report no convergence.", ""]
     if d.empty:
         return lines + ["No fitted analyses.", ""]
