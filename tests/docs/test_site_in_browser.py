@@ -182,7 +182,7 @@ def test_docs_examples_were_executed(served):
     site, _ = served
     html = (site / "examples" / "own-data" / "index.html").read_text(encoding="utf-8")
     # the executed example's output, not just its source: a results table and the collected validation errors
-    assert "<td>primary_ancova</td>" in html and "is outside the plausible range 20 to 700" in html
+    assert "<td>primary_ancova</td>" in html and "column 'arm': unknown arm 'vitamin-c'; valid arms" in html
     bayes = (site / "examples" / "bayes-prior-grid" / "index.html").read_text(encoding="utf-8")
     assert "sceptical-strong" in bayes and bayes.count('src="data:image/png;base64,') >= 2
     api = (site / "reference" / "longmod" / "report" / "plots" / "index.html").read_text(encoding="utf-8")
