@@ -266,8 +266,8 @@ def _diagnostics_html(res) -> str:
              f'<p class="note">Flagged: not run (an engine missing here, or a failed fit), not converged, R-hat '
              f"&gt; {RHAT_MAX}, bulk or tail ESS &lt; {ESS_MIN:.0f}, any divergent transition, rows dropped for "
              f"missing values, warning or engine flag, a df below {DF_MIN:g}, a 95% interval wider than the "
-             f"outcome's plausible range (trial.toml), and the biomarker models. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior "
-             f"grid) report no convergence.</p>"]
+             f"outcome's plausible range (trial.toml); the biomarker models are included. Closed-form fits (OLS "
+             f"ANCOVA, rank tests, conjugate prior grid) report no convergence.</p>"]
     if d.empty:
         return "\n".join(parts + ["<p>No fitted analyses.</p>"])
     rows = []

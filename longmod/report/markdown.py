@@ -238,9 +238,9 @@ def _diagnostics_md(res) -> list[str]:
     lines = ["## Diagnostics", "",
              f"Flagged (**PROBLEM**): not run (an engine missing here, or a failed fit), not converged, R-hat > "
              f"{RHAT_MAX}, bulk or tail ESS < {ESS_MIN:.0f}, any divergent transition, rows dropped for missing "
-             f"values, warning or engine flag, a df below {DF_MIN:g}, a 95% interval wider than the outcome's plausible "
-             "range (trial.toml), and the biomarker models. Closed-form fits (OLS ANCOVA, rank tests, conjugate prior grid) "
-             "report no convergence.", ""]
+             f"values, warning or engine flag, a df below {DF_MIN:g}, a 95% interval wider than the outcome's "
+             "plausible range (trial.toml); the biomarker models are included. Closed-form fits (OLS ANCOVA, rank "
+             "tests, conjugate prior grid) report no convergence.", ""]
     if d.empty:
         return lines + ["No fitted analyses.", ""]
     rows = []

@@ -37,7 +37,8 @@ def _res(rows=ROWS, section=SECTION):
 
 def test_small_samples_and_biomarker_models_are_flagged():
     d = run_diagnostics(_res()).set_index("analysis")
-    assert list(d.index) == ["ancova", "mmrm", "censored (il6)", "censored (crp)", "biomarkers pooled (horseshoe prior)"]
+    assert list(d.index) == ["ancova", "mmrm", "censored (il6)", "censored (crp)",
+                             "biomarkers pooled (horseshoe prior)"]
     assert not d.loc["ancova", "problem"] and not d.loc["censored (il6)", "problem"]
     assert "df 4.5 < 10" in d.loc["mmrm", "problems"]
     assert "95% interval 757 wider than the plausible range of pf (680)" in d.loc["mmrm", "problems"]
