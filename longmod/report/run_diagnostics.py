@@ -95,6 +95,8 @@ def biomarker_fit_rows(section: Mapping[str, pd.DataFrame] | None) -> pd.DataFra
     >>> biomarker_fit_rows(sec)[["analysis", "day", "r_hat"]].values.tolist()
     [['m (il6)', 0.0, nan], ['m (il6)', 7.0, nan], ['biomarkers pooled (horseshoe prior)', nan, 1.02]]
     """
+    from longmod.report.tables import ESS_MIN, RHAT_MAX
+
     if not section:
         return pd.DataFrame()
     frames = []
@@ -111,7 +113,7 @@ def biomarker_fit_rows(section: Mapping[str, pd.DataFrame] | None) -> pd.DataFra
             "analysis": [f"biomarkers pooled ({p} prior)" for p in diag["prior"]], "engine": engine,
             "r_hat": diag["max_r_hat"].to_numpy(float), "ess_bulk": diag["min_ess_bulk"].to_numpy(float),
             "divergences": diag["divergences"].to_numpy(float), "warnings": diag["warnings"].to_numpy(object),
-            "converged": ((diag["max_r_hat"] <= 1.01) & (diag["min_ess_bulk"] >= 400)
+            "converged": ((diag["max_r_hat"] <= RHAT_MAX) & (diag["min_ess_bulk"] >= ESS_MIN)
                           & (diag["divergences"] == 0)).to_numpy(bool)}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
