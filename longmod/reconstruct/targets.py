@@ -124,7 +124,7 @@ class Target:
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def describe(self) -> str:
-        """Short text such as ``"median of change, mitt_post_imputation, uc_msc"``."""
+        """Short text such as ``"median of change, mitt_post_imputation, active"``."""
         k = f"quantile {self.q:g}" if self.kind == "quantile" else self.kind
         w = f" where {self.where}" if self.where else ""
         return f"{k} of {self.variable}, {self.set}{w}, {self.arm}"
