@@ -240,11 +240,12 @@ def run_competing_risks(ctx, analysis) -> pd.DataFrame:
     4            bm_msc  cumulative_incidence       0.5
     5  bm_msc - placebo        cif_difference       0.2
     >>> r.loc[r["day"] == 90, ["test", "estimate", "p_value"]].round(3)
-             test  estimate  p_value
-    6         cox     1.609    0.011
-    7   fine-gray     1.489    0.011
+            test  estimate  p_value
+    6        cox     1.609    0.011
+    7  fine-gray     1.489    0.011
     """
-    from longmod.engines.survival.competing import cif_rows, fine_gray_rows
+    from longmod.engines.survival.competing import cif_rows
+    from longmod.engines.survival.fine_gray import fine_gray_rows
     from longmod.engines.survival.cox import cox_rows
 
     o = _opts(analysis)
@@ -269,14 +270,9 @@ def run_competing_risks(ctx, analysis) -> pd.DataFrame:
             r = cox_rows(sd, analysis=analysis.name, outcome=et.event, cause=1).iloc[0].to_dict()
             rows.append({**r, **base, "test": r["model"],
                          "warnings": "; ".join(x for x in (r.get("warnings", ""), base["warnings"]) if x)})
-            admin = not ((sd.event == 0) & (sd.time < et.horizon)).any()
-            if admin:
-                r = fine_gray_rows(sd, analysis=analysis.name, outcome=et.event, cause=1).iloc[0].to_dict()
-                rows.append({**r, **base, "test": "fine-gray"})
-            else:
-                msg = "not run: Fine-Gray needs administrative censoring only (patients censored before the horizon)"
-                rows.append({**base, "contrast": sd.contrast, "test": "fine-gray", "engine": "longmod.survival",
-                             "status": msg, "warnings": msg})
+            r = fine_gray_rows(sd, analysis=analysis.name, outcome=et.event, cause=1).iloc[0].to_dict()
+            rows.append({**r, **base, "test": "fine-gray",
+                         "warnings": "; ".join(x for x in (r.get("warnings", ""), base["warnings"]) if x)})
     return effects_frame(rows)
 
 

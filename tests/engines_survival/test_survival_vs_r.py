@@ -11,8 +11,9 @@ Tolerances:
   forms evaluated in double precision by both sides -> rtol 1e-9;
 * log-rank family (statsmodels survdiff vs R survdiff / the R transcription of
   the weighted statistics): same sums -> rtol 1e-9;
-* Fine-Gray (administrative censoring) vs cmprsk::crr (Newton to 1e-6 on the
-  score): estimate and robust SE rtol 1e-6;
+* Fine-Gray (administrative censoring, and censoring before the end with the
+  censoring weights) vs cmprsk::crr (Newton to 1e-6 on the score): estimate
+  and sandwich SE rtol 1e-6, log partial likelihood rtol 1e-8;
 * Cox / conditional logistic estimates: both maximise the same partial
   likelihood iteratively (R stops at a relative loglik change < 1e-9, a
   coefficient error ~1e-5 relative); estimate and SE rtol 1e-5, log-likelihood
@@ -39,7 +40,8 @@ import pandas as pd
 import pytest
 
 from longmod.engines.survival.clogit import clogit_fit, exact_conditional, matched_binary
-from longmod.engines.survival.competing import cif_at, cumulative_incidence, fine_gray_rows
+from longmod.engines.survival.competing import cif_at, cumulative_incidence
+from longmod.engines.survival.fine_gray import fine_gray_fit, fine_gray_rows
 from longmod.engines.survival.cox import cox_fit
 from longmod.engines.survival.data import survival_data
 from longmod.engines.survival.km import km_quantile, km_table, numbers_at_risk, rmst, survival_at
@@ -146,8 +148,31 @@ def test_fine_gray_matches_crr_with_administrative_censoring(ref, two_arm):
     row = fine_gray_rows(sdata(adm, event="code", max_code=2), analysis="fg", outcome="o").iloc[0]
     r = ref["fine_gray_admin"]
     np.testing.assert_allclose([row["estimate"], row["std_error"]], [r["coef"], r["se"]], rtol=1e-6)
-    with pytest.raises(ValueError, match="censored before the last event"):
-        fine_gray_rows(sdata(two_arm, event="code", max_code=2), analysis="fg", outcome="o")
+
+
+def test_fine_gray_matches_crr_with_censoring_before_the_end(ref, two_arm):
+    """Censored from day 5 on, tied integer days: the censoring weights and their variance term as crr."""
+    assert ((two_arm["code"] == 0) & (two_arm["time"] < 28)).sum() > 5
+    row = fine_gray_rows(sdata(two_arm, event="code", max_code=2), analysis="fg", outcome="o").iloc[0]
+    r = ref["fine_gray"]
+    np.testing.assert_allclose([row["estimate"], row["std_error"]], [r["coef"], r["se"]], rtol=1e-6)
+    assert "censored before the end" in row["note"]
+    active = (two_arm["arm"] == "active").to_numpy(float)
+    fit = fine_gray_fit(two_arm["time"], two_arm["code"], np.c_[active, two_arm["age"]])
+    r = ref["fine_gray_age"]
+    np.testing.assert_allclose(fit.coef, r["coef"], rtol=1e-6)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), r["se"], rtol=1e-6)
+    np.testing.assert_allclose(fit.loglik, r["loglik"], rtol=1e-8)
+
+
+def test_fine_gray_ignores_row_order_and_arm_names(two_arm):
+    base = fine_gray_rows(sdata(two_arm, event="code", max_code=2), analysis="fg", outcome="o").iloc[0]
+    shuffled = two_arm.sample(frac=1.0, random_state=3).assign(arm=lambda d: d["arm"].map(
+        {"active": "treated", "control": "usual care"}))
+    sd = survival_data(shuffled, time="time", event="code", arm="arm", arms=("usual care", "treated"),
+                       max_event_code=2)
+    row = fine_gray_rows(sd, analysis="fg", outcome="o").iloc[0]
+    np.testing.assert_allclose([row["estimate"], row["std_error"]], [base["estimate"], base["std_error"]], rtol=1e-12)
 
 
 @pytest.mark.parametrize("file", ["matched", "matched_zero"])

@@ -13,8 +13,9 @@
 * :mod:`~longmod.engines.survival.clogit` - conditional logistic regression
   and the exact conditional test for matched sets (:func:`clogit_rows`);
 * :mod:`~longmod.engines.survival.competing` - Aalen-Johansen cumulative
-  incidence with Gray's variance (:func:`cif_rows`) and, under administrative
-  censoring, the Fine-Gray subdistribution hazard ratio (:func:`fine_gray_rows`).
+  incidence with Gray's variance (:func:`cif_rows`);
+* :mod:`~longmod.engines.survival.fine_gray` - the Fine-Gray subdistribution
+  hazard ratio with censoring weights (:func:`fine_gray_rows`).
 
 Validated against R ``survival`` and ``cmprsk`` in ``tests/reference/survival``.
 Submodules import statsmodels lazily, inside the functions that need it.

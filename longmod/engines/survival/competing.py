@@ -12,12 +12,9 @@ log-log transform, ``F^exp(+-z se / (F log F))``, which stays in (0, 1).
 
 Which regression model goes with it: the primary one is the **cause-specific
 Cox model** (:func:`longmod.engines.survival.cox.cox_rows` with ``cause=k``).
-:func:`fine_gray_rows` adds the Fine-Gray subdistribution hazard ratio in the
-case these trials have - censoring only administrative, at the end of
-follow-up - where it is exactly a Cox model (Breslow ties) in which patients
-with a competing event stay in the risk set to the end, with the robust
-variance (as ``cmprsk::crr``); with other censoring it needs inverse-probability
--of-censoring weights, which are not implemented, and it refuses. The cause-specific hazard ratio is a rate ratio among patients
+:func:`longmod.engines.survival.fine_gray.fine_gray_rows` adds the Fine-Gray
+subdistribution hazard ratio (inverse-probability-of-censoring weights, as
+``cmprsk::crr``). The cause-specific hazard ratio is a rate ratio among patients
 still free of every event, estimable with the standard partial likelihood
 (no censoring-distribution weights), and with few competing events (small
 ICU trials) it is the more stable and interpretable effect; the absolute
@@ -117,62 +114,6 @@ def cif_at(table: pd.DataFrame, times: Sequence[float], level: float = 0.95) -> 
             lo = hi = np.nan
         out.append({"time": float(u), "cif": f, "std_error": se, "conf_low": lo, "conf_high": hi})
     return pd.DataFrame(out)
-
-
-def fine_gray_rows(
-    sd: SurvivalData,
-    *,
-    analysis: str,
-    outcome: str,
-    estimand: str | None = None,
-    cause: int = 1,
-    level: float = 0.95,
-) -> pd.DataFrame:
-    """Fine-Gray subdistribution hazard ratio when censoring is administrative only.
-
-    Raises
-    ------
-    ValueError
-        When a patient is censored before the last event time (general
-        censoring: IPCW weights would be needed).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from longmod.engines.survival.data import survival_data
-    >>> d = pd.DataFrame({"t": [3, 5, 9, 12, 28, 4, 8, 10, 15, 28], "e": [1, 1, 2, 1, 0, 2, 1, 1, 1, 0],
-    ...                   "g": ["a"] * 5 + ["b"] * 5})
-    >>> r = fine_gray_rows(survival_data(d, time="t", event="e", arm="g", arms=("b", "a"), max_event_code=2),
-    ...                    analysis="fg", outcome="o2_off")
-    >>> r["model"].iloc[0], bool(abs(r["estimate"].iloc[0]) < 2)
-    ('fine-gray (administrative censoring)', True)
-    """
-    import statsmodels
-    from statsmodels.duration.hazard_regression import PHReg
-
-    from longmod.results.schema import effects_frame
-
-    ev_times = sd.time[sd.event >= 1]
-    early = (sd.event == 0) & (sd.time < (ev_times.max() if ev_times.size else 0.0))
-    if early.any():
-        raise ValueError(f"fine_gray_rows: {int(early.sum())} patient(s) censored before the last event time; the "
-                         "Fine-Gray model then needs inverse-probability-of-censoring weights, which are not "
-                         "implemented: use cox_rows(..., cause=k) (cause-specific) with cif_rows")
-    end = float(sd.time.max())
-    t = np.where((sd.event >= 1) & (sd.event != cause), end, sd.time)  # competing events stay at risk to the end
-    status = (sd.event == cause).astype(float)
-    res = PHReg(t, sd.active[:, None], status=status, ties="breslow").fit(disp=0, groups=np.arange(sd.n))
-    b, se = float(res.params[0]), float(res.bse[0])
-    z = stats.norm.ppf(0.5 + level / 2)
-    row = {"analysis": analysis, "estimand": estimand, "outcome": outcome, "contrast": sd.contrast, "estimate": b,
-           "std_error": se, "df": np.nan, "conf_low": b - z * se, "conf_high": b + z * se,
-           "p_value": float(2 * stats.norm.sf(abs(b / se))), "engine": "statsmodels.PHReg",
-           "engine_version": str(statsmodels.__version__), "n_obs": sd.n, "n_patients": sd.n,
-           "scale": "log subdistribution hazard ratio", "hazard_ratio": float(np.exp(b)),
-           "hr_low": float(np.exp(b - z * se)), "hr_high": float(np.exp(b + z * se)),
-           "model": "fine-gray (administrative censoring)", "ties": "breslow", "variance": "robust", "cause": cause,
-           "n_events": int(status.sum())}
-    return effects_frame([row])
 
 
 def cif_rows(

@@ -94,6 +94,11 @@ res$cuminc <- list(times = c(7, 14, 21, 28),
 adm <- a; adm$time[adm$code == 0] <- 28
 fg <- crr(adm$time, adm$code, cov1 = as.integer(adm$arm == "active"), failcode = 1, cencode = 0)
 res$fine_gray_admin <- list(coef = unname(fg$coef), se = unname(sqrt(diag(fg$var))), loglik = fg$loglik)
+# Fine-Gray with censoring before day 28 (inverse-probability-of-censoring weights), arm alone and arm + age
+fg <- crr(a$time, a$code, cov1 = as.integer(a$arm == "active"), failcode = 1, cencode = 0)
+res$fine_gray <- list(coef = unname(fg$coef), se = unname(sqrt(diag(fg$var))), loglik = fg$loglik)
+fg <- crr(a$time, a$code, cov1 = cbind(as.integer(a$arm == "active"), a$age), failcode = 1, cencode = 0)
+res$fine_gray_age <- list(coef = unname(fg$coef), se = unname(sqrt(diag(fg$var))), loglik = fg$loglik)
 
 # --- matched sets: clogit (exact), exact conditional test, stratified log-rank / Cox ---
 matched_ref <- function(file) {
