@@ -239,7 +239,7 @@ def run_competing_risks(ctx, analysis) -> pd.DataFrame:
     3           placebo  cumulative_incidence       0.3
     4            bm_msc  cumulative_incidence       0.5
     5  bm_msc - placebo        cif_difference       0.2
-    >>> r.loc[r["day"] == 90, ["test", "estimate", "p_value"]].round(3)
+    >>> r.loc[r["day"] == 365, ["test", "estimate", "p_value"]].round(3)
             test  estimate  p_value
     6        cox     1.609    0.011
     7  fine-gray     1.489    0.011
