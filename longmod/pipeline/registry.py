@@ -198,17 +198,20 @@ _ESTIMAND_KINDS: tuple[AnalysisKind, ...] = (
         check="longmod.pipeline.runners_tipping:check_tipping_point"),
     AnalysisKind(
         "multiple_imputation", "Multiple imputation of the visits missing after death, ICU discharge or dropout "
-        "under MAR or a reference-based assumption (J2R, CR, CIR), from an MMRM (unstructured, ML) with approximate "
-        "Bayesian bootstrap draws; ANCOVA at the estimand's day per dataset, Rubin's rules with the Barnard-Rubin "
-        "df. The estimand's death and discharge strategies must be `hypothetical`.",
+        "under MAR or a reference-based assumption (J2R, CR, CIR), from an MMRM (unstructured) with approximate "
+        "Bayesian bootstrap draws of its ML fit or posterior draws of a Bayesian MMRM; ANCOVA at the estimand's "
+        "day per dataset, Rubin's rules with the Barnard-Rubin df. The estimand's death and discharge strategies must be `hypothetical`.",
         "longmod.pipeline.runners_estimands:run_multiple_imputation",
         (_COVARIATES,
          Option("method", "str|table", "mar", "`mar`, `j2r`, `cr`, `cir`, or one per event kind", False,
                 '{ death = "j2r", discharge = "mar" }'),
          Option("imputations", "number", "20", "number of imputations (bootstrap draws)", False, "50"),
          Option("seed", "number", "20221202", "seed of the bootstrap and of the imputation draws", False, "1"),
-         Option("draws", "str", "bootstrap", "source of the parameter draws (approximate Bayesian bootstrap)",
-                False, '"bootstrap"'),
+         Option("draws", "str", "bootstrap", "source of the parameter draws: `bootstrap` (approximate Bayesian "
+                "bootstrap of the ML fit) or `bayes` (posterior of a Bayesian MMRM, PyMC, thinned to `imputations`)",
+                False, '"bayes"'),
+         Option("sampler", "table", "4 chains x 1000", "PyMC sampler settings of the Bayesian MMRM (`draws = "
+                "\"bayes\"` only)", False, "{ chains = 2, draws = 500 }"),
          Option("days", "list[int]", "the scheduled days after the baseline up to the estimand's day", "visits of "
                 "the imputation model (the estimand's day among them)", False, "[1, 2, 3, 4, 5, 6, 7]")),
         check="longmod.pipeline.runners_estimands:check_multiple_imputation"),

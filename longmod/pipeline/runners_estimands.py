@@ -25,6 +25,8 @@ from longmod.results.schema import effects_frame
 MI_IMPUTATIONS = 20
 MI_SEED = 20221202
 MI_METHODS = ("mar", "j2r", "cr", "cir")
+#: Where the imputation model's parameter draws come from (plan option ``draws``).
+MI_DRAWS = ("bootstrap", "bayes")
 
 
 # --- shared -------------------------------------------------------------------------------------
@@ -152,10 +154,9 @@ def check_multiple_imputation(ctx, analysis) -> list[str]:
     if not (isinstance(n, (int, float)) and n >= 2 and float(n).is_integer()):
         out.append(f"{where}: imputations must be a whole number >= 2, got {n!r}")
     draws = analysis.options.get("draws", "bootstrap")
-    if draws != "bootstrap":
-        out.append(f"{where}: draws = {draws!r} is not supported in a plan; valid: \"bootstrap\" (the approximate "
-                   "Bayesian bootstrap; posterior-predictive draws: longmod.estimands.imputation_params."
-                   "params_from_bayes)")
+    if draws not in MI_DRAWS:
+        out.append(f"{where}: draws = {draws!r} is not one of {', '.join(map(repr, MI_DRAWS))} (the approximate "
+                   "Bayesian bootstrap of the ML fit, or the posterior of a Bayesian MMRM)")
     return out
 
 
@@ -178,7 +179,7 @@ def _imputation_wide(ctx, analysis, t):
                      visit="visit", covariance="us", method="ml", treatment=t,
                      levels={"arm": [t.reference, t.active], "visit": visits})
     w = wide_data(long, patients, spec, visits=visits, visit_days=days, ice_day="event_day", ice_event="ice_event")
-    return w, visit_label(e.day), fixed
+    return w, visit_label(e.day), fixed, spec
 
 
 def _draws(ctx, data, n: int, seed: int):
@@ -193,6 +194,17 @@ def _draws(ctx, data, n: int, seed: int):
     return cache[key]
 
 
+def _bayes_draws(ctx, analysis, data, spec, n: int):
+    """Posterior draws of a Bayesian MMRM (unstructured) fitted to the imputation data, and its fit."""
+    from longmod.engines.bayes import fit_bayes
+    from longmod.estimands.imputation_params import params_from_bayes
+
+    bspec = spec.replace(engine="pymc", method="reml", levels={**dict(spec.levels), "visit": list(data.visits)})
+    sampler = {**dict(analysis.options.get("sampler", {})), **dict(ctx.sampler or {})}
+    fit = fit_bayes(bspec, data.to_long(), sampler=sampler or None)
+    return params_from_bayes(fit, data, n_draws=n), fit
+
+
 def run_multiple_imputation(ctx, analysis) -> pd.DataFrame:
     """MI of the visits missing after death, discharge or dropout; ANCOVA at the estimand's day; Rubin's rules.
 
@@ -201,7 +213,12 @@ def run_multiple_imputation(ctx, analysis) -> pd.DataFrame:
     estimand's day; parameter draws by the approximate Bayesian bootstrap;
     each completed dataset is analysed by the primary ANCOVA and pooled with
     the Barnard-Rubin df (:func:`longmod.estimands.mi.multiple_imputation`).
-    One row per active arm.
+    One row per active arm. Plan option ``draws``: ``"bootstrap"`` (default)
+    or ``"bayes"``: the parameter draws are the posterior of a Bayesian MMRM
+    of the same model (PyMC, default priors, the plan's ``sampler``), evenly
+    thinned to ``imputations`` draws; its R-hat, bulk ESS and divergences are
+    the row's (``r_hat``, ``ess_bulk``, ``divergences``), so the run's
+    diagnostics count covers it.
 
     Examples
     --------
@@ -220,9 +237,13 @@ def run_multiple_imputation(ctx, analysis) -> pd.DataFrame:
     cov = _covariates(ctx, analysis)
     frames = []
     for t in ctx.treatments:
-        wide, target, fixed = _imputation_wide(ctx, analysis, t)
+        wide, target, fixed, spec = _imputation_wide(ctx, analysis, t)
         data, _ = apply_strategy(wide, method)  # the model is fitted without values after a non-MAR event
-        params = _draws(ctx, data, n, seed)
+        fit = None
+        if analysis.options.get("draws", "bootstrap") == "bayes":
+            params, fit = _bayes_draws(ctx, analysis, data, spec, n)
+        else:
+            params = _draws(ctx, data, n, seed)
         key = _method_key(method)
         rows = multiple_imputation(data, params, strategy=method, covariates=cov, target_visit=target, seed=seed,
                                    analysis=key if estimand_description(key) else "mi_mixed",
@@ -238,6 +259,12 @@ def run_multiple_imputation(ctx, analysis) -> pd.DataFrame:
         rows["covariates"] = " + ".join(cov)
         rows["seed"] = seed
         rows["status"] = "ok"
+        if fit is not None:
+            rows["imputation_model"] += "; posterior draws of a Bayesian MMRM (PyMC)"
+            for col in ("r_hat", "ess_bulk", "divergences"):
+                rows[col] = params.diagnostics[col]
+            rows["converged"] = bool(fit.convergence.converged)
+            rows["sampler"] = str(fit.effects["sampler"].iloc[0]) if "sampler" in fit.effects else ""
         frames.append(rows)
     return effects_frame(pd.concat(frames, ignore_index=True).to_dict("records"))
 
