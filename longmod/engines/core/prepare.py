@@ -410,17 +410,20 @@ def effect_grid(spec: ModelSpec, prep: Prepared) -> tuple[pd.DataFrame, np.ndarr
     if spec.visit and spec.time and prep.visit_levels is not None:  # the visit's median time, else its label
         day_of = prep.frame.groupby(prep.frame[spec.visit].map(level_label))[spec.time].median().to_dict()
     rows, Ls = [], []
+    per_visit_time = visits != [None] and bool(spec.time) and spec.time in f.numeric
+    if len(by) == 2 and not per_visit_time:  # one grid, visit-major: the cells (v, reference), (v, active), ...
+        Ls.append(lsmeans_matrix(f, prep.frame, by, values)[1][:, keep])
     for i, v in enumerate(visits):
         vals = dict(values)
         b = list(by)
         if v is not None and spec.visit in f.factor_levels and len(by) == 2:
             vals[spec.visit] = [v]
-        if v is not None and spec.time and spec.time in f.numeric:
+        if per_visit_time:
             sel = prep.frame[spec.visit].map(level_label) == v
             vals[spec.time] = [float(prep.frame.loc[sel, spec.time].mean()) if sel.any() else float(i + 1)]
             b = [*b, spec.time]
-        g, L = lsmeans_matrix(f, prep.frame, b, vals)
-        Ls.append(L[:, keep])
+        if not (len(by) == 2 and not per_visit_time):
+            Ls.append(lsmeans_matrix(f, prep.frame, b, vals)[1][:, keep])
         for arm in vals[trt]:
             day = float(day_of[v]) if v in day_of else (day_of_level(v, i) if v is not None else np.nan)
             rows.append({"visit": v, "day": day, trt: arm})

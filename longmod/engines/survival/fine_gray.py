@@ -31,7 +31,15 @@ from longmod.engines.survival.data import SurvivalData
 
 @dataclass(frozen=True)
 class FineGrayFit:
-    """Estimates of :func:`fine_gray_fit`: coefficients, sandwich variance, log partial likelihood."""
+    """Estimates of :func:`fine_gray_fit`: coefficients, sandwich variance, log partial likelihood.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = FineGrayFit(coef=np.array([0.4]), vcov=np.array([[0.09]]), loglik=-20.0, iterations=4, converged=True)
+    >>> float(np.sqrt(f.vcov[0, 0]))
+    0.3
+    """
 
     coef: np.ndarray
     vcov: np.ndarray
