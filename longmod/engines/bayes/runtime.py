@@ -23,13 +23,22 @@ warnings.
 
 Compile and timing facts are kept in :class:`SampleInfo`, the fit's
 ``fit_stats`` and ``InferenceData.attrs`` (not in the effect rows).
+
+Interrupts: nutpie and PyMC both catch ``KeyboardInterrupt`` while sampling
+and return the draws made so far. longmod never makes a result of such a
+partial trace: a SIGINT or SIGTERM that arrives while sampling is raised again
+when the sampler returns (:class:`~longmod.errors.Interrupted`), and a trace
+with fewer chains or draws than asked for is an error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,14 +226,59 @@ def _nutpie_compile(build: Callable[[], Any], data: Mapping[str, Any], cache_key
     return compiled
 
 
+@contextlib.contextmanager
+def _interrupts_kept() -> Iterator[list[int]]:
+    """Record SIGINT/SIGTERM while a sampler runs (it swallows the KeyboardInterrupt); re-raise after it.
+
+    Only the signals whose handler is a Python function (Ctrl-C's default,
+    longmod's CLI handler) are recorded; the recorder then calls that handler.
+    """
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: h for s, h in old.items() if callable(h)}
+
+    def record(signum, frame):
+        seen.append(signum)
+        old[signum](signum, frame)
+
+    from longmod.errors import Interrupted
+
+    for s in old:
+        signal.signal(s, record)
+    try:
+        yield seen
+    except KeyboardInterrupt as exc:  # raised before the sampler could catch it (e.g. while PyMC compiles)
+        if seen and not isinstance(exc, Interrupted):
+            raise Interrupted(seen[0]) from exc
+        raise
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if seen:
+        raise Interrupted(seen[0])
+
+
+def _check_complete(idata: Any, settings: SamplerSettings) -> None:
+    """A trace with fewer chains or draws than asked for comes from an interrupted sampler: refuse it."""
+    n = idata.posterior.sizes
+    if n.get("chain") != settings.chains or n.get("draw") != settings.draws:
+        raise RuntimeError(f"the sampler returned {n.get('chain')} chain(s) x {n.get('draw')} draws, not "
+                           f"{settings.chains} x {settings.draws} (interrupted?); no result is made of a partial "
+                           "trace")
+
+
 def _nutpie_sample(nutpie: Any, compiled: Any, settings: SamplerSettings, info: SampleInfo) -> Any:
     t0 = time.perf_counter()
-    with blas_limits():
+    with blas_limits(), _interrupts_kept():
         idata = nutpie.sample(
             compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
             cores=settings.n_cores(), seed=settings.seed, progress_bar=settings.progress_bar,
             save_warmup=False, target_accept=settings.target_accept,
         )
+    _check_complete(idata, settings)
     info.sample_seconds = time.perf_counter() - t0
     idata.attrs.update(info.attrs())
     return idata
@@ -319,12 +373,13 @@ def sample_model(
 
     model = build() if model is None else model
     t0 = time.perf_counter()
-    with blas_limits(), model:
+    with blas_limits(), model, _interrupts_kept():
         idata = pm.sample(
             draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=settings.n_cores(),
             random_seed=settings.seed, init=PYMC_INIT, target_accept=settings.target_accept,
             progressbar=settings.progress_bar, compute_convergence_checks=False,
         )
+    _check_complete(idata, settings)
     info.sample_seconds = time.perf_counter() - t0  # PyMC compiles inside pm.sample
     idata.attrs.update(info.attrs())
     return idata, info
