@@ -70,10 +70,8 @@ else:
 
 
 @pytest.mark.parametrize("backend, signum, draws, delay", [
-    ("nutpie", 2, 50_000_000, 1.0),
-    ("nutpie", 15, 50_000_000, 1.0),
-    ("pymc", 2, 200_000, 0.0),
-    ("pymc", 15, 200_000, 0.0),
+    ("nutpie", 15, 50_000_000, 1.0),  # SIGTERM through longmod's handler
+    ("pymc", 2, 200_000, 0.0),  # Ctrl-C through Python's own
 ])
 def test_a_signal_while_sampling_stops_the_fit(tmp_path, backend, signum, draws, delay):
     env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
