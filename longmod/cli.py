@@ -2,8 +2,8 @@
 
 ``longmod reanalyse`` takes a trial folder (``trial.toml``, the data files and
 optionally ``plan.toml``) or a bundled trial's name. It shows its progress on
-stderr (step i/N and elapsed seconds, one line per analysis; ``--quiet``
-silences it) and ends with a short table on stdout: every analysis of the
+stderr (step i/N, elapsed seconds and the estimated time left, one line
+per analysis; ``--quiet`` silences it) and ends with a short table on stdout: every analysis of the
 primary outcome at the estimand's day (one day, shown in the heading) beside
 the published result, plus a count of diagnostics problems.
 """
@@ -152,29 +152,38 @@ def _int_at_least(low: int):
     return parse
 
 
-def _plan_steps(args, trial=None, default=None) -> int | None:
-    """How many analyses ``reanalyse`` will run (for ``i/N`` progress), or None if unknown."""
+def _plan_steps(args, trial=None, default=None) -> list[tuple[str, str]] | None:
+    """(step, kind) of every analysis step ``reanalyse`` will report (for ``i/N`` and the ETA), or None if unknown."""
     try:
         from longmod.biomarkers.section import has_biomarkers
         from longmod.pipeline.run import _resolve_plan, resolve_trial
+        from longmod.pipeline.scale import cost_key, planned_steps
 
         if trial is None:
             trial, default = resolve_trial(args.trial)
         plan = _resolve_plan(args.plan, default, trial)
-        n = len([name for name in plan.analysis_names() if not args.only or name in args.only])
-        if (not args.only or "biomarkers" in args.only) and has_biomarkers(trial):
-            n += 3  # the biomarker section reports three steps: tests, censored models, pooled model
+        kinds = [(a.name, cost_key(a.kind, a.options)) for a in plan.analyses
+                 if not args.only or a.name in args.only]
+        # the biomarker section reports three steps: tests, censored models, pooled model
+        return planned_steps(kinds, (not args.only or "biomarkers" in args.only) and has_biomarkers(trial))
     except Exception:  # the real error, if any, is raised by reanalyse() with its own message
         return None
-    return n
 
 
 class _Progress:
-    """Progress lines on stderr: ``[i/N  elapsed s] message``; silent when ``quiet``."""
+    """Progress lines on stderr: ``[i/N  elapsed s, ~T left] message``; silent when ``quiet``.
 
-    def __init__(self, total: int | None, quiet: bool, stream=None):
+    The remaining time ``T`` (from the second line on, when N is known) comes from
+    :class:`longmod.pipeline.scale.Eta`: a per-kind cost model rescaled by the time the
+    completed steps took when ``costs`` are given, else the mean time per completed step.
+    """
+
+    def __init__(self, total: int | None, quiet: bool, stream=None, costs=None):
+        from longmod.pipeline.scale import Eta
+
         self.total, self.quiet, self.i = total, quiet, 0
         self.stream = stream if stream is not None else sys.stderr
+        self.eta = Eta(costs)
         self.t0 = time.perf_counter()
 
     def __call__(self, msg: str) -> None:
@@ -182,7 +191,12 @@ class _Progress:
         if self.quiet:
             return
         n = "?" if self.total is None else str(max(self.total, self.i))
-        print(f"[{self.i:>{len(n)}}/{n} {time.perf_counter() - self.t0:6.1f} s] {msg}", file=self.stream, flush=True)
+        elapsed = time.perf_counter() - self.t0
+        left = None if self.total is None else self.eta.remaining(self.i - 1, elapsed, max(self.total, self.i))
+        from longmod.pipeline.scale import format_seconds
+
+        eta = "" if left is None else f", ~{format_seconds(left)} left"
+        print(f"[{self.i:>{len(n)}}/{n} {elapsed:6.1f} s{eta}] {msg}", file=self.stream, flush=True)
 
 
 def _cmd_reanalyse(args) -> int:
@@ -196,10 +210,15 @@ def _cmd_reanalyse(args) -> int:
 
     trial, default_plan = resolve_trial(args.trial)  # loaded and checked once, before anything is fitted
     steps = _plan_steps(args, trial, default_plan)
-    progress = _Progress(None if steps is None else steps + 1, args.quiet)
+    costs = None
+    if steps is not None:
+        from longmod.pipeline.scale import WRITE_COST, step_seconds
+
+        costs = step_seconds(steps, trial.n_patients) + [WRITE_COST.predict(trial.n_patients)]
+    progress = _Progress(None if steps is None else len(steps) + 1, args.quiet, costs=costs)
     sampler = {k: getattr(args, k) for k in ("chains", "draws", "tune", "seed") if getattr(args, k) is not None}
     res = reanalyse(trial, plan=args.plan if args.plan is not None else default_plan, only=args.only,
-                    progress=progress, sampler=sampler)
+                    progress=progress, sampler=sampler, allow_large=args.allow_large)
     progress("writing effects.csv, timings.csv, report.md, report.json, report.html and figures/")
     out = res.write(args.out)
     if not args.quiet:
@@ -293,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
         "prior grid, biomarker section) on your own trial folder or on a bundled trial's SYNTHETIC data, and "
         "write effects.csv (results only), timings.csv, report.md, report.json, the self-contained report.html "
         "and figures/ (PNG and SVG). Engines that cannot run here (e.g. lme4 without R) are found at the start: "
-        "their rows say 'not run: ...' and the rest runs. Progress (step i/N, elapsed seconds) goes to stderr; "
+        "their rows say 'not run: ...' and the rest runs. Progress (step i/N, elapsed seconds, estimated time "
+        "left) goes to stderr; a step measured not to scale to the trial's size stops the run at the start "
+        "(--allow-large runs it anyway); "
         "a short table of every analysis at the estimand's day is printed at the end.",
         epilog="examples:\n"
         "  longmod reanalyse stroma-cov2 --out results/stroma-cov2\n"
@@ -314,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results", help="output folder, checked before anything is computed; built "
                    "beside it and swapped in whole (an earlier folder is replaced, never mixed; default: results)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--allow-large", action="store_true",
+                   help="run every step whatever the trial's size (by default a step measured not to scale to a "
+                        "trial this large, e.g. a Bayesian model on thousands of patients, stops the run before "
+                        "anything is fitted, with a message naming it)")
     bayes = p.add_argument_group("Bayesian sampler (overrides the specs' [model.sampler] for every Bayesian analysis "
                                  "and the biomarkers' pooled model)")
     for name, what in (("chains", "number of chains"), ("draws", "draws per chain after tuning"),

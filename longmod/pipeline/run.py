@@ -229,6 +229,7 @@ def reanalyse(
     biomarkers: bool | None = None,
     biomarker_options: Mapping[str, Any] | None = None,
     sampler: Mapping[str, Any] | None = None,
+    allow_large: bool = False,
 ) -> Reanalysis:
     """Run a trial's analysis plan and set the results beside the published ones.
 
@@ -261,6 +262,10 @@ def reanalyse(
         Overrides of the sampler settings of every Bayesian analysis and of
         the biomarker section's pooled model: ``chains``, ``draws``, ``tune``,
         ``seed``.
+    allow_large : bool
+        Run every step whatever the trial's size. By default a step measured
+        not to scale (:data:`longmod.pipeline.scale.STEP_COSTS`) stops the run
+        before anything is fitted when the trial is larger than it allows.
 
     Returns
     -------
@@ -272,6 +277,9 @@ def reanalyse(
         Every problem of the plan against the trial (unknown outcomes,
         covariates or days, missing spec files, an MCID that a prior grid
         needs, ...), raised before anything is fitted.
+    ScaleError
+        A step that would not scale to the trial's size (without
+        ``allow_large``), raised before anything is fitted.
 
     Examples
     --------
@@ -302,6 +310,13 @@ def reanalyse(
     selected = p.select(only)
     ctx = RunContext(td, selected, sampler=dict(sampler) if sampler else None)
     check_run(ctx)
+    from longmod.pipeline.scale import check_scale, cost_key
+
+    opts = dict(biomarker_options or {})
+    check_scale([(a.name, cost_key(a.kind, a.options)) for a in selected.analyses], td.n_patients,
+                len(td.measurements),
+                biomarkers=run_biomarkers and (len(td.meta.active_arms) == 1 or "active" in opts),
+                allow_large=allow_large)
     from longmod.engines.registry import engine_unavailable
 
     needed = dict.fromkeys(e for a in selected.analyses for e in KINDS[a.kind].engines_used(ctx, a))
@@ -320,7 +335,6 @@ def reanalyse(
             frames.append(k.run(ctx, a))
         ctx.record_timing(a, time.perf_counter() - t0, outcome="", engine="")
     section = None
-    opts = dict(biomarker_options or {})
     if run_biomarkers and len(td.meta.active_arms) > 1 and "active" not in opts:
         reason = (f"the biomarker section compares one arm with the reference and the trial has "
                   f"{len(td.meta.active_arms)} active arms; give biomarker_options={{'active': ...}}")

@@ -61,8 +61,8 @@ def test_main_job_writes_effects_and_reports(main_job):
 def test_reanalyse_prints_progress_and_summary(tmp_path, capsys):
     assert main(["reanalyse", "stroma-cov2", "--out", str(tmp_path / "o"), "--only", "primary_ancova", "rank_sum"]) == 0
     cap = capsys.readouterr()
-    # progress on stderr: step i/N (two analyses + writing the reports) and elapsed seconds
-    steps = re.findall(r"^\[(\d)/(\d) +(\d+\.\d) s\] (\S+)", cap.err, re.M)
+    # progress on stderr: step i/N (two analyses + writing the reports), elapsed seconds, time left after step 1
+    steps = re.findall(r"^\[(\d)/(\d) +(\d+\.\d) s(?:, ~[^\]]+ left)?\] (\S+)", cap.err, re.M)
     assert [(i, n, name) for i, n, _, name in steps] == [("1", "3", "primary_ancova"), ("2", "3", "rank_sum"),
                                                          ("3", "3", "writing")]
     assert [float(t) for _, _, t, _ in steps] == sorted(float(t) for _, _, t, _ in steps)
