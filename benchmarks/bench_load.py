@@ -66,6 +66,13 @@ if step != "load":
         out["rows"] = int(len(eff))
         st = eff["status"].astype(str) if "status" in eff else None
         out["not_ok"] = int((st.str.startswith("not run") | st.str.startswith("failed")).sum()) if st is not None else 0
+        tm = res.timings
+        for c in ("compile_seconds", "sample_seconds"):
+            if c in tm and tm[c].notna().any():
+                out[c] = float(tm[c].fillna(0).sum())
+        if res.biomarkers is not None and "timings" in res.biomarkers:
+            out["biomarker_steps"] = {str(k): round(float(v), 2) for k, v in
+                                      zip(res.biomarkers["timings"]["step"], res.biomarkers["timings"]["seconds"])}
     except Exception as exc:
         out["step_seconds"] = time.perf_counter() - t1
         out["error"] = f"{type(exc).__name__}: {exc}"[:400]
@@ -158,6 +165,8 @@ def run_step(folder: Path, step: str, timeout: float) -> dict:
             row.update({k: (round(v, 2) if isinstance(v, float) else v) for k, v in rep.items()})
     if status == "timeout":
         row["timeout_seconds"] = timeout
+        if "process_seconds" in row:  # it had finished and reported; killed while shutting down
+            row["exit"], row["finished_at_timeout"] = 0, True
     return row
 
 
@@ -195,40 +204,45 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _step_cpu(r: dict, load: dict | None) -> float:
+    """CPU seconds of a step: its process's CPU minus that of the ``load`` step (imports + reading the trial)."""
+    return max(r["cpu_seconds"] - (load["cpu_seconds"] if load and r["step"] != "load" else 0.0), 0.01)
+
+
 def markdown_table(doc: dict) -> str:
-    """Step x (1x wall, 1x peak RSS, large wall, large peak RSS, wall ratio) from a results document."""
+    """Step x (1x wall, CPU, peak RSS; the same for the largest factor; CPU ratio) from a results document.
+
+    Wall: the step inside its process (``step_seconds``; ``load``: reading the trial). CPU: the process's
+    user + sys seconds minus those of the ``load`` step of the same size. A timed-out step shows the
+    timeout and the CPU seconds it had used (a lower bound)."""
     by = {(r["factor"], r["step"]): r for r in doc["rows"]}
-    factors = sorted({f for f, _ in by})
-    big = max(factors)
+    big = max(f for f, _ in by)
     steps = list(dict.fromkeys(s for _, s in by))
 
-    def cell(r, key):
+    def cells(r):
         if r is None:
-            return "", ""
-        wall = f"> {r['timeout_seconds']:.0f} s (timeout)" if r["exit"] == "timeout" else f"{r[key]:.1f} s"
-        if r["exit"] not in (0, "timeout") or r.get("error"):
-            wall += " (error)"
-        return wall, f"{r['peak_rss_mib']:.0f} MiB"
+            return ["", "", ""]
+        load = by.get((r["factor"], "load"))
+        if r["exit"] == "timeout":
+            return [f"> {r['timeout_seconds']:.0f} s (timeout)", f"> {_step_cpu(r, load):.0f} s",
+                    f"{r['peak_rss_mib']:.0f} MiB"]
+        wall = r["load_seconds"] if r["step"] == "load" else r.get("step_seconds", float("nan"))
+        err = " (error)" if r["exit"] != 0 or r.get("error") else ""
+        return [f"{wall:.2f} s{err}", f"{_step_cpu(r, load):.1f} s", f"{r['peak_rss_mib']:.0f} MiB"]
 
-    head = (f"| step | 1x step | 1x process | 1x peak RSS | {big}x step | {big}x process | {big}x peak RSS "
-            f"| step ratio |")
-    out = [head, "|---|" + "---:|" * 7]
+    out = [f"| step | 1x wall | 1x CPU | 1x peak RSS | {big}x wall | {big}x CPU | {big}x peak RSS | wall ratio "
+           "| CPU ratio |", "|---|" + "---:|" * 8]
     for s in steps:
         one, many = by.get((1, s)), by.get((big, s))
-        o_step = "" if one is None else (f"{one.get('step_seconds', 0):.2f} s" if s != "load" else f"{one['load_seconds']:.2f} s")
-        m_step = "" if many is None else (f"{many.get('step_seconds', 0):.2f} s" if s != "load" else f"{many['load_seconds']:.2f} s")
-        if many is not None and many["exit"] == "timeout":
-            m_step = f"> {many['timeout_seconds'] - many.get('load_seconds', 0):.0f} s (timeout)"
-        ratio = ""
-        if one is not None and many is not None and many["exit"] != "timeout":
-            a = one.get("step_seconds", one.get("load_seconds"))
-            b = many.get("step_seconds", many.get("load_seconds"))
-            ratio = f"{b / a:.0f}x" if a else ""
-        elif one is not None and many is not None:
-            a = one.get("step_seconds", one.get("load_seconds"))
-            ratio = f"> {(many['timeout_seconds'] - 10) / a:.0f}x" if a else ""
-        out.append(f"| {s} | {o_step} | {cell(one, 'wall_seconds')[0]} | {cell(one, 'wall_seconds')[1]} | {m_step} "
-                   f"| {cell(many, 'wall_seconds')[0]} | {cell(many, 'wall_seconds')[1]} | {ratio} |")
+        wr = cr = ""
+        if one is not None and many is not None:
+            key = "load_seconds" if s == "load" else "step_seconds"
+            gt = "> " if many["exit"] == "timeout" else ""
+            w1, wn = one.get(key), many.get(key, many.get("timeout_seconds"))
+            wr = f"{gt}{wn / w1:.0f}x" if w1 else ""
+            c1 = _step_cpu(one, by.get((1, "load")))
+            cr = f"{gt}{_step_cpu(many, by.get((big, 'load'))) / c1:.0f}x" if c1 >= 0.5 else ""
+        out.append("| " + " | ".join([s, *cells(one), *cells(many), wr, cr]) + " |")
     return "\n".join(out)
 
 

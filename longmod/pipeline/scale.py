@@ -67,7 +67,8 @@ STEP_COSTS: dict[str, StepCost] = {
     "competing_risks": StepCost(0.2, 0.4), "free_days": StepCost(0.15, 0.75),
     "worst_rank": StepCost(0.1, 1.0, 15_000, "it compares every pair of patients across the arms: its peak memory "
                            "(1.1 GB at 4,500 patients) grows with the square of the size, to ~8 GB at 15,000"),
-    "bayes_model": StepCost(70.0, 0.3, 1_000, f"measured 70 s (CPU) at 45 patients, 143 s at 450; {_SAMPLED}"),
+    "bayes_model": StepCost(70.0, 0.6, 1_000, "measured 70 s (CPU) at 45 patients, 143 s at 450; at 4,500 it had "
+                            "not finished after 1,087 s CPU (25 min; benchmarks/README.md)"),
     "multiple_imputation:bayes": StepCost(54.0, 0.35, 1_000,
                                           f"measured 54 s (CPU) at 45 patients, 121 s at 450; {_SAMPLED}"),
     "joint_model": StepCost(82.0, 0.3, 1_000, f"measured 82 s (CPU) at 45 patients; {_SAMPLED}"),
