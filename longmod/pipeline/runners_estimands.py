@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -202,7 +203,10 @@ def _bayes_draws(ctx, analysis, data, spec, n: int):
     bspec = spec.replace(engine="pymc", method="reml", levels={**dict(spec.levels), "visit": list(data.visits)})
     sampler = {**dict(analysis.options.get("sampler", {})), **dict(ctx.sampler or {})}
     fit = fit_bayes(bspec, data.to_long(), sampler=sampler or None)
-    return params_from_bayes(fit, data, n_draws=n), fit
+    params = params_from_bayes(fit, data, n_draws=n)
+    # the thinning is how the draws were taken, not a warning: it goes to imputation_model
+    thinning = tuple(x for x in params.notes if x.endswith("posterior draws, evenly spaced"))
+    return replace(params, notes=tuple(x for x in params.notes if x not in thinning)), fit, "; ".join(thinning)
 
 
 def run_multiple_imputation(ctx, analysis) -> pd.DataFrame:
@@ -239,9 +243,9 @@ def run_multiple_imputation(ctx, analysis) -> pd.DataFrame:
     for t in ctx.treatments:
         wide, target, fixed, spec = _imputation_wide(ctx, analysis, t)
         data, _ = apply_strategy(wide, method)  # the model is fitted without values after a non-MAR event
-        fit = None
+        fit, thinning = None, ""
         if analysis.options.get("draws", "bootstrap") == "bayes":
-            params, fit = _bayes_draws(ctx, analysis, data, spec, n)
+            params, fit, thinning = _bayes_draws(ctx, analysis, data, spec, n)
         else:
             params = _draws(ctx, data, n, seed)
         key = _method_key(method)
@@ -260,7 +264,7 @@ def run_multiple_imputation(ctx, analysis) -> pd.DataFrame:
         rows["seed"] = seed
         rows["status"] = "ok"
         if fit is not None:
-            rows["imputation_model"] += "; posterior draws of a Bayesian MMRM (PyMC)"
+            rows["imputation_model"] += f"; posterior draws of a Bayesian MMRM (PyMC): {thinning}"
             for col in ("r_hat", "ess_bulk", "divergences"):
                 rows[col] = params.diagnostics[col]
             rows["converged"] = bool(fit.convergence.converged)

@@ -45,6 +45,13 @@ def small_sample_problems(effects: pd.DataFrame, ranges: Mapping[str, float] | N
     ['df 4.5 < 10', '']
     >>> small_sample_problems(e, {"pf": 400.0}).tolist()[0]
     'df 4.5 < 10; 95% interval 477 wider than the plausible range of pf (400)'
+
+    The df flag is for the t/F denominator df of an interval; a test without
+    an interval (a log-rank chi-square with df 1) is not flagged:
+
+    >>> small_sample_problems(pd.DataFrame({"outcome": ["death"], "df": [1.0], "conf_low": [np.nan],
+    ...                                     "conf_high": [np.nan]})).tolist()
+    ['']
     """
     df = pd.to_numeric(effects["df"], errors="coerce") if "df" in effects else pd.Series(np.nan, index=effects.index)
     lo = pd.to_numeric(effects.get("conf_low", pd.Series(np.nan, index=effects.index)), errors="coerce")
@@ -53,9 +60,9 @@ def small_sample_problems(effects: pd.DataFrame, ranges: Mapping[str, float] | N
     out = []
     for i in effects.index:
         msgs = []
-        if np.isfinite(df[i]) and df[i] < DF_MIN:
-            msgs.append(f"df {df[i]:.3g} < {DF_MIN:g}")
         width = hi[i] - lo[i]
+        if np.isfinite(df[i]) and df[i] < DF_MIN and np.isfinite(width):
+            msgs.append(f"df {df[i]:.3g} < {DF_MIN:g}")
         r = (ranges or {}).get(outcome[i])
         if r is not None and np.isfinite(width) and width > r:
             msgs.append(f"95% interval {width:.3g} wider than the plausible range of {outcome[i]} ({r:g})")

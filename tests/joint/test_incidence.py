@@ -40,3 +40,18 @@ def test_incidence_by_day_28_matches_the_simulated_proportions(trial):
             # draws ~0.002; midpoint rule with 200 steps: < 1e-4. Tolerance ~3.5 combined SEs.
             assert abs(model - sim) < 0.02, (cause, arm, model, sim)
             assert 0.1 < sim < 0.7  # both events are common enough for the check to mean something
+
+
+def test_the_chunk_size_changes_no_number(trial):
+    """Draws are computed ``chunk`` at a time to bound the memory; the random-effect draws are made at once."""
+    m, p = trial
+    sc = Scaling(175.0, 70.0, 28.0)
+    jd = prepare_joint_data(m, p, **KW, cuts=CUTS, scaling=sc)[0]
+    post = _point_posterior(TRUTH, sc, jd.causes, n=50)
+    post["beta"] = post["beta"] + np.random.default_rng(4).normal(scale=0.05, size=post["beta"].shape)  # draws differ
+    one = cumulative_incidence(post, jd, ("value",), 28.0, n_draws=50, seed=2, chunk=1000)
+    many = cumulative_incidence(post, jd, ("value",), 28.0, n_draws=50, seed=2, chunk=7)
+    assert one.keys() == many.keys()
+    for k in one:
+        assert one[k].shape == (1, 50)
+        np.testing.assert_array_equal(one[k], many[k])
