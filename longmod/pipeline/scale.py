@@ -52,8 +52,7 @@ class StepCost:
         return self.seconds * (max(patients, 1) / REFERENCE_PATIENTS) ** self.exponent
 
 
-#: The cost of a kind that was not measured: 1 s at the reference size, linear growth.
-DEFAULT_COST = StepCost(1.0, 1.0)
+DEFAULT_COST = StepCost(1.0, 1.0)  #: the cost of a kind that was not measured: 1 s at 1x, linear growth
 _SAMPLED = "at 4,500 patients it did not finish within the benchmark's 5 minutes per step (benchmarks/README.md)"
 
 #: Per-kind costs, measured by benchmarks/bench_load.py on a 2-core machine (1x: 45 patients, 9,628 measurement
