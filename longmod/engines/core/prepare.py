@@ -396,10 +396,9 @@ def effect_grid(spec: ModelSpec, prep: Prepared) -> tuple[pd.DataFrame, np.ndarr
         if trt in f.variables:  # pragma: no cover - prepare() refuses a numeric treatment
             raise SpecError(f"model {spec.name!r}: treatment variable {trt!r} must be categorical in {spec.fixed!r}")
         return empty
-    lv = f.factor_levels[trt]
     for a in (spec.treatment.reference, spec.treatment.active):
-        if a not in lv:
-            raise SpecError(f"model {spec.name!r}: treatment level {a!r} not among {list(lv)}")
+        if a not in f.factor_levels[trt]:
+            raise SpecError(f"model {spec.name!r}: treatment level {a!r} not among {list(f.factor_levels[trt])}")
     keep = [f.columns.index(c) for c in prep.columns]
     by, values, visits = [trt], {trt: [spec.treatment.reference, spec.treatment.active]}, [None]
     if spec.visit and prep.visit_levels is not None:
@@ -409,20 +408,19 @@ def effect_grid(spec: ModelSpec, prep: Prepared) -> tuple[pd.DataFrame, np.ndarr
     day_of = {}
     if spec.visit and spec.time and prep.visit_levels is not None:  # the visit's median time, else its label
         day_of = prep.frame.groupby(prep.frame[spec.visit].map(level_label))[spec.time].median().to_dict()
-    rows, Ls = [], []
+    rows = []
     per_visit_time = visits != [None] and bool(spec.time) and spec.time in f.numeric
-    if len(by) == 2 and not per_visit_time:  # one grid, visit-major: the cells (v, reference), (v, active), ...
-        Ls.append(lsmeans_matrix(f, prep.frame, by, values)[1][:, keep])
+    one_grid = len(by) == 2 and not per_visit_time  # visit-major cells: (v, reference), (v, active), ...
+    Ls = [lsmeans_matrix(f, prep.frame, by, values)[1][:, keep]] if one_grid else []
     for i, v in enumerate(visits):
-        vals = dict(values)
-        b = list(by)
+        vals, b = dict(values), list(by)
         if v is not None and spec.visit in f.factor_levels and len(by) == 2:
             vals[spec.visit] = [v]
         if per_visit_time:
             sel = prep.frame[spec.visit].map(level_label) == v
             vals[spec.time] = [float(prep.frame.loc[sel, spec.time].mean()) if sel.any() else float(i + 1)]
             b = [*b, spec.time]
-        if not (len(by) == 2 and not per_visit_time):
+        if not one_grid:
             Ls.append(lsmeans_matrix(f, prep.frame, b, vals)[1][:, keep])
         for arm in vals[trt]:
             day = float(day_of[v]) if v in day_of else (day_of_level(v, i) if v is not None else np.nan)
