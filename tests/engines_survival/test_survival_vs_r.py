@@ -165,6 +165,13 @@ def test_fine_gray_matches_crr_with_censoring_before_the_end(ref, two_arm):
     np.testing.assert_allclose(fit.loglik, r["loglik"], rtol=1e-8)
 
 
+def test_fine_gray_without_events_in_one_arm_is_infinite_not_a_crash(two_arm):
+    d = two_arm.assign(code=two_arm["code"].where(~((two_arm["arm"] == "active") & (two_arm["code"] == 1)), 0))
+    row = fine_gray_rows(sdata(d, event="code", max_code=2), analysis="fg", outcome="o").iloc[0]
+    assert row["estimate"] == -np.inf and np.isnan(row["std_error"]) and np.isnan(row["p_value"])
+    assert "no event of cause 1 in the active arm" in row["warnings"]
+
+
 def test_fine_gray_ignores_row_order_and_arm_names(two_arm):
     base = fine_gray_rows(sdata(two_arm, event="code", max_code=2), analysis="fg", outcome="o").iloc[0]
     shuffled = two_arm.sample(frac=1.0, random_state=3).assign(arm=lambda d: d["arm"].map(

@@ -116,7 +116,12 @@ def fine_gray_fit(time, event, covariates, *, cause: int = 1, tol: float = 1e-9,
         score = (fail_z - d[:, None] * zbar).sum(axis=0)
         s2 = np.einsum("kj,ja,jb->kab", r, z, z) / s0[:, None, None]
         info = (d[:, None, None] * (s2 - zbar[:, :, None] * zbar[:, None, :])).sum(axis=0)
-        step = np.linalg.solve(info, score)
+        try:
+            step = np.linalg.solve(info, score)
+        except np.linalg.LinAlgError:  # no information left (e.g. a covariate level without events)
+            break
+        if not np.all(np.isfinite(step)):
+            break
         beta = beta + step
         if np.max(np.abs(step)) < tol:
             converged = True
@@ -177,9 +182,15 @@ def fine_gray_rows(
     import longmod
     from longmod.results.schema import effects_frame
 
-    fit = fine_gray_fit(sd.time, sd.event, sd.active, cause=cause)
-    b, se = float(fit.coef[0]), float(np.sqrt(fit.vcov[0, 0]))
     z = stats.norm.ppf(0.5 + level / 2)
+    events = [int(((sd.event == cause) & (sd.active == a)).sum()) for a in (1.0, 0.0)]
+    if 0 in events:  # the maximum is at +-infinity: no finite estimate, interval or Wald P
+        b, se = (-np.inf if events[0] == 0 else np.inf), np.nan
+        fit = FineGrayFit(np.array([b]), np.full((1, 1), np.nan), np.nan, 0, True)
+        empty = f"no event of cause {cause} in the {sd.arms[1] if events[0] == 0 else sd.arms[0]} arm"
+    else:
+        fit = fine_gray_fit(sd.time, sd.event, sd.active, cause=cause)
+        b, se, empty = float(fit.coef[0]), float(np.sqrt(fit.vcov[0, 0])), ""
     censored_early = int(((sd.event == 0) & (sd.time < sd.time.max())).sum())
     row = {"analysis": analysis, "estimand": estimand, "outcome": outcome, "contrast": sd.contrast, "estimate": b,
            "std_error": se, "df": np.nan, "conf_low": b - z * se, "conf_high": b + z * se,
@@ -190,7 +201,9 @@ def fine_gray_rows(
            "model": "fine-gray (IPCW, Fine and Gray 1999)", "ties": "breslow",
            "variance": "sandwich with the censoring-weight term (as cmprsk::crr)", "cause": cause,
            "n_events": int((sd.event == cause).sum()),
-           "warnings": "" if fit.converged else "Newton did not converge",
+           "warnings": (f"{empty}: the subdistribution hazard ratio is infinite (no interval or P; the cumulative "
+                        "incidence rows give the absolute difference)") if empty else
+                       ("" if fit.converged else "Newton did not converge"),
            "converged": fit.converged,
            "note": f"{censored_early} patient(s) censored before the end of follow-up: weighted by the censoring "
                    "Kaplan-Meier (assumes censoring independent of the event)" if censored_early else ""}
