@@ -30,6 +30,8 @@ from longmod.outputs import signals_raise
 
 runtime.configure_pytensor()
 backend, signum, draws, delay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+# Python's own Ctrl-C handler, as in a terminal (a pytest-xdist worker ignores SIGINT, and a child inherits that)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def build():

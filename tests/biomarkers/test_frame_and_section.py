@@ -117,7 +117,9 @@ def test_section_with_pooling_reuses_the_pooled_fit_schema(eight_markers):
     bh = out["bh_table"]
     assert {"pooled_estimate", "pooled_lfsr", "pooled_prob_decrease", "wilcoxon_p_bh"} <= set(bh.columns)
     assert bh["pooled_lfsr"].notna().all()
-    assert int(out["pooled_diagnostics"].divergences.iloc[0]) == 0
+    # a count, and few: the same seed gave 0 divergent transitions of 600 on one machine and 1 on another
+    # (floating-point details of the compiled model); more than 1% of the draws would be a real problem
+    assert 0 <= int(out["pooled_diagnostics"].divergences.iloc[0]) <= 6
 
 
 @pytest.mark.parametrize("module", ["frame", "paper", "simulate", "tobit", "section", "study", "bayes"])
