@@ -150,4 +150,32 @@ def test_stored_reference_is_what_ordinal_r_writes(tmp_path):
     out = tmp_path / "ordinal.json"
     subprocess.run([rscript, str(HERE / "ordinal.R"), str(HERE), str(out)], check=True, capture_output=True, text=True)
     fresh, stored = json.loads(out.read_text()), json.loads((HERE / "ordinal.json").read_text())
-    assert fresh == stored
+    _assert_current(fresh, stored)
+
+
+#: R's clmm with exact conditional modes (``clmm_laplace``) takes its SEs from finite differences that break
+#: down on this data (see the module docstring): the same script, data and R packages gave SEs 25% apart on two
+#: CPUs (OpenBLAS picks its kernels per CPU), while estimates and log-likelihood agreed to 1e-7. No test compares
+#: longmod with those SEs (test_clmm_matches_r: se_rtol None), so they are not re-checked here either.
+CPU_DEPENDENT = ("/clmm_laplace/se", "/clmm_laplace/vcov")
+
+
+def _assert_current(fresh, stored, path=""):
+    """Same structure and text; estimates and log-likelihoods rtol 2e-4 (R's optimisers stop at ~1e-5 to 1e-4
+    relative), SEs and covariances rtol 5e-3 (finite-difference Hessians); see CPU_DEPENDENT."""
+    if path.startswith(CPU_DEPENDENT):
+        return
+    if isinstance(stored, dict):
+        assert isinstance(fresh, dict) and fresh.keys() == stored.keys(), path
+        for k in stored:
+            _assert_current(fresh[k], stored[k], f"{path}/{k}")
+    elif isinstance(stored, list):
+        assert isinstance(fresh, list) and len(fresh) == len(stored), path
+        for i, (a, b) in enumerate(zip(fresh, stored)):
+            _assert_current(a, b, f"{path}[{i}]")
+    elif isinstance(stored, (int, float)) and not isinstance(stored, bool):
+        second = "/se" in path or "/vcov" in path
+        np.testing.assert_allclose(fresh, stored, rtol=5e-3 if second else 2e-4, atol=1e-4 if second else 1e-6,
+                                   err_msg=path)
+    else:
+        assert fresh == stored, path
