@@ -350,6 +350,15 @@ def prior_grid_table(effects: pd.DataFrame) -> pd.DataFrame:
     >>> t = prior_grid_table(prior_grid_reanalysis(7.4, -44.7, 59.7, mcid=20.0).assign(analysis="grid"))
     >>> t.loc[0, "prior"], float(t.loc[0, "prior_sd"])
     ('minimally-informative', 10000.0)
+
+    Beside rows of another analysis that has a ``posterior_mean`` column, every column stays unique:
+
+    >>> import pandas as pd
+    >>> other = pd.DataFrame({"analysis": ["joint"], "estimate": [1.0], "posterior_mean": [1.1]})
+    >>> grid = prior_grid_reanalysis(7.4, -44.7, 59.7, mcid=20.0).assign(analysis="grid")
+    >>> t = prior_grid_table(pd.concat([grid, other], ignore_index=True))
+    >>> bool(t.columns.is_unique), float(t.loc[0, "posterior_mean"]) == float(grid.loc[0, "estimate"])
+    (True, True)
     """
     from longmod.report.plots import prior_grid_rows
 
@@ -358,6 +367,8 @@ def prior_grid_table(effects: pd.DataFrame) -> pd.DataFrame:
     g = prior_grid_rows(effects)
     if g is None or g.empty:
         return pd.DataFrame(columns=cols)
+    # other analyses' posterior_mean/_sd columns (e.g. the joint model's) are empty on these rows: replaced
+    g = g.drop(columns=[c for c in ("posterior_mean", "posterior_sd") if c in g])
     g = g.rename(columns={"estimate": "posterior_mean", "std_error": "posterior_sd"})
     for c in cols:
         if c not in g:
