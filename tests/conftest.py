@@ -19,6 +19,31 @@ def require_rscript() -> str:
     return exe
 
 
+def assert_json_close(fresh, stored, tolerance, path: str = "", skip: tuple[str, ...] = ()) -> None:
+    """Same structure and text as ``stored``; numbers within ``tolerance(path) -> (rtol, atol)``.
+
+    For the checks that an R script still writes its stored JSON; paths starting with one of ``skip`` are not
+    compared.
+    """
+    import numpy as np
+
+    if skip and path.startswith(skip):
+        return
+    if isinstance(stored, dict):
+        assert isinstance(fresh, dict) and fresh.keys() == stored.keys(), path
+        for k in stored:
+            assert_json_close(fresh[k], stored[k], tolerance, f"{path}/{k}", skip)
+    elif isinstance(stored, list):
+        assert isinstance(fresh, list) and len(fresh) == len(stored), path
+        for i, (a, b) in enumerate(zip(fresh, stored)):
+            assert_json_close(a, b, tolerance, f"{path}[{i}]", skip)
+    elif isinstance(stored, (int, float)) and not isinstance(stored, bool):
+        rtol, atol = tolerance(path)
+        np.testing.assert_allclose(fresh, stored, rtol=rtol, atol=atol, err_msg=path)
+    else:
+        assert fresh == stored, path
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The shared/ folder beside the repository (papers, published facts, SAS references)."""

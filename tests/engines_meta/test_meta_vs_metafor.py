@@ -27,7 +27,7 @@ import pytest
 from longmod.engines.meta.convert import (log_odds_ratio, mean_difference, mean_sd_from_median_iqr,
                                           mean_sd_from_median_range)
 from longmod.engines.meta.frequentist import meta_rows, random_effects
-from tests.conftest import require_rscript
+from tests.conftest import assert_json_close, require_rscript
 
 HERE = Path(__file__).resolve().parents[1] / "reference" / "metafor"
 STUDIES = pd.read_csv(HERE / "studies.csv")
@@ -113,21 +113,7 @@ def test_stored_reference_is_what_metafor_r_writes(tmp_path):
     rscript = require_rscript()
     out = tmp_path / "metafor.json"
     subprocess.run([rscript, str(HERE / "metafor.R"), str(HERE), str(out)], check=True, capture_output=True, text=True)
-    _assert_same_json(json.loads(out.read_text()), json.loads((HERE / "metafor.json").read_text()))
-
-
-def _assert_same_json(fresh, stored, path=""):
-    """Same structure and text; numbers equal to rounding (rtol 1e-9, atol 1e-12): R's BLAS kernels differ by CPU
-    (seen: a boundary tau2 of 3.6e-13 that differed by 1.6e-19, estimates by 1e-15 relative)."""
-    if isinstance(stored, dict):
-        assert isinstance(fresh, dict) and fresh.keys() == stored.keys(), path
-        for k in stored:
-            _assert_same_json(fresh[k], stored[k], f"{path}/{k}")
-    elif isinstance(stored, list):
-        assert isinstance(fresh, list) and len(fresh) == len(stored), path
-        for i, (a, b) in enumerate(zip(fresh, stored)):
-            _assert_same_json(a, b, f"{path}[{i}]")
-    elif isinstance(stored, (int, float)) and not isinstance(stored, bool):
-        np.testing.assert_allclose(fresh, stored, rtol=1e-9, atol=1e-12, err_msg=path)
-    else:
-        assert fresh == stored, path
+    # numbers equal to rounding: R's BLAS kernels differ by CPU (seen: a boundary tau2 of 3.6e-13 that differed
+    # by 1.6e-19, estimates by 1e-15 relative)
+    assert_json_close(json.loads(out.read_text()), json.loads((HERE / "metafor.json").read_text()),
+                      lambda path: (1e-9, 1e-12))
