@@ -167,7 +167,7 @@ def compile_lock(digest: str) -> Iterator[Path]:
 
 
 def graph_functions() -> dict[Any, str]:
-    """PyTensor-generated whole-graph numba functions alive in this process -> their cache keys.
+    """Whole-graph numba functions (PyTensor's) and nutpie C callbacks (longmod's) alive here -> their cache keys.
 
     Examples
     --------
@@ -178,7 +178,8 @@ def graph_functions() -> dict[Any, str]:
         from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
     except ImportError:  # pragma: no cover - numba missing
         return {}
-    return {f: k for f, k in list(CACHED_SRC_FUNCTIONS.items()) if getattr(f, "__name__", "") == "numba_funcified_fgraph"}
+    names = {"numba_funcified_fgraph", "longmod_nutpie_logp", "longmod_nutpie_expand"}
+    return {f: k for f, k in list(CACHED_SRC_FUNCTIONS.items()) if getattr(f, "__name__", "") in names}
 
 
 def missing_graphs(keys: list[str] | tuple[str, ...]) -> list[str]:
@@ -245,14 +246,15 @@ import cloudpickle
 from longmod.engines.bayes import compile_cache, pytensor_setup
 pytensor_setup.configure_pytensor()
 pytensor_setup.enable_numba_graph_cache()
-import nutpie
+from longmod.engines.bayes import nutpie_callbacks
 with open(sys.argv[1], "rb") as fh:
     build = cloudpickle.load(fh)
 before = compile_cache.graph_functions()
 with compile_cache.NumbaCompileCounter() as counter:
-    nutpie.compile_pymc_model(build())
+    _, callbacks = nutpie_callbacks.compile_with_cached_callbacks(build())
 keys = sorted({k for f, k in compile_cache.graph_functions().items() if f not in before})
-print("RESULT " + json.dumps({"numba_compiled": counter.compiled, "graphs_compiled": counter.graphs,
+cb = 2 * (callbacks == "compiled")
+print("RESULT " + json.dumps({"numba_compiled": counter.compiled + cb, "graphs_compiled": counter.graphs + cb,
                               "graph_cache_keys": keys}))
 """
 

@@ -173,8 +173,10 @@ class SampleInfo:
     graphs_compiled: int = 0
     #: of which in this process (> 0: the fit is flagged, see IN_PROCESS_WARNING)
     graphs_compiled_here: int = 0
-    #: PyTensor's numba cache keys (sha256) of the model's whole-graph functions, sorted
+    #: PyTensor's numba cache keys (sha256) of the model's whole-graph functions and C callbacks, sorted
     graph_cache_keys: tuple[str, ...] = ()
+    #: where nutpie's C callbacks came from: "disk", "compiled" (here), "not cached: <why>", or "" (not nutpie-numba)
+    callbacks: str = ""
     warnings: list[str] = field(default_factory=list)
 
     def attrs(self) -> dict[str, Any]:
@@ -184,22 +186,27 @@ class SampleInfo:
                 "compile_source": self.compile_source, "compiled_by_child": int(self.compiled_by_child),
                 "numba_compiled": int(self.numba_compiled), "graphs_compiled": int(self.graphs_compiled),
                 "graphs_compiled_here": int(self.graphs_compiled_here),
-                "graph_cache_keys": ",".join(self.graph_cache_keys), "sample_seconds": float(self.sample_seconds)}
+                "graph_cache_keys": ",".join(self.graph_cache_keys), "callbacks": self.callbacks,
+                "sample_seconds": float(self.sample_seconds)}
 
     def fit_stats(self) -> dict[str, Any]:
         """Compile/timing facts for ``FitResult.fit_stats`` (not for the effect rows)."""
         return {"compile_seconds": float(self.compile_seconds), "sample_seconds": float(self.sample_seconds),
                 "compile_cached": bool(self.compile_cached), "compile_source": self.compile_source,
                 "compiled_by_child": bool(self.compiled_by_child), "numba_compiled": int(self.numba_compiled),
-                "graphs_compiled": int(self.graphs_compiled), "graphs_compiled_here": int(self.graphs_compiled_here)}
+                "graphs_compiled": int(self.graphs_compiled), "graphs_compiled_here": int(self.graphs_compiled_here),
+                "callbacks": self.callbacks}
 
 
 def _nutpie_compile(build: Callable[[], Any], data: Mapping[str, Any], cache_key: Any, info: SampleInfo,
                     model: Any = None) -> Any:
-    """Compiled nutpie model: from memory, else from the disk cache (compiled by a child if new)."""
-    import nutpie
+    """Compiled nutpie model: from memory, else from the disk cache (compiled by a child if new).
 
-    from longmod.engines.bayes import compile_cache
+    The model's graphs and nutpie's two C callbacks both come from numba's
+    disk cache (:mod:`longmod.engines.bayes.nutpie_callbacks`); a callback
+    compiled here counts as a graph compiled here.
+    """
+    from longmod.engines.bayes import compile_cache, nutpie_callbacks
 
     if cache_key is not None and cache_key in _COMPILED:
         info.graph_cache_keys = _GRAPH_KEYS.get(cache_key, ())
@@ -209,15 +216,16 @@ def _nutpie_compile(build: Callable[[], Any], data: Mapping[str, Any], cache_key
     child = compile_cache.ensure_compiled(build, cache_key, info.warnings)
     before = compile_cache.graph_functions()
     with compile_cache.NumbaCompileCounter() as counter:
-        compiled = nutpie.compile_pymc_model(build() if model is None else model)
-    info.numba_compiled, info.graphs_compiled = counter.compiled, counter.graphs
-    info.graphs_compiled_here = counter.graphs
+        compiled, info.callbacks = nutpie_callbacks.compile_with_cached_callbacks(build() if model is None else model)
+    here = counter.graphs + 2 * (info.callbacks == "compiled")  # graphs and callbacks compiled in this process
+    info.numba_compiled = counter.compiled + here - counter.graphs
+    info.graphs_compiled = info.graphs_compiled_here = here
     if child is not None:  # the numba functions were compiled by the child, loaded here
         info.compiled_by_child = True
         info.numba_compiled += child["numba_compiled"]
         info.graphs_compiled += child["graphs_compiled"]
-    info.compile_source = "compiled" if counter.graphs else "disk"
-    if counter.graphs:
+    info.compile_source = "compiled" if here else "disk"
+    if here:
         info.warnings.append(IN_PROCESS_WARNING)
     info.graph_cache_keys = tuple(sorted({k for f, k in compile_cache.graph_functions().items() if f not in before}))
     if cache_key is not None:

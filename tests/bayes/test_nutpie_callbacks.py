@@ -1,0 +1,122 @@
+"""nutpie's C callbacks from numba's disk cache (longmod.engines.bayes.nutpie_callbacks).
+
+Checked against ``nutpie.compile_pymc_model`` itself (the reference: what
+longmod used before): the same seed gives bit-identical draws, before and
+after ``with_data``. A fresh process loads the callbacks from the disk cache
+(``callbacks == "disk"``) and draws the same as the process that compiled
+them. When the cache cannot be used (another nutpie's internals, a graph
+without a cache key), nutpie compiles as before and the reason is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from longmod.engines.bayes import nutpie_callbacks, runtime
+
+from .fresh_process import run_fresh
+
+X = np.random.default_rng(1).normal(size=(30, 2))
+Y = X @ np.array([1.0, -2.0]) + np.random.default_rng(2).normal(size=30)
+
+
+def _model():
+    import pymc as pm
+
+    with pm.Model() as model:
+        x = pm.Data("x", X)
+        y = pm.Data("y_obs", Y)
+        beta = pm.Normal("beta", 0.0, 5.0, shape=2)
+        sigma = pm.HalfNormal("sigma", 2.0)
+        pm.Normal("y", x @ beta, sigma, observed=y, shape=x.shape[0])
+    return model
+
+
+def _draws(compiled) -> str:
+    import nutpie
+
+    idata = nutpie.sample(compiled, draws=60, tune=60, chains=2, cores=1, seed=5, progress_bar=False)
+    h = hashlib.sha256()
+    for name in sorted(idata.posterior.data_vars):
+        h.update(np.ascontiguousarray(idata.posterior[name].values).tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    import nutpie
+
+    runtime.configure_pytensor()
+    runtime.enable_numba_graph_cache()
+    return nutpie.compile_pymc_model(_model())
+
+
+def test_same_draws_as_nutpies_own_compile(reference):
+    ours, callbacks = nutpie_callbacks.compile_with_cached_callbacks(_model())
+    assert callbacks in {"disk", "compiled"}
+    assert ours.n_dim == reference.n_dim == 3 and ours.n_expanded == reference.n_expanded
+    assert _draws(ours) == _draws(reference)
+    new = {"x": X[:20] * 2.0, "y_obs": Y[:20]}  # other values and another shape
+    assert _draws(ours.with_data(**new)) == _draws(reference.with_data(**new)) != _draws(reference)
+    # the second compile in this process finds the callbacks in the cache
+    again, callbacks = nutpie_callbacks.compile_with_cached_callbacks(_model())
+    assert callbacks == "disk" and _draws(again) == _draws(reference)
+
+
+def test_unusable_cache_falls_back_to_nutpie_and_says_why(reference, monkeypatch):
+    monkeypatch.setattr(nutpie_callbacks, "_MODEL_FIELDS", frozenset({"other"}))
+    compiled, callbacks = nutpie_callbacks.compile_with_cached_callbacks(_model())
+    assert callbacks.startswith("not cached: ") and "fields" in callbacks
+    assert _draws(compiled) == _draws(reference)
+
+    def no_key(fn):
+        raise nutpie_callbacks.CallbackCacheUnavailable("a model graph is not in PyTensor's numba cache")
+
+    monkeypatch.undo()
+    monkeypatch.setattr(nutpie_callbacks, "_graph_key", no_key)
+    compiled, callbacks = nutpie_callbacks.compile_with_cached_callbacks(_model())
+    assert callbacks == "not cached: a model graph is not in PyTensor's numba cache"
+    assert _draws(compiled) == _draws(reference)
+
+
+def test_callback_key_covers_the_graph_it_calls():
+    record = np.dtype([("a", "u8")])
+    base = nutpie_callbacks.callback_key("src", "a" * 64, record, {"N_DIM": 3})
+    assert base != nutpie_callbacks.callback_key("src", "b" * 64, record, {"N_DIM": 3})
+    assert base != nutpie_callbacks.callback_key("src2", "a" * 64, record, {"N_DIM": 3})
+    assert base != nutpie_callbacks.callback_key("src", "a" * 64, np.dtype([("b", "u8")]), {"N_DIM": 3})
+
+
+FIT = r"""
+import hashlib, json
+import numpy as np
+from longmod.engines.bayes import runtime
+
+runtime.configure_pytensor()
+
+
+def build():
+    import pymc as pm
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 100.0)
+        pm.Normal("obs", mu, 7.0, observed=np.array([1.0, 4.0, 2.5]))
+    return model
+
+
+settings = runtime.SamplerSettings.from_mapping({"chains": 1, "draws": 30, "tune": 30, "seed": 1, "cores": 1})
+idata, info = runtime.sample_model(build, {}, settings, cache_key=("test_nutpie_callbacks", 1))
+draws = hashlib.sha256(np.ascontiguousarray(idata.posterior["mu"].values).tobytes()).hexdigest()
+print("RESULT " + json.dumps({"warnings": info.warnings, "draws": draws, **info.fit_stats()}))
+"""
+
+
+@pytest.mark.slow
+def test_a_fresh_process_loads_the_callbacks_from_disk(tmp_path):
+    cold = run_fresh(FIT, str(tmp_path))
+    assert cold["compiled_by_child"] and cold["callbacks"] == "disk" and cold["graphs_compiled_here"] == 0, cold
+    warm = run_fresh(FIT, str(tmp_path))
+    assert not warm["compiled_by_child"] and warm["callbacks"] == "disk" and warm["graphs_compiled_here"] == 0, warm
+    assert warm["draws"] == cold["draws"] and not warm["warnings"]
