@@ -251,11 +251,11 @@ with open(sys.argv[1], "rb") as fh:
     build = cloudpickle.load(fh)
 before = compile_cache.graph_functions()
 with compile_cache.NumbaCompileCounter() as counter:
-    _, callbacks = nutpie_callbacks.compile_with_cached_callbacks(build())
+    _, callbacks, layout = nutpie_callbacks.compile_with_cached_callbacks(build())
 keys = sorted({k for f, k in compile_cache.graph_functions().items() if f not in before})
 cb = 2 * (callbacks == "compiled")
 print("RESULT " + json.dumps({"numba_compiled": counter.compiled + cb, "graphs_compiled": counter.graphs + cb,
-                              "graph_cache_keys": keys}))
+                              "graph_cache_keys": keys, "nutpie_model": layout}))
 """
 
 
@@ -274,6 +274,27 @@ def _compile_in_child(build: Callable[[], Any]) -> tuple[dict | None, str]:
     if out.returncode != 0 or result is None:
         return None, (out.stderr.strip().splitlines() or ["no message"])[-1]
     return json.loads(result), ""
+
+
+def stored_marker(cache_key: Any) -> dict:
+    """The marker of model ``cache_key`` ({} when there is none or it is unreadable).
+
+    It holds the model's ``graph_cache_keys`` and, written by the child that
+    compiled it, the compiled nutpie model's layout ``nutpie_model``
+    (:func:`longmod.engines.bayes.nutpie_callbacks.compile_numba_model`), with
+    which a later process loads the model without rebuilding its graphs.
+
+    Examples
+    --------
+    >>> stored_marker(None)
+    {}
+    """
+    if cache_key is None:
+        return {}
+    try:
+        return json.loads((compiled_dir() / f"{model_digest(cache_key)}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def ensure_compiled(build: Callable[[], Any], cache_key: Any, warnings: list[str]) -> dict | None:

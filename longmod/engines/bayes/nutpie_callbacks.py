@@ -43,7 +43,15 @@ _KEY_PACKAGES = ("numba", "llvmlite", "nutpie")
 
 
 class CallbackCacheUnavailable(RuntimeError):
-    """The callbacks cannot be cached for this model or nutpie version (the caller compiles them as nutpie does)."""
+    """The callbacks cannot be cached for this model or nutpie version (the caller compiles them as nutpie does).
+
+    Examples
+    --------
+    >>> load_numba_model(model, {**layout, "free": ["other"]})  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    longmod.engines.bayes.nutpie_callbacks.CallbackCacheUnavailable: the model's free variables are not the stored ones
+    """
 
 
 def view_source(kind: str, keys: list[str], ndims: list[int]) -> str:
@@ -149,8 +157,9 @@ def _graph_key(fn: Any) -> str:
     return key
 
 
-def _cfunc(kind: str, inner: Any, keys: list[str], shared: dict[str, Any], record: Any, signature: Any,
-           constants: dict[str, Any]) -> Any:
+def _cfunc(kind: str, inner: Any, graph_key: str, keys: list[str], shared: dict[str, Any], record: Any,
+           signature: Any, constants: dict[str, Any]) -> Any:
+    """The ``kind`` C callback; ``inner=None``: load it from the disk cache only (a miss raises)."""
     import numba
     import numpy as np
     from nutpie.compile_pymc import address_as_void_pointer
@@ -159,18 +168,27 @@ def _cfunc(kind: str, inner: Any, keys: list[str], shared: dict[str, Any], recor
     view = view_source(kind, keys, [shared[k].ndim for k in keys])
     source = callback_source(kind)
     constants = {**constants, **{f"DT{i}": np.dtype(shared[k].dtype) for i, k in enumerate(keys)}}
-    key = callback_key(view + source, _graph_key(inner), record, constants)
+    key = callback_key(view + source, graph_key, record, constants)
     env = {"__name__": __name__, "np": np, "numba": numba, "as_ptr": address_as_void_pointer, "INNER": inner,
            "RECORD": record, **constants}
-    env["CALL"] = numba.njit(compile_numba_function_src(view, f"longmod_nutpie_{kind}_view", env))
+    if inner is None:
+        from longmod.engines.bayes.compile_cache import missing_graphs
+
+        if missing_graphs([key]):
+            raise CallbackCacheUnavailable(f"the {kind} callback is not in numba's disk cache")
+    else:
+        env["CALL"] = numba.njit(compile_numba_function_src(view, f"longmod_nutpie_{kind}_view", env))
     fn = compile_numba_function_src(source, f"longmod_nutpie_{kind}", env, cache_key=key)
     with warnings.catch_warnings():
         # an uncacheable callback must not pass unnoticed
         warnings.filterwarnings("error", message="Cannot cache", category=numba.NumbaWarning)
         try:
-            return numba.cfunc(signature, cache=True)(fn)
+            cf = numba.cfunc(signature, cache=True)(fn)
         except numba.NumbaWarning as exc:
             raise CallbackCacheUnavailable(f"numba cannot cache the {kind} callback ({exc})") from exc
+        except numba.core.errors.TypingError as exc:  # inner=None and the cache entry did not load
+            raise CallbackCacheUnavailable(f"the {kind} callback did not load from numba's disk cache") from exc
+    return cf
 
 
 def _with_lock(func: Any) -> Any:
@@ -190,8 +208,77 @@ _MODEL_FIELDS = frozenset({
     "n_expanded", "shape_info", "logp_func", "expand_func", "_n_dim", "_shapes", "_coords", "_transform_adapt_args"})
 
 
-def compile_numba_model(model: Any) -> Any:
+def _nutpie() -> Any:
+    """nutpie's ``compile_pymc`` module, if its internals are the ones this module was written for."""
+    import dataclasses
+
+    try:
+        from nutpie import compile_pymc
+
+        fields = {f.name for f in dataclasses.fields(compile_pymc.CompiledPyMCModel)}
+        for name in ("_make_functions", "_prepare_dims_and_coords", "make_user_data", "_rv_dict_to_flat_array_wrapper"):
+            getattr(compile_pymc, name)
+    except (ImportError, AttributeError) as exc:
+        raise CallbackCacheUnavailable(f"nutpie's internals are not the expected ones ({exc})") from exc
+    if fields != _MODEL_FIELDS:
+        raise CallbackCacheUnavailable(f"nutpie {md.version('nutpie')}'s compiled model has other fields than the "
+                                       "ones this cache was written for")
+    return compile_pymc
+
+
+def _initial_point_fn(model: Any) -> Any:
+    from pymc.initial_point import make_initial_point_fn
+
+    return _with_lock(make_initial_point_fn(
+        model=model, overrides=None, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
+        return_transformed=True))
+
+
+def _assemble(model: Any, meta: dict[str, Any], shared_vars: dict[str, Any], init_fn: Any,
+              inner: dict[str, Any] | None = None) -> Any:
+    """nutpie's compiled model from its layout (``meta``), shared variables and the two callbacks."""
+    import numba
+    import numpy as np
+
+    nutpie = _nutpie()
+    shared_data = {}
+    for name, var in shared_vars.items():
+        shared_data[name] = np.array(var.get_value(), order="C", copy=True)
+        shared_data[name].flags.writeable = False
+    user_data = nutpie.make_user_data(shared_vars, shared_data)
+    c = numba.types
+    signatures = {"logp": c.int64(c.uint64, c.CPointer(c.double), c.CPointer(c.double), c.CPointer(c.double),
+                                  c.voidptr),
+                  "expand": c.int64(c.uint64, c.uint64, c.CPointer(c.double), c.CPointer(c.double), c.voidptr)}
+    constants = {"logp": {"N_DIM": meta["n_dim"]},
+                 "expand": {"N_DIM": meta["n_dim"], "N_EXPANDED": meta["n_expanded"]}}
+    callbacks = {kind: _cfunc(kind, (inner or {}).get(kind), meta[f"{kind}_graph"], meta[f"{kind}_shared"],
+                              shared_data, user_data.dtype, signatures[kind], constants[kind])
+                 for kind in ("logp", "expand")}
+    shape_info = (list(meta["names"]), [slice(a, b) for a, b in meta["slices"]],
+                  [tuple(x) for x in meta["shapes"]])
+    dims, coords = nutpie._prepare_dims_and_coords(model, shape_info)
+    n_free = len(meta["free"])
+    return nutpie.CompiledPyMCModel(
+        _n_dim=meta["n_dim"], dims=dims, _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info)},
+        compiled_logp_func=callbacks["logp"], compiled_expand_func=callbacks["expand"],
+        initial_point_func=nutpie._rv_dict_to_flat_array_wrapper(init_fn, names=shape_info[0][:n_free],
+                                                                 shapes=shape_info[2][:n_free]),
+        shared_data=shared_data, user_data=user_data, n_expanded=meta["n_expanded"], shape_info=shape_info,
+        logp_func=(inner or {}).get("logp_pt"), expand_func=(inner or {}).get("expand_pt"))
+
+
+def compile_numba_model(model: Any) -> tuple[Any, dict[str, Any]]:
     """``nutpie.compile_pymc_model(model)`` (numba backend, nutpie's defaults) with disk-cached C callbacks.
+
+    Returns
+    -------
+    (compiled, meta)
+        nutpie's compiled model, and its layout (JSON-able: sizes, variable
+        names/slices/shapes, shared-variable names, graph cache keys) with
+        which :func:`load_numba_model` rebuilds it in another process
+        without rebuilding the PyTensor graphs.
 
     Raises
     ------
@@ -205,82 +292,95 @@ def compile_numba_model(model: Any) -> Any:
     >>> with pm.Model() as m:
     ...     mu = pm.Normal("mu")
     ...     _ = pm.Normal("y", mu, 1, observed=[0.5, 1.5])
-    >>> compiled = compile_numba_model(m)  # doctest: +SKIP
-    >>> compiled.n_dim  # doctest: +SKIP
-    1
+    >>> compiled, meta = compile_numba_model(m)  # doctest: +SKIP
+    >>> compiled.n_dim, meta["names"]  # doctest: +SKIP
+    (1, ['mu'])
     """
-    import dataclasses
-
-    try:
-        import numba
-        import numpy as np
-        from nutpie.compile_pymc import (
-            CompiledPyMCModel,
-            _make_functions,
-            _prepare_dims_and_coords,
-            make_user_data,
-        )
-        from pymc.initial_point import make_initial_point_fn
-    except (ImportError, AttributeError) as exc:
-        raise CallbackCacheUnavailable(f"nutpie's internals are not the expected ones ({exc})") from exc
-    fields = {f.name for f in dataclasses.fields(CompiledPyMCModel)}
-    if fields != _MODEL_FIELDS:
-        raise CallbackCacheUnavailable(f"nutpie {md.version('nutpie')}'s compiled model has other fields than the "
-                                       "ones this cache was written for")
-    initial_point_fn = _with_lock(make_initial_point_fn(
-        model=model, overrides=None, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
-        return_transformed=True))
-    made = _make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
-                           pymc_initial_point_fn=initial_point_fn, var_names=None)
+    nutpie = _nutpie()
+    init_fn = _initial_point_fn(model)
+    made = nutpie._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
+                                  pymc_initial_point_fn=init_fn, var_names=None)
     if len(made) != 6:
         raise CallbackCacheUnavailable(f"nutpie {md.version('nutpie')}'s model functions are not the expected ones")
-    n_dim, n_expanded, logp_pt, expand_pt, init_fn, shape_info = made
-    shared_data: dict[str, Any] = {}
+    n_dim, n_expanded, logp_pt, expand_pt, _, (names, slices, shapes) = made
     shared_vars: dict[str, Any] = {}
     for var in [*logp_pt.get_shared(), *expand_pt.get_shared()]:
-        if var.name in shared_vars and shared_vars[var.name] is not var:
+        if shared_vars.setdefault(var.name, var) is not var:
             raise ValueError(f"Shared variables must have unique names: {var.name}")
-        shared_vars[var.name] = var
-        shared_data[var.name] = np.array(var.get_value(), order="C", copy=True)
-        shared_data[var.name].flags.writeable = False
-    user_data = make_user_data(shared_vars, shared_data)
-    c = numba.types
-    logp_sig = c.int64(c.uint64, c.CPointer(c.double), c.CPointer(c.double), c.CPointer(c.double), c.voidptr)
-    expand_sig = c.int64(c.uint64, c.uint64, c.CPointer(c.double), c.CPointer(c.double), c.voidptr)
-    logp_cf = _cfunc("logp", logp_pt.vm.jit_fn, [v.name for v in logp_pt.get_shared()], shared_data,
-                     user_data.dtype, logp_sig, {"N_DIM": n_dim})
-    expand_cf = _cfunc("expand", expand_pt.vm.jit_fn, [v.name for v in expand_pt.get_shared()], shared_data,
-                       user_data.dtype, expand_sig, {"N_DIM": n_dim, "N_EXPANDED": n_expanded})
-    dims, coords = _prepare_dims_and_coords(model, shape_info)
-    return CompiledPyMCModel(
-        _n_dim=n_dim, dims=dims, _coords=coords,
-        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info)},
-        compiled_logp_func=logp_cf, compiled_expand_func=expand_cf, initial_point_func=init_fn,
-        shared_data=shared_data, user_data=user_data, n_expanded=n_expanded, shape_info=shape_info,
-        logp_func=logp_pt, expand_func=expand_pt)
+    meta = {"n_dim": int(n_dim), "n_expanded": int(n_expanded), "names": list(names),
+            "slices": [[int(sl.start), int(sl.stop)] for sl in slices], "shapes": [[int(d) for d in x] for x in shapes],
+            "free": [v.name for v in (model.rvs_to_values[rv] for rv in model.free_RVs)],
+            "logp_shared": [v.name for v in logp_pt.get_shared()],
+            "expand_shared": [v.name for v in expand_pt.get_shared()],
+            "logp_graph": _graph_key(logp_pt.vm.jit_fn), "expand_graph": _graph_key(expand_pt.vm.jit_fn)}
+    inner = {"logp": logp_pt.vm.jit_fn, "expand": expand_pt.vm.jit_fn, "logp_pt": logp_pt, "expand_pt": expand_pt}
+    return _assemble(model, meta, shared_vars, init_fn, inner), meta
 
 
-def compile_with_cached_callbacks(model: Any) -> tuple[Any, str]:
-    """Compiled nutpie model and where its C callbacks came from.
+def load_numba_model(model: Any, meta: dict[str, Any]) -> Any:
+    """nutpie's compiled model from the layout ``meta`` of :func:`compile_numba_model` and the disk cache.
 
-    Returns
-    -------
-    (compiled, callbacks)
-        ``callbacks`` is ``"disk"`` (both loaded from numba's cache),
-        ``"compiled"`` (compiled here, now in the cache) or ``"not cached: <why>"``
-        (:class:`CallbackCacheUnavailable`; compiled by ``nutpie.compile_pymc_model``).
+    The PyTensor graphs are not rebuilt: the callbacks (which contain the
+    compiled graphs) are loaded from numba's disk cache under the keys they
+    were saved with, and the model's shared data are read from ``model``.
+    ``meta`` must come from a model with the same structure (the compile
+    cache's marker of the same structural key). Checked here: the free
+    variables' names, the shared variables' names, dtypes and ranks (part of
+    the callbacks' keys), and the initial point's shapes (checked by nutpie's
+    wrapper at sampling).
+
+    Raises
+    ------
+    CallbackCacheUnavailable
+        Something does not match or is not in the cache: compile instead.
 
     Examples
     --------
-    >>> compiled, callbacks = compile_with_cached_callbacks(model)  # doctest: +SKIP
+    >>> compiled = load_numba_model(model, meta)  # doctest: +SKIP
+    """
+    free = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    if free != list(meta["free"]):
+        raise CallbackCacheUnavailable("the model's free variables are not the stored ones")
+    data = {v.name: v for v in model.data_vars}
+    wanted = dict.fromkeys([*meta["logp_shared"], *meta["expand_shared"]])
+    if not set(wanted) <= set(data):
+        raise CallbackCacheUnavailable("the model's shared variables are not the stored ones")
+    return _assemble(model, meta, {name: data[name] for name in wanted}, _initial_point_fn(model))
+
+
+def compile_with_cached_callbacks(model: Any, meta: dict[str, Any] | None = None) -> tuple[Any, str, dict | None]:
+    """Compiled nutpie model, where its C callbacks came from, and its layout.
+
+    With ``meta`` (a stored layout of this model's structure) the model is
+    first loaded without rebuilding its graphs (:func:`load_numba_model`);
+    if that is not possible it is compiled (:func:`compile_numba_model`),
+    and if the callbacks cannot be cached, by ``nutpie.compile_pymc_model``.
+
+    Returns
+    -------
+    (compiled, callbacks, meta)
+        ``callbacks`` is ``"stored"`` (loaded with the stored layout, no graph
+        rebuilt), ``"disk"`` (graphs rebuilt, both callbacks loaded from numba's
+        cache), ``"compiled"`` (compiled here, now in the cache) or
+        ``"not cached: <why>"`` (:class:`CallbackCacheUnavailable`; compiled by
+        ``nutpie.compile_pymc_model``, ``meta`` None).
+
+    Examples
+    --------
+    >>> compiled, callbacks, meta = compile_with_cached_callbacks(model)  # doctest: +SKIP
     >>> callbacks  # doctest: +SKIP
     'disk'
     """
+    if meta is not None:
+        try:
+            return load_numba_model(model, meta), "stored", meta
+        except CallbackCacheUnavailable:
+            pass
     try:
-        compiled = compile_numba_model(model)
+        compiled, meta = compile_numba_model(model)
     except CallbackCacheUnavailable as exc:
         import nutpie
 
-        return nutpie.compile_pymc_model(model), f"not cached: {exc}"
+        return nutpie.compile_pymc_model(model), f"not cached: {exc}", None
     loaded = compiled.compiled_logp_func.cache_hits and compiled.compiled_expand_func.cache_hits
-    return compiled, "disk" if loaded else "compiled"
+    return compiled, "disk" if loaded else "compiled", meta

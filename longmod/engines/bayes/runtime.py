@@ -175,7 +175,8 @@ class SampleInfo:
     graphs_compiled_here: int = 0
     #: PyTensor's numba cache keys (sha256) of the model's whole-graph functions and C callbacks, sorted
     graph_cache_keys: tuple[str, ...] = ()
-    #: where nutpie's C callbacks came from: "disk", "compiled" (here), "not cached: <why>", or "" (not nutpie-numba)
+    #: where nutpie's C callbacks came from: "stored" (loaded with the marker's layout, no graph rebuilt),
+    #: "disk" (graphs rebuilt, callbacks loaded), "compiled" (here), "not cached: <why>", or "" (not nutpie-numba)
     callbacks: str = ""
     warnings: list[str] = field(default_factory=list)
 
@@ -214,9 +215,11 @@ def _nutpie_compile(build: Callable[[], Any], data: Mapping[str, Any], cache_key
         info.compile_source = "memory"
         return _COMPILED[cache_key].with_data(**data)
     child = compile_cache.ensure_compiled(build, cache_key, info.warnings)
+    marker = compile_cache.stored_marker(cache_key)
     before = compile_cache.graph_functions()
     with compile_cache.NumbaCompileCounter() as counter:
-        compiled, info.callbacks = nutpie_callbacks.compile_with_cached_callbacks(build() if model is None else model)
+        compiled, info.callbacks, _ = nutpie_callbacks.compile_with_cached_callbacks(
+            build() if model is None else model, marker.get("nutpie_model"))
     here = counter.graphs + 2 * (info.callbacks == "compiled")  # graphs and callbacks compiled in this process
     info.numba_compiled = counter.compiled + here - counter.graphs
     info.graphs_compiled = info.graphs_compiled_here = here
@@ -228,6 +231,8 @@ def _nutpie_compile(build: Callable[[], Any], data: Mapping[str, Any], cache_key
     if here:
         info.warnings.append(IN_PROCESS_WARNING)
     info.graph_cache_keys = tuple(sorted({k for f, k in compile_cache.graph_functions().items() if f not in before}))
+    if info.callbacks == "stored":  # no graph was built here: the model's keys are the marker's
+        info.graph_cache_keys = tuple(marker.get("graph_cache_keys", ()))
     if cache_key is not None:
         _COMPILED[cache_key] = compiled
         _GRAPH_KEYS[cache_key] = info.graph_cache_keys
