@@ -84,7 +84,7 @@ def _data(ctx, analysis) -> tuple[pd.DataFrame, str, dict]:
         d = _slopes(ctx, e)
         n_all = ctx.trial.n_patients
         base = {**ctx.base_row(analysis), "outcome": f"{e.outcome}_slope", "day": float(e.day), "status": "ok",
-                "warnings": "per-patient least-squares slope of the observed values (at least 2 days)",
+                "warnings": "", "note": "per-patient least-squares slope of the observed values (at least 2 days)",
                 "n_dropped": int(n_all - len(d))}
         return d, var, base
     d = data.complete

@@ -140,10 +140,10 @@ def run_free_days(ctx, analysis) -> pd.DataFrame:
     t = free_days_table(ctx.trial, st, horizon=horizon, free_after=o.get("free_after"),
                         death_value=float(o.get("death_value", -1)))
     name = f"{st['variable']}_free_days"
-    warn = ("state between visits carried forward from the last visit; free after discharge; death by "
+    note = ("state between visits carried forward from the last visit; free after discharge; death by "
             f"D{horizon} = {float(o.get('death_value', -1)):g} (worst)")
-    base = {**ctx.base_row(analysis), "outcome": name, "day": float(horizon), "status": "ok", "warnings": warn,
-            "n_dropped": 0}
+    base = {**ctx.base_row(analysis), "outcome": name, "day": float(horizon), "status": "ok", "warnings": "",
+            "note": note, "n_dropped": 0}
     rows = []
     for arm in ctx.arm_levels:
         x = t.loc[t["arm"] == arm, "free_days"].to_numpy(float)

@@ -95,7 +95,8 @@ def _sd(table: pd.DataFrame, ctx, strata: str | None, *, competing: bool):
 
 def _base(ctx, analysis, et: EventTable, day, warnings: list[str]) -> dict:
     return {**ctx.base_row(analysis), "outcome": et.event, "day": float(day), "n_dropped": et.n_dropped,
-            "warnings": "; ".join(dict.fromkeys([*et.warnings, *warnings])), "status": "ok"}
+            "warnings": "; ".join(dict.fromkeys([*et.warnings, *warnings])), "note": "; ".join(et.notes),
+            "status": "ok"}
 
 
 def _cs_warning(et: EventTable) -> list[str]:
@@ -200,7 +201,7 @@ def run_survival(ctx, analysis) -> pd.DataFrame:
     warn = _cs_warning(et)
     for day in o.get("days", []) or [et.horizon]:
         trunc = EventTable(et.truncated(day), et.event, float(day), et.competing, et.censoring, et.n_dropped,
-                           et.warnings)
+                           et.warnings, et.notes)
         for active, sd in _sd(trunc.frame, ctx, strata, competing=False).items():
             base = _base(ctx, analysis, trunc, day, warn)
             if (sd.event == 1).sum() == 0:
@@ -272,7 +273,8 @@ def run_competing_risks(ctx, analysis) -> pd.DataFrame:
                          "warnings": "; ".join(x for x in (r.get("warnings", ""), base["warnings"]) if x)})
             r = fine_gray_rows(sd, analysis=analysis.name, outcome=et.event, cause=1).iloc[0].to_dict()
             rows.append({**r, **base, "test": "fine-gray",
-                         "warnings": "; ".join(x for x in (r.get("warnings", ""), base["warnings"]) if x)})
+                         "warnings": "; ".join(x for x in (r.get("warnings", ""), base["warnings"]) if x),
+                         "note": "; ".join(x for x in (r.get("note", ""), base["note"]) if x)})
     return effects_frame(rows)
 
 

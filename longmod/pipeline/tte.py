@@ -59,6 +59,8 @@ class EventTable:
     censoring: tuple[str, ...]
     n_dropped: int = 0
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    #: how the event was derived (method statements: the rows' ``note``, not warnings)
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def has_competing(self) -> bool:
@@ -139,16 +141,18 @@ def _declared_days(patients: pd.DataFrame, meta, name: str) -> pd.Series:
     return pd.to_numeric(patients[col], errors="coerce")
 
 
-def _derived_days(trial, spec, patients: pd.DataFrame, ends: tuple[pd.Series, pd.Series]) -> tuple[pd.Series, pd.Index, list[str]]:
-    """(event day per patient, patients analysed, warnings) of a measurement-derived event."""
+def _derived_days(trial, spec, patients: pd.DataFrame, ends: tuple[pd.Series, pd.Series]
+                  ) -> tuple[pd.Series, pd.Index, list[str], list[str]]:
+    """(event day per patient, patients analysed, warnings, method notes) of a measurement-derived event."""
     meta = trial.meta
     v = trial.variable(spec["variable"])
     v = v[v["value"].notna()]
     base_day = meta.baseline_day
     post = [d for d in meta.schedule if d > base_day]
     base = v[v["day"] == base_day].set_index("patient_id")["value"]
-    warnings = [f"{event_name(spec)}: derived from scheduled measurements; an event between two visits is dated at "
-                "the later visit (interval-censored)"]
+    warnings: list[str] = []
+    notes = [f"{event_name(spec)}: derived from scheduled measurements; an event between two visits is dated at "
+             "the later visit (interval-censored)"]
     day = pd.Series(np.nan, index=patients["patient_id"])
     if "stops" in spec:
         keep = patients["patient_id"][patients["patient_id"].isin(base.index)]
@@ -165,11 +169,11 @@ def _derived_days(trial, spec, patients: pd.DataFrame, ends: tuple[pd.Series, pd
                 if d not in days:
                     day[pid] = float(d)
                     break
-        warnings.append("a discharge while still in the state counts as the end of the state on the discharge day")
+        notes.append("a discharge while still in the state counts as the end of the state on the discharge day")
         dropped = len(patients) - len(keep)
         if dropped:
             warnings.append(f"{dropped} patient(s) not measured at baseline (not in the state) are not analysed")
-        return day, pd.Index(keep), warnings
+        return day, pd.Index(keep), warnings, notes
     op = (lambda x: x > spec["above"]) if "above" in spec else (lambda x: x < spec["below"])
     met_at_base = base[op(base)].index
     keep = patients["patient_id"][patients["patient_id"].isin(base.index) & ~patients["patient_id"].isin(met_at_base)]
@@ -179,7 +183,7 @@ def _derived_days(trial, spec, patients: pd.DataFrame, ends: tuple[pd.Series, pd
     if dropped:
         warnings.append(f"{dropped} patient(s) already beyond the threshold at baseline (or without a baseline value) "
                         "are not analysed")
-    return day, pd.Index(keep), warnings
+    return day, pd.Index(keep), warnings, notes
 
 
 def event_table(trial, opts: Mapping) -> EventTable:
@@ -221,8 +225,9 @@ def event_table(trial, opts: Mapping) -> EventTable:
             cens.append(pd.to_numeric(idx[e.censor_column], errors="coerce"))
     cens_day = pd.concat(cens, axis=1).min(axis=1) if cens else pd.Series(np.nan, index=pts["patient_id"])
     warnings: list[str] = []
+    notes: list[str] = []
     if derived:
-        ev, keep, warnings = _derived_days(trial, spec, pts, (comp, cens_day))
+        ev, keep, warnings, notes = _derived_days(trial, spec, pts, (comp, cens_day))
     else:
         ev = _declared_days(pts, meta, spec).set_axis(pts["patient_id"])
         keep = pd.Index(pts["patient_id"])
@@ -241,4 +246,4 @@ def event_table(trial, opts: Mapping) -> EventTable:
     f = f.merge(pts[["patient_id", "arm", *covs]], on="patient_id")[["patient_id", "arm", "time", "code", *covs]]
     if f["time"].isna().any():
         raise ValueError(f"event {name!r}: patients without an event have no end of follow-up; give horizon = <days>")
-    return EventTable(f, name, horizon, competing, censoring, len(pts) - len(keep), tuple(warnings))
+    return EventTable(f, name, horizon, competing, censoring, len(pts) - len(keep), tuple(warnings), tuple(notes))

@@ -275,10 +275,10 @@ def _diagnostics_html(res) -> str:
         conv = "" if r["converged"] is None else ('<span class="ok">yes</span>' if r["converged"] else '<span class="bad">NO</span>')
         rows.append([_esc(r["analysis"]), _esc(r["engine"]), _esc(r["prior"]), conv, _num(r["r_hat"], 3),
                      _num(r["ess_bulk"], 0), _num(r["ess_tail"], 0), _num(r["divergences"], 0),
-                     _num(r["n_dropped"], 0), _esc(r["warnings"]),
+                     _num(r["n_dropped"], 0), _esc(r["warnings"]), _esc(r["notes"]),
                      f'<span class="bad">{_esc(r["problems"])}</span>' if r["problem"] else '<span class="ok">none</span>'])
     parts.append(_table(["analysis", "engine", "prior", "converged", "R-hat", "bulk ESS", "tail ESS", "divergences",
-                         "rows dropped", "warnings", "problems"], rows, ["problem" if p else "" for p in d["problem"]],
+                         "rows dropped", "warnings", "method notes", "problems"], rows, ["problem" if p else "" for p in d["problem"]],
                         {4, 5, 6, 7, 8},
                         table_id="diagnostics-table"))
     return "\n".join(parts)

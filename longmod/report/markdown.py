@@ -248,10 +248,10 @@ def _diagnostics_md(res) -> list[str]:
         conv = "" if r["converged"] is None else ("yes" if r["converged"] else "**NO**")
         rows.append([f"**{r['analysis']}**" if r["problem"] else r["analysis"], r["engine"], r["prior"], conv,
                      _fmt(r["r_hat"], 3), _fmt(r["ess_bulk"], 0), _fmt(r["ess_tail"], 0), _fmt(r["divergences"], 0),
-                     _fmt(r["n_dropped"], 0), r["warnings"], f"**PROBLEM: {r['problems']}**" if r["problem"] else "none"])
+                     _fmt(r["n_dropped"], 0), r["warnings"], r["notes"], f"**PROBLEM: {r['problems']}**" if r["problem"] else "none"])
     n = int(d["problem"].sum())
     return lines + [_table(["analysis", "engine", "prior", "converged", "R-hat", "bulk ESS", "tail ESS", "divergences",
-                            "rows dropped", "warnings", "problems"], rows), "",
+                            "rows dropped", "warnings", "method notes", "problems"], rows), "",
                     f"{n} of {len(d)} fits flagged." if n else f"None of the {len(d)} fits flagged.",
                     ""]
 

@@ -67,7 +67,9 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
         ``analysis``, ``engine``, ``family``, ``prior``, ``converged`` (True,
         False or None when not reported), ``r_hat``, ``ess_bulk``,
         ``ess_tail``, ``divergences``, ``n_dropped`` (rows left out for a
-        missing value, the most of any row), ``warnings``, ``problems`` (text,
+        missing value, the most of any row), ``warnings``, ``notes`` (the rows'
+        ``note``: how the result was computed, e.g. a derived event dated at
+        the later visit; never a problem), ``problems`` (text,
         empty when none), ``problem`` (bool). A problem is an analysis that
         did not run (``status`` "not run: ..." or "failed: ..."),
         ``converged`` False, R-hat > :data:`RHAT_MAX`, bulk or tail ESS <
@@ -81,9 +83,15 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
     ...                       "ess_bulk": 900.0, "divergences": 0.0}])
     >>> diagnostics_table(eff)[["analysis", "problem", "problems"]].values.tolist()
     [['b', True, 'R-hat 1.050 > 1.01']]
+
+    A method statement in ``note`` is shown, not counted:
+
+    >>> eff = effects_frame([{"analysis": "s", "engine": "numpy", "estimate": 1.0, "note": "per-patient slope"}])
+    >>> diagnostics_table(eff)[["notes", "problem"]].values.tolist()
+    [['per-patient slope', False]]
     """
     cols = ["analysis", "engine", "family", "prior", "converged", "r_hat", "ess_bulk", "ess_tail", "divergences",
-            "n_dropped", "warnings", "problems", "problem"]
+            "n_dropped", "warnings", "notes", "problems", "problem"]
     if effects is None or len(effects) == 0:
         return pd.DataFrame(columns=cols)
     e = effects[effects["engine"] != "published"]
@@ -98,9 +106,9 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
         ess = pd.to_numeric(_col(g, "ess_bulk"), errors="coerce").min()
         ess_tail = pd.to_numeric(_col(g, "ess_tail"), errors="coerce").min()
         div = pd.to_numeric(_col(g, "divergences"), errors="coerce").max()
-        # rows of one fit repeat its warnings, and a cell may repeat one ("w; w"): list each once
-        cells = ("; ".join(dict.fromkeys(_text(x).split("; "))) for x in _col(g, "warnings"))
-        warns = list(dict.fromkeys(w for w in cells if w))
+        # rows of one fit repeat its warnings and notes, and a cell may hold several ("w; v"): list each once
+        warns, notes = ([list(dict.fromkeys(w for x in _col(g, c) for w in _text(x).split("; ") if w))
+                         for c in ("warnings", "note")])
         dropped = pd.to_numeric(_col(g, "n_dropped"), errors="coerce").max()
         status = [s for s in dict.fromkeys(_text(x) for x in _col(g, "status")) if s and s != "ok"]
         problems = list(status)
@@ -126,7 +134,8 @@ def diagnostics_table(effects: pd.DataFrame) -> pd.DataFrame:
         out.append({"analysis": analysis, "engine": engine, "family": engine_family(engine, g.iloc[0]),
                     "prior": prior, "converged": converged, "r_hat": r_hat, "ess_bulk": ess, "ess_tail": ess_tail,
                     "divergences": div, "n_dropped": dropped,
-                    "warnings": "; ".join(warns), "problems": "; ".join(problems), "problem": bool(problems)})
+                    "warnings": "; ".join(warns), "notes": "; ".join(notes), "problems": "; ".join(problems),
+                    "problem": bool(problems)})
     return pd.DataFrame(out, columns=cols)
 
 

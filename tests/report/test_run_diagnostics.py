@@ -78,3 +78,25 @@ def test_terminal_markdown_and_json_give_one_count(tmp_path):
     assert re.search(rf"\b{n} of {m} fits flagged\.", "\n".join(_diagnostics_md(res)))
     html = _diagnostics_html(res)
     assert html.count('<tr class="problem"') == n and "biomarkers pooled (horseshoe prior)" in html
+
+
+@pytest.mark.slow
+def test_method_statements_are_notes_not_flags():
+    """How a result was computed (a per-patient slope, free days, an event derived from scheduled measurements) is
+    said in the rows' ``note`` and the table's notes, and does not flag the fit; a real warning still does."""
+    from longmod.pipeline import reanalyse
+
+    res = reanalyse("stroma-cov2", only=["sofa_slope", "ventilator_free_days", "pf_above_200"])
+    e = res.effects[res.effects["engine"] != "published"]
+    for name, said in [("sofa_slope", "per-patient least-squares slope"), ("ventilator_free_days", "carried forward"),
+                       ("pf_above_200", "dated at the later visit")]:
+        rows = e[e["analysis"] == name]
+        assert len(rows) and rows["note"].str.contains(said).all(), name
+        assert not rows["warnings"].fillna("").str.contains(said).any(), name
+    d = run_diagnostics(res).set_index(["analysis", "engine"])
+    for name in ("sofa_slope", "ventilator_free_days"):
+        assert not d.loc[name, "problem"].any() and d.loc[name, "notes"].str.len().gt(0).all(), name
+    fg = d.loc["pf_above_200"]
+    assert fg["notes"].str.contains("dated at the later visit").all()
+    # the competing-risk fits still carry their real warning (censoring not independent): flagged for it, not the note
+    assert not fg["warnings"].str.contains("dated at the later visit").any()
