@@ -87,7 +87,7 @@ def test_stored_layout_loads_without_rebuilding_the_graphs(reference):
     assert _draws(loaded.with_data(**NEW)) == _draws(reference.with_data(**NEW))
     # a layout that does not fit the model is not used: the model is compiled (callbacks from the cache)
     for bad in ({**meta, "free": ["beta"]}, {**meta, "logp_shared": ["no_such_data"]},
-                {**meta, "logp_graph": "0" * 64}):
+                {**meta, "logp_graph": "0" * 64}, {**meta, "fingerprint": "0" * 64}):
         with pytest.raises(nutpie_callbacks.CallbackCacheUnavailable):
             nutpie_callbacks.load_numba_model(_model(), bad)
         compiled, callbacks, _ = nutpie_callbacks.compile_with_cached_callbacks(_model(), bad)
@@ -108,6 +108,23 @@ def test_unusable_cache_falls_back_to_nutpie_and_says_why(reference, monkeypatch
     compiled, callbacks, _ = nutpie_callbacks.compile_with_cached_callbacks(_model())
     assert callbacks == "not cached: a model graph is not in PyTensor's numba cache"
     assert _draws(compiled) == _draws(reference)
+
+
+def test_a_layout_of_another_graph_with_the_same_names_is_not_used(reference):
+    """Same variable and data names, another prior scale baked into the graph: the stored layout is refused."""
+    import pymc as pm
+
+    _, _, meta = nutpie_callbacks.compile_with_cached_callbacks(_model())
+    with pm.Model() as other:
+        x = pm.Data("x", X)
+        y = pm.Data("y_obs", Y)
+        beta = pm.Normal("beta", 0.0, 50.0, shape=2)
+        sigma = pm.HalfNormal("sigma", 2.0)
+        pm.Normal("y", x @ beta, sigma, observed=y, shape=x.shape[0])
+    with pytest.raises(nutpie_callbacks.CallbackCacheUnavailable, match="graph is not the stored one"):
+        nutpie_callbacks.load_numba_model(other, meta)
+    compiled, callbacks, _ = nutpie_callbacks.compile_with_cached_callbacks(other, meta)
+    assert callbacks != "stored" and _draws(compiled) == _draws(__import__("nutpie").compile_pymc_model(other))
 
 
 def test_callback_key_covers_the_graph_it_calls():

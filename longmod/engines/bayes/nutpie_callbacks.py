@@ -18,15 +18,24 @@ code is linked into the callback), the layout of the shared data, and the
 versions of numba, llvmlite and nutpie. A second process then loads the
 callbacks from disk instead of compiling them.
 
-It uses four of nutpie's internal helpers (``_make_functions``,
-``make_user_data``, ``_prepare_dims_and_coords``, ``address_as_void_pointer``).
-When they are missing or have changed (another nutpie version), or when a
-graph is not in PyTensor's cache (its code could not be keyed), it raises
-:class:`CallbackCacheUnavailable` and the caller uses ``nutpie.compile_pymc_model``
-itself, which samples identically but compiles the callbacks every time; the
-reason is kept in the fit's record (``callback_cache``), never silent.
-``tests/bayes/test_nutpie_callbacks.py`` checks that both give the same logp,
-gradient and expanded draws.
+The compiled model's layout (sizes, variable names, slices and shapes,
+shared-variable names, graph keys) is returned too; the compile cache stores
+it with the model's marker, and :func:`load_numba_model` then builds the
+compiled model in a later process from that layout, the model's data and the
+cached callbacks without rebuilding the PyTensor graphs (a layout that does
+not fit the model is not used).
+
+It uses five of nutpie's internal helpers (``_make_functions``,
+``make_user_data``, ``_prepare_dims_and_coords``,
+``_rv_dict_to_flat_array_wrapper``, ``address_as_void_pointer``) and checks
+the fields of its ``CompiledPyMCModel``. When they are missing or have changed
+(another nutpie version), or when a graph is not in PyTensor's cache (its code
+could not be keyed), it raises :class:`CallbackCacheUnavailable` and the
+caller uses ``nutpie.compile_pymc_model`` itself, which samples identically
+but compiles the callbacks in every process; the reason is kept in the fit's
+record (``callbacks``), never silent. ``tests/bayes/test_nutpie_callbacks.py``
+checks that the same seed gives bit-identical draws from both, before and
+after ``with_data``.
 """
 
 from __future__ import annotations
@@ -191,6 +200,48 @@ def _cfunc(kind: str, inner: Any, graph_key: str, keys: list[str], shared: dict[
     return cf
 
 
+def graph_fingerprint(model: Any) -> str:
+    """sha256 of the model's log-density and trace graphs before rewriting: their printout and every constant.
+
+    Shared data (``pm.Data``) enter by name and type, not value, so the same
+    model structure on other data has the same fingerprint; a changed
+    constant, distribution or shape does not.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm
+    >>> def model(scale, y):
+    ...     with pm.Model() as m:
+    ...         x = pm.Data("x", np.ones(len(y)))
+    ...         b = pm.Normal("b", 0.0, scale)
+    ...         _ = pm.Normal("y", x * b, 1.0, observed=pm.Data("y_obs", y))
+    ...     return m
+    >>> graph_fingerprint(model(3.0, np.zeros(4))) == graph_fingerprint(model(3.0, np.arange(6.0)))
+    True
+    >>> graph_fingerprint(model(3.0, np.zeros(4))) == graph_fingerprint(model(5.0, np.zeros(4)))
+    False
+    """
+    import io
+
+    import numpy as np
+    import pytensor
+    from pytensor.graph.basic import Constant
+
+    try:
+        from pytensor.graph.traversal import ancestors
+    except ImportError:  # PyTensor < 2.32
+        from pytensor.graph.basic import ancestors
+
+    outputs = [model.logp(), *model.unobserved_value_vars]
+    text = io.StringIO()
+    pytensor.printing.debugprint(outputs, file=text, print_type=True)
+    h = hashlib.sha256(text.getvalue().encode())
+    for v in ancestors(outputs):
+        if isinstance(v, Constant):
+            h.update(np.ascontiguousarray(v.data).tobytes())
+    return h.hexdigest()
+
+
 def _with_lock(func: Any) -> Any:
     lock = threading.Lock()
 
@@ -312,7 +363,8 @@ def compile_numba_model(model: Any) -> tuple[Any, dict[str, Any]]:
             "free": [v.name for v in (model.rvs_to_values[rv] for rv in model.free_RVs)],
             "logp_shared": [v.name for v in logp_pt.get_shared()],
             "expand_shared": [v.name for v in expand_pt.get_shared()],
-            "logp_graph": _graph_key(logp_pt.vm.jit_fn), "expand_graph": _graph_key(expand_pt.vm.jit_fn)}
+            "logp_graph": _graph_key(logp_pt.vm.jit_fn), "expand_graph": _graph_key(expand_pt.vm.jit_fn),
+            "fingerprint": graph_fingerprint(model)}
     inner = {"logp": logp_pt.vm.jit_fn, "expand": expand_pt.vm.jit_fn, "logp_pt": logp_pt, "expand_pt": expand_pt}
     return _assemble(model, meta, shared_vars, init_fn, inner), meta
 
@@ -323,11 +375,12 @@ def load_numba_model(model: Any, meta: dict[str, Any]) -> Any:
     The PyTensor graphs are not rebuilt: the callbacks (which contain the
     compiled graphs) are loaded from numba's disk cache under the keys they
     were saved with, and the model's shared data are read from ``model``.
-    ``meta`` must come from a model with the same structure (the compile
-    cache's marker of the same structural key). Checked here: the free
-    variables' names, the shared variables' names, dtypes and ranks (part of
-    the callbacks' keys), and the initial point's shapes (checked by nutpie's
-    wrapper at sampling).
+    ``meta`` comes from a model of the same structural key (the compile
+    cache's marker). Checked here that it is this model's: the free
+    variables' names, the :func:`graph_fingerprint` (the graphs before
+    rewriting, constants included), the shared variables' names, dtypes and
+    ranks (part of the callbacks' keys), and the initial point's shapes
+    (checked by nutpie's wrapper at sampling).
 
     Raises
     ------
@@ -341,6 +394,8 @@ def load_numba_model(model: Any, meta: dict[str, Any]) -> Any:
     free = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     if free != list(meta["free"]):
         raise CallbackCacheUnavailable("the model's free variables are not the stored ones")
+    if graph_fingerprint(model) != meta.get("fingerprint"):
+        raise CallbackCacheUnavailable("the model's graph is not the stored one")
     data = {v.name: v for v in model.data_vars}
     wanted = dict.fromkeys([*meta["logp_shared"], *meta["expand_shared"]])
     if not set(wanted) <= set(data):
