@@ -35,7 +35,7 @@ def _plan(**changes):
 @pytest.fixture(scope="module")
 def res():
     td, plan = _plan()
-    return reanalyse(td, plan=plan)
+    return reanalyse(td, plan=plan, biomarkers=False)  # the MI analyses only
 
 
 def test_posterior_draws_mi_agrees_with_the_bootstrap_mi(res):
