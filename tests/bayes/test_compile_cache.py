@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from .fresh_process import ROOT, run_fresh
+from .fresh_process import ROOT, TINY_FIT, run_fresh
 
 pytestmark = pytest.mark.slow
 
@@ -44,28 +44,6 @@ for name in sorted(post.data_vars):
     h.update(name.encode()); h.update(np.ascontiguousarray(post[name].values).tobytes())
 print("RESULT " + json.dumps({**fit.fit_stats, "warnings": list(fit.convergence.warnings), "draws": h.hexdigest(),
                               "sampler": fit.effects.loc[0, "sampler"]}))
-"""
-
-NO_KEY = r"""
-import json
-import numpy as np
-from longmod.engines.bayes import runtime
-
-runtime.configure_pytensor()
-
-
-def build():
-    import pymc as pm
-
-    with pm.Model() as model:
-        mu = pm.Normal("mu", 0.0, 100.0)
-        pm.Normal("obs", mu, 7.0, observed=np.array([1.0, 4.0, 2.5]))
-    return model
-
-
-settings = runtime.SamplerSettings.from_mapping({"chains": 1, "draws": 30, "tune": 30, "seed": 1, "cores": 1})
-idata, info = runtime.sample_model(build, {}, settings)
-print("RESULT " + json.dumps({"warnings": info.warnings, **info.fit_stats()}))
 """
 
 
@@ -108,9 +86,9 @@ def test_two_concurrent_processes_on_an_empty_cache(tmp_path):
 
 
 def test_an_in_process_compile_is_flagged(tmp_path):
-    r = run_fresh(NO_KEY, str(tmp_path / "cache"))
+    r = run_fresh(TINY_FIT, str(tmp_path / "cache"))
     assert r["graphs_compiled_here"] >= 1 and r["compile_source"] == "compiled"
     assert any("compiled in this process" in w for w in r["warnings"]), r["warnings"]
-    again = run_fresh(NO_KEY, str(tmp_path / "cache"))  # now loaded from numba's disk cache: not flagged
+    again = run_fresh(TINY_FIT, str(tmp_path / "cache"))  # now loaded from numba's disk cache: not flagged
     assert again["graphs_compiled_here"] == 0 and again["compile_source"] == "disk"
     assert not any("compiled in this process" in w for w in again["warnings"])

@@ -19,19 +19,19 @@ import pytest
 
 from longmod.engines.bayes import nutpie_callbacks, runtime
 
-from .fresh_process import run_fresh
+from .fresh_process import TINY_FIT, run_fresh
 
 X = np.random.default_rng(1).normal(size=(30, 2))
 Y = X @ np.array([1.0, -2.0]) + np.random.default_rng(2).normal(size=30)
 
 
-def _model():
+def _model(beta_sd: float = 5.0):
     import pymc as pm
 
     with pm.Model() as model:
         x = pm.Data("x", X)
         y = pm.Data("y_obs", Y)
-        beta = pm.Normal("beta", 0.0, 5.0, shape=2)
+        beta = pm.Normal("beta", 0.0, beta_sd, shape=2)
         sigma = pm.HalfNormal("sigma", 2.0)
         pm.Normal("y", x @ beta, sigma, observed=y, shape=x.shape[0])
     return model
@@ -112,15 +112,8 @@ def test_unusable_cache_falls_back_to_nutpie_and_says_why(reference, monkeypatch
 
 def test_a_layout_of_another_graph_with_the_same_names_is_not_used(reference):
     """Same variable and data names, another prior scale baked into the graph: the stored layout is refused."""
-    import pymc as pm
-
     _, _, meta = nutpie_callbacks.compile_with_cached_callbacks(_model())
-    with pm.Model() as other:
-        x = pm.Data("x", X)
-        y = pm.Data("y_obs", Y)
-        beta = pm.Normal("beta", 0.0, 50.0, shape=2)
-        sigma = pm.HalfNormal("sigma", 2.0)
-        pm.Normal("y", x @ beta, sigma, observed=y, shape=x.shape[0])
+    other = _model(beta_sd=50.0)
     with pytest.raises(nutpie_callbacks.CallbackCacheUnavailable, match="graph is not the stored one"):
         nutpie_callbacks.load_numba_model(other, meta)
     compiled, callbacks, _ = nutpie_callbacks.compile_with_cached_callbacks(other, meta)
@@ -135,33 +128,10 @@ def test_callback_key_covers_the_graph_it_calls():
     assert base != nutpie_callbacks.callback_key("src", "a" * 64, np.dtype([("b", "u8")]), {"N_DIM": 3})
 
 
-FIT = r"""
-import hashlib, json
-import numpy as np
-from longmod.engines.bayes import runtime
-
-runtime.configure_pytensor()
-
-
-def build():
-    import pymc as pm
-    with pm.Model() as model:
-        mu = pm.Normal("mu", 0.0, 100.0)
-        pm.Normal("obs", mu, 7.0, observed=np.array([1.0, 4.0, 2.5]))
-    return model
-
-
-settings = runtime.SamplerSettings.from_mapping({"chains": 1, "draws": 30, "tune": 30, "seed": 1, "cores": 1})
-idata, info = runtime.sample_model(build, {}, settings, cache_key=("test_nutpie_callbacks", 1))
-draws = hashlib.sha256(np.ascontiguousarray(idata.posterior["mu"].values).tobytes()).hexdigest()
-print("RESULT " + json.dumps({"warnings": info.warnings, "draws": draws, **info.fit_stats()}))
-"""
-
-
 @pytest.mark.slow
 def test_a_fresh_process_loads_the_model_from_disk(tmp_path):
-    cold = run_fresh(FIT, str(tmp_path))
+    cold = run_fresh(TINY_FIT, str(tmp_path), LONGMOD_TEST_CACHE_KEY="test_nutpie_callbacks")
     assert cold["compiled_by_child"] and cold["callbacks"] == "stored" and cold["graphs_compiled_here"] == 0, cold
-    warm = run_fresh(FIT, str(tmp_path))
+    warm = run_fresh(TINY_FIT, str(tmp_path), LONGMOD_TEST_CACHE_KEY="test_nutpie_callbacks")
     assert not warm["compiled_by_child"] and warm["callbacks"] == "stored" and warm["graphs_compiled_here"] == 0, warm
     assert warm["draws"] == cold["draws"] and not warm["warnings"]

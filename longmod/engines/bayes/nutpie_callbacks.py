@@ -15,7 +15,7 @@ code, registered with PyTensor's numba cache locator under a key
 (:func:`callback_key`) that covers everything the compiled code depends on: the
 generated source, the cache keys of the two PyTensor graphs it calls (their
 code is linked into the callback), the layout of the shared data, and the
-versions of numba, llvmlite and nutpie. A second process then loads the
+versions of numba, llvmlite, nutpie and the rest of the stack. A second process then loads the
 callbacks from disk instead of compiling them.
 
 The compiled model's layout (sizes, variable names, slices and shapes,
@@ -46,10 +46,6 @@ import threading
 import warnings
 from functools import wraps
 from typing import Any
-
-#: versions whose change can change the compiled callbacks
-_KEY_PACKAGES = ("numba", "llvmlite", "nutpie")
-
 
 class CallbackCacheUnavailable(RuntimeError):
     """The callbacks cannot be cached for this model or nutpie version (the caller compiles them as nutpie does).
@@ -138,6 +134,8 @@ def callback_source(kind: str) -> str:
 def callback_key(source: str, graph_key: str, record_dtype: Any, constants: dict[str, Any]) -> str:
     """Cache key of a callback: its source, the graph it calls, the data layout, constants and versions.
 
+    The versions are :func:`~longmod.engines.bayes.compile_cache.key_versions` (numba, llvmlite, nutpie among them).
+
     Examples
     --------
     >>> import numpy as np
@@ -147,13 +145,10 @@ def callback_key(source: str, graph_key: str, record_dtype: Any, constants: dict
     >>> k == callback_key("src", "g" * 64, np.dtype([("a", "u8")]), {"N_DIM": 4})
     False
     """
-    versions = []
-    for name in _KEY_PACKAGES:
-        try:
-            versions.append((name, md.version(name)))
-        except md.PackageNotFoundError:
-            versions.append((name, ""))
-    text = repr((source, graph_key, record_dtype.descr, sorted((k, repr(v)) for k, v in constants.items()), versions))
+    from longmod.engines.bayes.compile_cache import key_versions
+
+    layout = sorted((k, repr(v)) for k, v in constants.items())
+    text = repr((source, graph_key, record_dtype.descr, layout, key_versions()))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
