@@ -121,7 +121,7 @@ print("RESULT " + json.dumps({
     "backend": args.backend, "covariance": args.covariance, "load": os.getloadavg()[0],
     **{f"{k}_wall": round(v[0], 2) for k, v in marks.items()},
     **{f"{k}_cpu": round(v[1], 2) for k, v in marks.items() if v[1] is not None},
-    "compile_source": fs["compile_source"], "compiled_by_child": fs["compiled_by_child"],
+    "compile_source": fs["compile_source"], "callbacks": fs["callbacks"], "compiled_by_child": fs["compiled_by_child"],
     "graphs_compiled_here": fs["graphs_compiled_here"], "d7_mean": round(float(e.loc["D7", "estimate"]), 3),
     "d7_ess_bulk": round(float(e.loc["D7", "ess_bulk"])), "max_r_hat": round(float(fit.effects["r_hat"].max()), 4),
     "divergences": int(fit.effects["divergences"].max()), "warnings": list(fit.convergence.warnings),

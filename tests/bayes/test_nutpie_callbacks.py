@@ -120,6 +120,39 @@ def test_a_layout_of_another_graph_with_the_same_names_is_not_used(reference):
     assert callbacks != "stored" and _draws(compiled) == _draws(__import__("nutpie").compile_pymc_model(other))
 
 
+#: A model whose graph holds a ``NoneConst`` (``specify_shape``) and the LKJ factor's ``pt.ones``, a constant that
+#: PyTensor renames in place when it differentiates the graph; prints its fingerprint.
+LKJ_FINGERPRINT = r"""
+import numpy as np, pymc as pm, pytensor.tensor as pt
+from longmod.engines.bayes import nutpie_callbacks
+from longmod.engines.bayes.lkj import lkj_corr_cholesky
+
+
+def build():
+    with pm.Model() as model:
+        y = pm.Data("y_obs", np.array([[1.0, 2.0, 0.5], [0.3, 1.5, 2.0]]))
+        L = lkj_corr_cholesky("corr", 3, 2.0)
+        pm.MvNormal("y", pt.zeros(3), chol=L, observed=pt.specify_shape(y, (None, 3)))
+    return model
+"""
+
+
+def test_fingerprint_ignores_renamed_constants_and_memory_addresses(tmp_path):
+    """Regression: the STROMA MMRM's stored layout was refused in every later process (fingerprint mismatch)."""
+
+    scope: dict = {}
+    exec(LKJ_FINGERPRINT, scope)
+    runtime.configure_pytensor()
+    runtime.enable_numba_graph_cache()
+    model = scope["build"]()
+    before = nutpie_callbacks.graph_fingerprint(model)
+    _, meta = nutpie_callbacks.compile_numba_model(model)
+    assert nutpie_callbacks.graph_fingerprint(model) == before == meta["fingerprint"]
+    script = LKJ_FINGERPRINT + 'print("RESULT " + __import__("json").dumps(nutpie_callbacks.graph_fingerprint(build())))'
+    assert run_fresh(script, str(tmp_path)) == before
+    assert nutpie_callbacks.load_numba_model(scope["build"](), meta).n_dim == 3
+
+
 def test_callback_key_covers_the_graph_it_calls():
     record = np.dtype([("a", "u8")])
     base = nutpie_callbacks.callback_key("src", "a" * 64, record, {"N_DIM": 3})

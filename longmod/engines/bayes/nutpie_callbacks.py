@@ -196,11 +196,15 @@ def _cfunc(kind: str, inner: Any, graph_key: str, keys: list[str], shared: dict[
 
 
 def graph_fingerprint(model: Any) -> str:
-    """sha256 of the model's log-density and trace graphs before rewriting: their printout and every constant.
+    """sha256 of the model's log-density and trace graphs before rewriting: their structure and every constant.
 
-    Shared data (``pm.Data``) enter by name and type, not value, so the same
-    model structure on other data has the same fingerprint; a changed
-    constant, distribution or shape does not.
+    Each node enters by its operation and its inputs, each leaf by its type
+    and, for a constant, its value; the names and identities of constants do
+    not enter (compiling the model's functions renames and merges constants
+    in its graph), the names of the free and shared variables do. Shared data
+    (``pm.Data``) enter by name and type, not value, so the same model
+    structure on other data has the same fingerprint; a changed constant,
+    distribution or shape does not.
 
     Examples
     --------
@@ -216,24 +220,41 @@ def graph_fingerprint(model: Any) -> str:
     >>> graph_fingerprint(model(3.0, np.zeros(4))) == graph_fingerprint(model(5.0, np.zeros(4)))
     False
     """
-    import io
-
     import numpy as np
-    import pytensor
     from pytensor.graph.basic import Constant
 
     try:
-        from pytensor.graph.traversal import ancestors
+        from pytensor.graph.traversal import graph_inputs, io_toposort
     except ImportError:  # PyTensor < 2.32
-        from pytensor.graph.basic import ancestors
+        from pytensor.graph.basic import graph_inputs, io_toposort
 
     outputs = [model.logp(), *model.unobserved_value_vars]
-    text = io.StringIO()
-    pytensor.printing.debugprint(outputs, file=text, print_type=True)
-    h = hashlib.sha256(text.getvalue().encode())
-    for v in ancestors(outputs):
-        if isinstance(v, Constant):
-            h.update(np.ascontiguousarray(v.data).tobytes())
+    h = hashlib.sha256()
+    leaves: dict[tuple, int] = {}  # a leaf by what it is: compiling can merge equal constants in the model's graph
+    position: dict[Any, Any] = {}
+
+    def ref(v: Any) -> Any:
+        if v not in position:  # a leaf: a constant, a free or shared variable
+            if isinstance(v, Constant):
+                data = np.ascontiguousarray(v.data)
+                # an object constant (PyTensor's NoneConst) by its repr: its bytes are memory addresses
+                value = repr(v.data).encode() if data.dtype.hasobject else data.tobytes()
+                key = ("constant", str(v.type), hashlib.sha256(value).hexdigest())
+            else:
+                key = ("input", str(v.type), v.name or f"unnamed {len(leaves)}")
+            if key not in leaves:
+                leaves[key] = len(leaves)
+                h.update(repr(key).encode())
+            position[v] = ("leaf", leaves[key])
+        return position[v]
+
+    made = 0
+    for node in io_toposort(list(graph_inputs(outputs)), outputs):
+        h.update(f"{node.op} {[ref(i) for i in node.inputs]}".encode())
+        for out in node.outputs:
+            position[out], made = made, made + 1
+            h.update(f" {out.type}".encode())
+    h.update(repr([ref(o) for o in outputs]).encode())
     return h.hexdigest()
 
 
@@ -343,6 +364,7 @@ def compile_numba_model(model: Any) -> tuple[Any, dict[str, Any]]:
     (1, ['mu'])
     """
     nutpie = _nutpie()
+    fingerprint = graph_fingerprint(model)  # before compiling, which adds to the model's graphs
     init_fn = _initial_point_fn(model)
     made = nutpie._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
                                   pymc_initial_point_fn=init_fn, var_names=None)
@@ -359,7 +381,7 @@ def compile_numba_model(model: Any) -> tuple[Any, dict[str, Any]]:
             "logp_shared": [v.name for v in logp_pt.get_shared()],
             "expand_shared": [v.name for v in expand_pt.get_shared()],
             "logp_graph": _graph_key(logp_pt.vm.jit_fn), "expand_graph": _graph_key(expand_pt.vm.jit_fn),
-            "fingerprint": graph_fingerprint(model)}
+            "fingerprint": fingerprint}
     inner = {"logp": logp_pt.vm.jit_fn, "expand": expand_pt.vm.jit_fn, "logp_pt": logp_pt, "expand_pt": expand_pt}
     return _assemble(model, meta, shared_vars, init_fn, inner), meta
 
