@@ -359,7 +359,7 @@ def fit_pooled(frame: pd.DataFrame, *, sampler: Mapping[str, Any] | None = None,
         "min_ess_bulk": float(allsum["ess_bulk"].min()), "sample_seconds": info.sample_seconds,
         "compile_seconds": info.compile_seconds, "backend": info.backend, "chains": settings.chains,
         "draws": settings.draws, "tune": settings.tune, "seed": settings.seed,
-        "target_accept": settings.target_accept,
+        "target_accept": settings.target_accept, "mass_matrix": info.mass_matrix,
         "tau0": horseshoe_tau0(len(p["markers"]), p["se_ref"]) if prior == "horseshoe" else np.nan,
         "warnings": "; ".join(info.warnings + rt["warnings"]),
     }])

@@ -80,7 +80,7 @@ def test_plan_declares_bayes_mmrm_under_hypothetical_estimand(plan):
     spec = load_model_spec(plan.path.parent / a.options["spec"])
     freq = load_model_spec(plan.path.parent / "mmrm_us.toml")
     assert spec.fixed == freq.fixed and spec.covariance == "us" and spec.visit == freq.visit
-    assert spec.priors and spec.sampler["backend"] == "nutpie"
+    assert spec.priors and spec.sampler["backend"] == "nutpie" and spec.sampler["mass_matrix"] == "low_rank"
 
 
 def test_rows_one_per_visit_with_estimand_label(bayes_rows, plan):

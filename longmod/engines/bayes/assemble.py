@@ -168,6 +168,7 @@ def fit_result(
         "chains": settings.chains,
         "draws": settings.draws,
         "tune": settings.tune,
+        "mass_matrix": info.mass_matrix,
         "pytensor_compiledir": runtime.get("compiledir", ""),
         "pytensor_blas": runtime.get("blas", ""),
     }

@@ -51,14 +51,17 @@ from longmod.engines.bayes.pytensor_setup import (  # noqa: F401 - re-exported (
 
 #: Keys accepted in ``ModelSpec.sampler``.
 SAMPLER_KEYS: tuple[str, ...] = (
-    "backend", "chains", "draws", "tune", "seed", "target_accept", "cores", "progress_bar",
+    "backend", "chains", "draws", "tune", "seed", "target_accept", "cores", "progress_bar", "mass_matrix",
 )
+#: nutpie's mass-matrix adaptation: ``diag`` (diagonal, nutpie's default) or ``low_rank`` (diagonal plus a
+#: low-rank correction learnt from the draws and gradients, for correlated posteriors; nutpie only).
+MASS_MATRICES: tuple[str, ...] = ("diag", "low_rank")
 #: ``nutpie`` (numba-compiled model), ``nutpie-jax`` (nutpie with a JAX-compiled model, XLA's
 #: persistent compilation cache under ``cache_dir()/jax``), ``pymc`` (PyMC's NUTS, C backend).
 BACKENDS: tuple[str, ...] = ("nutpie", "nutpie-jax", "pymc")
 DEFAULT_SAMPLER: Mapping[str, Any] = {
     "backend": "nutpie", "chains": 4, "draws": 1000, "tune": 1000, "seed": 20240607,
-    "target_accept": 0.9, "progress_bar": False,
+    "target_accept": 0.9, "progress_bar": False, "mass_matrix": "diag",
 }
 PYMC_INIT = "jitter+adapt_diag_grad"
 
@@ -103,6 +106,7 @@ class SamplerSettings:
     target_accept: float = 0.9
     cores: int | None = None
     progress_bar: bool = False
+    mass_matrix: str = "diag"
 
     @classmethod
     def from_mapping(cls, sampler: Mapping[str, Any] | None = None, **overrides: Any) -> "SamplerSettings":
@@ -115,7 +119,11 @@ class SamplerSettings:
         >>> SamplerSettings.from_mapping({"nuts": 1})
         Traceback (most recent call last):
         ...
-        longmod.engines.bayes.runtime.SamplerError: unknown sampler option(s) nuts; valid: backend, chains, draws, tune, seed, target_accept, cores, progress_bar
+        longmod.engines.bayes.runtime.SamplerError: unknown sampler option(s) nuts; valid: backend, chains, draws, tune, seed, target_accept, cores, progress_bar, mass_matrix
+        >>> SamplerSettings.from_mapping({"backend": "pymc", "mass_matrix": "low_rank"})
+        Traceback (most recent call last):
+        ...
+        longmod.engines.bayes.runtime.SamplerError: mass_matrix 'low_rank' needs a nutpie backend (nutpie, nutpie-jax); PyMC's NUTS adapts a diagonal mass matrix only
         """
         merged = {**DEFAULT_SAMPLER, **dict(sampler or {}), **{k: v for k, v in overrides.items() if v is not None}}
         unknown = [k for k in merged if k not in SAMPLER_KEYS]
@@ -123,6 +131,12 @@ class SamplerSettings:
             raise SamplerError(f"unknown sampler option(s) {', '.join(unknown)}; valid: {', '.join(SAMPLER_KEYS)}")
         if merged["backend"] not in BACKENDS:
             raise SamplerError(f"sampler backend {merged['backend']!r} is not supported; choose one of {', '.join(BACKENDS)}")
+        if merged["mass_matrix"] not in MASS_MATRICES:
+            raise SamplerError(f"sampler option mass_matrix must be one of {', '.join(MASS_MATRICES)}, "
+                               f"got {merged['mass_matrix']!r}")
+        if merged["mass_matrix"] != "diag" and merged["backend"] == "pymc":
+            raise SamplerError(f"mass_matrix {merged['mass_matrix']!r} needs a nutpie backend (nutpie, nutpie-jax); "
+                               "PyMC's NUTS adapts a diagonal mass matrix only")
         for k in ("chains", "draws", "tune"):
             if int(merged[k]) < 1:
                 raise SamplerError(f"sampler option {k} must be >= 1, got {merged[k]}")
@@ -130,7 +144,7 @@ class SamplerSettings:
             backend=str(merged["backend"]), chains=int(merged["chains"]), draws=int(merged["draws"]),
             tune=int(merged["tune"]), seed=int(merged["seed"]), target_accept=float(merged["target_accept"]),
             cores=None if merged.get("cores") is None else int(merged["cores"]),
-            progress_bar=bool(merged["progress_bar"]),
+            progress_bar=bool(merged["progress_bar"]), mass_matrix=str(merged["mass_matrix"]),
         )
         return out
 
@@ -178,6 +192,8 @@ class SampleInfo:
     #: where nutpie's C callbacks came from: "stored" (loaded with the marker's layout, no graph rebuilt),
     #: "disk" (graphs rebuilt, callbacks loaded), "compiled" (here), "not cached: <why>", or "" (not nutpie-numba)
     callbacks: str = ""
+    #: the mass-matrix adaptation the sampler ran with ("diag" under PyMC's NUTS, whatever was asked)
+    mass_matrix: str = ""
     warnings: list[str] = field(default_factory=list)
 
     def attrs(self) -> dict[str, Any]:
@@ -188,7 +204,7 @@ class SampleInfo:
                 "numba_compiled": int(self.numba_compiled), "graphs_compiled": int(self.graphs_compiled),
                 "graphs_compiled_here": int(self.graphs_compiled_here),
                 "graph_cache_keys": ",".join(self.graph_cache_keys), "callbacks": self.callbacks,
-                "sample_seconds": float(self.sample_seconds)}
+                "mass_matrix": self.mass_matrix, "sample_seconds": float(self.sample_seconds)}
 
     def fit_stats(self) -> dict[str, Any]:
         """Compile/timing facts for ``FitResult.fit_stats`` (not for the effect rows)."""
@@ -285,11 +301,13 @@ def _check_complete(idata: Any, settings: SamplerSettings) -> None:
 
 def _nutpie_sample(nutpie: Any, compiled: Any, settings: SamplerSettings, info: SampleInfo) -> Any:
     t0 = time.perf_counter()
+    info.mass_matrix = settings.mass_matrix
     with blas_limits(), _interrupts_kept():
         idata = nutpie.sample(
             compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
             cores=settings.n_cores(), seed=settings.seed, progress_bar=settings.progress_bar,
             save_warmup=False, target_accept=settings.target_accept,
+            low_rank_modified_mass_matrix=settings.mass_matrix == "low_rank",
         )
     _check_complete(idata, settings)
     info.sample_seconds = time.perf_counter() - t0
@@ -381,11 +399,13 @@ def sample_model(
                 info.compile_seconds = time.perf_counter() - t0
                 return _nutpie_sample(nutpie, compiled, settings, info), info
         info.backend = "pymc"
-        info.warnings.append(f"sampler fallback: {info.fallback}; sampled with PyMC's NUTS instead of nutpie")
+        lost = f" (a diagonal mass matrix, not {settings.mass_matrix!r})" if settings.mass_matrix != "diag" else ""
+        info.warnings.append(f"sampler fallback: {info.fallback}; sampled with PyMC's NUTS{lost} instead of nutpie")
     import pymc as pm
 
     model = build() if model is None else model
     t0 = time.perf_counter()
+    info.mass_matrix = "diag"
     with blas_limits(), model, _interrupts_kept():
         idata = pm.sample(
             draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=settings.n_cores(),

@@ -304,7 +304,8 @@ def fit_joint_model(
         "converged": converged, "sample_seconds": info.sample_seconds, "compile_seconds": info.compile_seconds,
         "compile_source": info.compile_source, "backend": info.backend, "chains": settings.chains,
         "draws": settings.draws, "tune": settings.tune, "seed": settings.seed,
-        "target_accept": settings.target_accept, "n_patients": jd.n_patients, "n_obs": jd.n_obs,
+        "target_accept": settings.target_accept, "mass_matrix": info.mass_matrix,
+        "n_patients": jd.n_patients, "n_obs": jd.n_obs,
         "y_center": sc.y_center, "y_scale": sc.y_scale, "time_scale": sc.time_scale,
         "warnings": "; ".join(warnings),
     }])
