@@ -61,3 +61,29 @@ def test_log_likelihood_is_per_patient(mmrm_fits):
     # patients with more visits contribute more terms: their log-likelihood is lower on average
     n_visits = np.bincount(np.unique(idata.observed_data["patient_id"].values, return_inverse=True)[1])
     assert ll.mean(axis=(0, 1))[n_visits == 3].mean() < ll.mean(axis=(0, 1))[n_visits == 1].mean()
+
+
+def test_prior_draws_are_the_default_modes_draws():
+    """sample_prior compiles in FAST_COMPILE mode (for speed): the draws must be PyMC's default-mode draws.
+
+    The random variables bit for bit (the same NumPy generator); deterministics to rounding (1e-12 relative:
+    the default mode fuses the arithmetic differently, measured differences in the last bit).
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from longmod.engines.bayes.idata import sample_prior
+    from longmod.engines.bayes.lkj import lkj_corr_cholesky
+
+    with pm.Model() as model:
+        sd = pm.HalfNormal("sd", 2.0, shape=3)
+        L = lkj_corr_cholesky("corr", 3, 2.0)
+        pm.Deterministic("cov", pt.outer(sd, sd) * (L @ L.T))
+        pm.Normal("beta", 0.0, 5.0, shape=2)
+    ours = sample_prior(model, 50, seed=4)
+    with model:
+        ref = pm.sample_prior_predictive(draws=50, random_seed=4, var_names=list(ours.data_vars)).prior
+    assert sorted(ours.data_vars) == ["beta", "corr_cpc", "cov", "sd"]
+    for name in ("beta", "corr_cpc", "sd"):
+        np.testing.assert_array_equal(ours[name].values, ref[name].values)
+    np.testing.assert_allclose(ours["cov"].values, ref["cov"].values, rtol=1e-12, atol=1e-14)

@@ -58,8 +58,10 @@ def sample_prior(model: Any, draws: int, seed: int) -> Any:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Potential.*")  # the likelihood is a Potential, not sampled
         with model:
+            # FAST_COMPILE: the same draws (NumPy's generator either way) for a fraction of the default
+            # mode's graph rewriting and C-module loading (measured: 0.6 s instead of 1.4-1.7 s per process)
             out = pm.sample_prior_predictive(draws=draws, random_seed=seed, return_inferencedata=True,
-                                             var_names=names)
+                                             var_names=names, compile_kwargs={"mode": "FAST_COMPILE"})
     return out.prior
 
 
