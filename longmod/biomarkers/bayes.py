@@ -155,6 +155,35 @@ def _levels_logp(pt, r, sigma_b, counts: np.ndarray):
                   - 0.5 * (s2 / v - s1**2 / (v * (v + n))))
 
 
+def normal_logcdf(pt: Any, z: Any) -> Any:
+    """``log Phi(z)`` of a PyTensor ``z``, from ``erfc`` only, so that numba can cache the model's graph.
+
+    PyMC's normal log-CDF calls ``erfcx``, which PyTensor's numba backend
+    runs through a SciPy function pointer that it cannot cache: a model with
+    censored values was compiled again in every process. Here: for
+    ``z >= -1`` ``log1p(-erfc(z / sqrt 2) / 2)`` (as PyMC); for
+    ``-37 <= z < -1`` ``log(erfc(-z / sqrt 2) / 2)`` (``erfc`` stays a normal
+    number down to ``z = -37``); below, the asymptotic series
+    ``-z^2/2 - log(-z) - log(2 pi)/2 + log1p(-1/z^2 + 3/z^4 - 15/z^6)``
+    (next term ``105/z^8 < 3e-11``). Each branch gets its input clipped to its
+    own range, so the branches not taken have finite gradients.
+
+    Examples
+    --------
+    >>> import numpy as np, pytensor.tensor as pt
+    >>> from scipy.special import log_ndtr
+    >>> z = np.array([-60.0, -37.5, -20.0, -1.5, 0.0, 3.0])
+    >>> bool(np.allclose(normal_logcdf(pt, pt.as_tensor(z)).eval(), log_ndtr(z), rtol=1e-10, atol=0))
+    True
+    """
+    zt = pt.minimum(z, -37.0)
+    tail = (-0.5 * zt**2 - pt.log(-zt) - 0.5 * np.log(2.0 * np.pi)
+            + pt.log1p(-1.0 / zt**2 + 3.0 / zt**4 - 15.0 / zt**6))
+    mid = pt.log(0.5 * pt.erfc(-pt.clip(z, -37.0, -1.0) / np.sqrt(2.0)))
+    high = pt.log1p(-0.5 * pt.erfc(pt.maximum(z, -1.0) / np.sqrt(2.0)))
+    return pt.switch(pt.lt(z, -37.0), tail, pt.switch(pt.lt(z, -1.0), mid, high))
+
+
 def _build(p: dict[str, Any], pooled: bool, prior: str = "horseshoe"):
     import pymc as pm
     import pytensor.tensor as pt
@@ -195,8 +224,25 @@ def _build(p: dict[str, Any], pooled: bool, prior: str = "horseshoe"):
         if obs.any():
             pm.Normal("y_obs", mu=eta[obs], sigma=sd[obs], observed=p["y"][obs])
         if cen.any():
-            pm.Potential("y_censored", pm.logcdf(pm.Normal.dist(mu=eta[cen], sigma=sd[cen]), p["y"][cen]).sum())
+            pm.Potential("y_censored", normal_logcdf(pt, (p["y"][cen] - eta[cen]) / sd[cen]).sum())
     return model
+
+
+def _cache_key(p: dict[str, Any], pooled: bool, prior: str) -> tuple:
+    """Compile-cache key of :func:`_build`'s model: its options and a digest of the data it embeds.
+
+    The data are constants of the model's graph (not ``pm.Data``), so a compiled model is reused for the
+    same data only (e.g. the bundled trial's markers in every main job).
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("y", "cens", "marker", "cell", "active", "pm", "pm_marker", "pm_counts", "ybar"):
+        a = np.ascontiguousarray(p[name])
+        h.update(f"{name} {a.dtype} {a.shape}".encode())
+        h.update(a.tobytes())
+    h.update(repr((p["n_pm"], p["se_ref"], len(p["markers"]), len(p["days"]), sorted(HORSESHOE.items()))).encode())
+    return ("biomarkers", "pooled" if pooled else "separate", prior, h.hexdigest())
 
 
 def _sample(p: dict[str, Any], pooled: bool, sampler: Mapping[str, Any] | None, prior: str = "horseshoe"):
@@ -204,7 +250,8 @@ def _sample(p: dict[str, Any], pooled: bool, sampler: Mapping[str, Any] | None, 
 
     rt = runtime.configure_pytensor()
     settings = runtime.SamplerSettings.from_mapping({**BIOMARKER_SAMPLER, **dict(sampler or {})})
-    idata, info = runtime.sample_model(lambda: _build(p, pooled, prior), {}, settings)
+    idata, info = runtime.sample_model(lambda: _build(p, pooled, prior), {}, settings,
+                                       cache_key=_cache_key(p, pooled, prior))
     return idata, info, settings, rt
 
 

@@ -127,3 +127,35 @@ def test_unknown_arm_is_a_clear_error(eight_markers):
 
     with pytest.raises(ValueError, match=r"column 'arm': no rows for arm\(s\) 'drug'; arms present: .*active"):
         fit_pooled(eight_markers, active="drug")
+
+
+def test_normal_logcdf_matches_scipy_and_has_finite_gradients():
+    """The censored values' log-CDF (erfc only, numba-cacheable) against SciPy over the whole range used."""
+    import pytensor
+    import pytensor.tensor as pt
+    from scipy import stats
+    from scipy.special import log_ndtr
+
+    from longmod.biomarkers.bayes import normal_logcdf
+
+    z = np.concatenate([np.linspace(-80.0, 10.0, 4001), [-37.0, -1.0]])
+    zt = pt.dvector("z")
+    out = normal_logcdf(pt, zt)
+    value, grad = pytensor.function([zt], [out, pytensor.grad(out.sum(), zt)])(z)
+    np.testing.assert_allclose(value, log_ndtr(z), rtol=1e-10, atol=1e-300)
+    # d/dz log Phi(z) = phi(z) / Phi(z)
+    np.testing.assert_allclose(grad, np.exp(stats.norm.logpdf(z) - log_ndtr(z)), rtol=1e-8)
+
+
+def test_compile_cache_key_covers_the_data(eight_markers):
+    """The data are constants of the model's graph: its compile-cache key covers them and the options."""
+    from longmod.biomarkers.bayes import _cache_key, _prepare
+    from longmod.biomarkers.simulate import ACTIVE, REFERENCE
+
+    p = _prepare(eight_markers, ACTIVE, REFERENCE)
+    key = _cache_key(p, True, "horseshoe")
+    assert key == _cache_key(_prepare(eight_markers.copy(), ACTIVE, REFERENCE), True, "horseshoe")
+    assert key != _cache_key(p, True, "normal") and key != _cache_key(p, False, "horseshoe")
+    other = eight_markers.copy()
+    other.loc[other.index[0], "value"] = other["value"].iloc[0] * 1.5
+    assert key != _cache_key(_prepare(other, ACTIVE, REFERENCE), True, "horseshoe")
