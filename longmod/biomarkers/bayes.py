@@ -2,7 +2,7 @@
 
 Likelihood (log10 scale): an observed sample contributes the normal density,
 a sample below the LLOQ the normal log-CDF at its log10 LLOQ
-(``pm.Potential`` with ``pm.logcdf``), so no value is imputed.
+(``pm.Potential`` with :func:`normal_logcdf`), so no value is imputed.
 
 Per marker (:func:`fit_bayes_marker`)::
 
