@@ -33,7 +33,7 @@ settings = runtime.SamplerSettings.from_mapping({"chains": 1, "draws": 30, "tune
 key = os.environ.get("LONGMOD_TEST_CACHE_KEY")
 idata, info = runtime.sample_model(build, {}, settings, cache_key=key and ("tiny_fit", key))
 draws = hashlib.sha256(np.ascontiguousarray(idata.posterior["mu"].values).tobytes()).hexdigest()
-print("RESULT " + json.dumps({"warnings": info.warnings, "draws": draws, **info.fit_stats()}))
+print("RESULT " + json.dumps({"warnings": info.warnings, "draws": draws, "sampler": info.backend, **info.fit_stats()}))
 """
 
 

@@ -1,7 +1,9 @@
 """The compile cache under concurrency, and compiled models reused across processes.
 
 Two fresh Python processes start *at the same time* on one EMPTY
-``LONGMOD_CACHE`` and fit the same small Bayesian ANCOVA with the same seed.
+``LONGMOD_CACHE`` and fit the same tiny model (``fresh_process.TINY_FIT``, one
+parameter: the smallest model that takes the compile cache's path; the
+Bayesian ANCOVA used before cost the test 90 s of op compiles) with the same seed.
 Asserted: both succeed; exactly one of them had a child process compile the
 model (the other waited on the lock, then loaded it); neither compiled a graph
 in its own process; the draws are bit-identical. A third process after the
@@ -23,33 +25,13 @@ from .fresh_process import ROOT, TINY_FIT, run_fresh
 
 pytestmark = pytest.mark.slow
 
-FIT = r"""
-import hashlib, json
-import numpy as np, pandas as pd
-from longmod.engines.bayes import fit_bayes_ancova
-from longmod.spec.model import ModelSpec, Treatment
-
-rng = np.random.default_rng(3)
-n = 40
-d = pd.DataFrame({"patient_id": [f"p{i:03d}" for i in range(n)], "arm": np.where(np.arange(n) % 2 == 0, "a", "b"),
-                  "x": rng.normal(0.0, 1.0, n)})
-d["y"] = 10.0 * (d.arm == "b") + 3.0 * d.x + rng.normal(0, 5.0, n)
-spec = ModelSpec(name="cc", outcome="y", fixed="arm + x", subject="patient_id", engine="pymc", mcid=5.0,
-                 treatment=Treatment(variable="arm", reference="a", active="b"),
-                 sampler={"chains": 2, "draws": 100, "tune": 100, "seed": 11, "cores": 1})
-fit = fit_bayes_ancova(spec, d, prior_draws=0)
-post = fit.extras["inference_data"].posterior
-h = hashlib.sha256()
-for name in sorted(post.data_vars):
-    h.update(name.encode()); h.update(np.ascontiguousarray(post[name].values).tobytes())
-print("RESULT " + json.dumps({**fit.fit_stats, "warnings": list(fit.convergence.warnings), "draws": h.hexdigest(),
-                              "sampler": fit.effects.loc[0, "sampler"]}))
-"""
+#: the fitted model's cache key (TINY_FIT reads it from the environment)
+KEY = {"LONGMOD_TEST_CACHE_KEY": "test_compile_cache"}
 
 
 def _start(script: str, cache: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
-    env.update(LONGMOD_CACHE=cache, PYTHONPATH=str(ROOT))
+    env.update(LONGMOD_CACHE=cache, PYTHONPATH=str(ROOT), **KEY)
     return subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -62,7 +44,7 @@ def _result(p: subprocess.Popen) -> dict:
 
 def test_two_concurrent_processes_on_an_empty_cache(tmp_path):
     cache = str(tmp_path / "cache")
-    procs = [_start(FIT, cache), _start(FIT, cache)]
+    procs = [_start(TINY_FIT, cache), _start(TINY_FIT, cache)]
     a, b = (_result(p) for p in procs)
     assert sorted([a["compiled_by_child"], b["compiled_by_child"]]) == [False, True]
     for r in (a, b):
@@ -79,7 +61,7 @@ def test_two_concurrent_processes_on_an_empty_cache(tmp_path):
     for f in numba_dir.iterdir():
         if any(k in f.name for k in keys):
             f.unlink()
-    c = run_fresh(FIT, cache)
+    c = run_fresh(TINY_FIT, cache, **KEY)
     assert c["compiled_by_child"] and c["graphs_compiled_here"] == 0
     assert any("pruned numba cache" in w for w in c["warnings"]), c["warnings"]
     assert c["draws"] == a["draws"]
