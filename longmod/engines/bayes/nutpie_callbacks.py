@@ -364,7 +364,7 @@ def compile_numba_model(model: Any) -> tuple[Any, dict[str, Any]]:
     (1, ['mu'])
     """
     nutpie = _nutpie()
-    fingerprint = graph_fingerprint(model)  # before compiling, which adds to the model's graphs
+    fingerprint = graph_fingerprint(model)  # before compiling, which renames and merges constants in the graph
     init_fn = _initial_point_fn(model)
     made = nutpie._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
                                   pymc_initial_point_fn=init_fn, var_names=None)
