@@ -66,11 +66,18 @@ def test_bayesian_parametrisation_gives_positive_definite_sigma(name):
     K = len(T)
     with pm.Model():
         rv = PriorVariables(resolve_priors({"sigma": {"sigma": 3.0}}, ["x"], mcid=None))
-        phi = PARAMETRISATIONS[name].build(K, T, rv)
-        draws = pm.draw(phi, draws=50, random_seed=1)
-    assert draws.shape == (50, s.n_par(K))
-    for ph in draws:
+        cov = PARAMETRISATIONS[name].build(K, T, rv)
+        outs = [cov.phi] if cov.cholesky is None else [cov.phi, cov.cholesky]
+        draws = pm.draw(outs, draws=50, random_seed=1)
+    assert draws[0].shape == (50, s.n_par(K))
+    for i, ph in enumerate(draws[0]):
         S, nug = s.sigma(ph, T)
         S = np.asarray(S) + float(np.real(nug)) * np.eye(K)
         np.testing.assert_allclose(S, S.T)
         assert np.linalg.eigvalsh(S).min() > 0, (name, ph)
+        if cov.cholesky is not None:
+            # the factor the likelihood uses in place of cholesky(sigma(phi, t)): the same matrix's factor
+            L = draws[1][i]
+            np.testing.assert_allclose(L, np.tril(L))
+            assert np.all(np.diag(L) > 0)
+            np.testing.assert_allclose(L, np.linalg.cholesky(S), rtol=1e-10, atol=1e-12 * np.abs(L).max())

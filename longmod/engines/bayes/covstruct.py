@@ -153,6 +153,25 @@ def symbolic_to_phi(structure: Any, theta: Any, K: int) -> Any:
 
 
 @dataclass(frozen=True)
+class CovarianceGraph:
+    """What a parametrisation builds: the table's ``phi`` and, when it has one directly, a Cholesky factor.
+
+    ``cholesky`` is a lower-triangular ``L`` with ``L L' = sigma(phi, t)`` and a positive diagonal (the
+    factor the structure was built from, ``us``: ``diag(visit_sd) L_corr``); the likelihood then uses it
+    rather than re-factorising the table's ``sigma(phi, t)``: the same matrix without the round trip
+    ``L -> S -> phi -> S -> cholesky(S)`` in every gradient. ``None`` for the other structures.
+
+    Examples
+    --------
+    >>> CovarianceGraph(phi=None).cholesky is None
+    True
+    """
+
+    phi: Any
+    cholesky: Any = None
+
+
+@dataclass(frozen=True)
 class Parametrisation:
     """How the Bayesian MMRM samples one structure's parameters (see the module table).
 
@@ -163,8 +182,8 @@ class Parametrisation:
     """
 
     name: str
-    #: ``build(K, t, priors, rv) -> (phi, names)``: creates the PyMC variables in the current model
-    build: Callable[..., Any]
+    #: ``build(K, t, rv) -> CovarianceGraph``: creates the PyMC variables in the current model
+    build: Callable[..., CovarianceGraph]
     #: posterior variables that hold the structure's SDs / correlations (diagnostics)
     diagnostics: tuple[str, ...]
 
@@ -176,7 +195,7 @@ def _corr_2x2(rv: Any, name: str, shape: int | None, eta: Any, lo: float = -1.0)
 
 
 def _build_scalar_corr(kind: str):
-    def build(K: int, t: np.ndarray, rv: Any) -> Any:
+    def phi(K: int, t: np.ndarray, rv: Any) -> Any:
         import pytensor.tensor as pt
 
         het = kind.endswith("h")
@@ -204,7 +223,7 @@ def _build_scalar_corr(kind: str):
             return var[None]
         raise KeyError(kind)  # pragma: no cover
 
-    return build
+    return lambda K, t, rv: CovarianceGraph(phi(K, t, rv))
 
 
 def _build_us(K: int, t: np.ndarray, rv: Any) -> Any:
@@ -217,7 +236,7 @@ def _build_us(K: int, t: np.ndarray, rv: Any) -> Any:
     S = L @ L.T
     r, c = np.tril_indices(K)
     order = sorted(range(len(r)), key=lambda k: (r[k], c[k]))  # the table's order: row-major lower triangle
-    return S[r[order], c[order]]
+    return CovarianceGraph(S[r[order], c[order]], cholesky=L)
 
 
 _DIAG = {"ind": ("sd",), "cs": ("sd", "rho"), "csh": ("visit_sd", "rho"), "ar1": ("sd", "rho"),

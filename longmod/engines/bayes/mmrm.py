@@ -23,7 +23,10 @@ only on ``K``, the number of columns and of gaps, the covariance structure and
 the prior families, so one compiled model serves every data set of that shape.
 
 The covariance ``Sigma = sigma(phi, t)`` is the covariance table's own function
-(:mod:`longmod.engines.bayes.covstruct`).
+(:mod:`longmod.engines.bayes.covstruct`); ``L`` is its Cholesky factor, or for
+``us`` the factor ``diag(visit_sd) L_corr`` the structure is built from (the
+same matrix, without re-factorising it in every gradient:
+:class:`~longmod.engines.bayes.covstruct.CovarianceGraph`).
 """
 
 from __future__ import annotations
@@ -219,10 +222,12 @@ def build_mmrm(design: BayesDesign, arrays: MMRMArrays, structure: Any, t: np.nd
         Zd = pt.specify_shape(pm.Data("Z", arrays.Z), (n, K, None))
         prefix = pt.specify_shape(pm.Data("prefix", arrays.prefix), (n, K))
         theta = assemble_theta(design, rv)
-        phi = PARAMETRISATIONS[structure.name].build(K, t, rv)
-        phi = pm.Deterministic("cov_params", phi, dims="cov_param")
-        S, nug = symbolic_sigma(structure, phi, t)
-        L = pt.linalg.cholesky(S + nug * pt.eye(K))
+        cov = PARAMETRISATIONS[structure.name].build(K, t, rv)
+        phi = pm.Deterministic("cov_params", cov.phi, dims="cov_param")
+        L = cov.cholesky
+        if L is None:
+            S, nug = symbolic_sigma(structure, phi, t)
+            L = pt.linalg.cholesky(S + nug * pt.eye(K))
         G = len(arrays.gap_patient)
         if G:
             gp = pm.Data("gap_patient", arrays.gap_patient)
