@@ -256,13 +256,12 @@ def _sample(p: dict[str, Any], pooled: bool, sampler: Mapping[str, Any] | None, 
 
 
 def _effect_rows(idata, p, *, analysis: str, active: str, reference: str, mcid_fold: float) -> pd.DataFrame:
-    import arviz as az
-
     from longmod.engines.bayes.runtime import versions
     from longmod.engines.bayes.summaries import count_divergences
+    from longmod.engines.mcmc_diagnostics import summary_table
 
     post = idata.posterior["delta"].values  # chains x draws x (M*D)
-    summ = az.summary(idata, var_names=["delta"], kind="diagnostics", round_to="none")
+    summ = summary_table(idata.posterior, ["delta"])
     rhat, ess = summ["r_hat"].to_numpy(), summ["ess_bulk"].to_numpy()
     div = count_divergences(idata)
     ver = versions()
@@ -373,9 +372,8 @@ def fit_pooled(frame: pd.DataFrame, *, sampler: Mapping[str, Any] | None = None,
     >>> out["effects"].shape[0], int(out["diagnostics"].divergences[0])  # doctest: +SKIP
     (20, 0)
     """
-    import arviz as az
-
     from longmod.engines.bayes.summaries import count_divergences
+    from longmod.engines.mcmc_diagnostics import diagnostics, summary_table
 
     if prior not in POOLING_PRIORS:
         raise ValueError(f"unknown pooling prior {prior!r}; choose one of {', '.join(POOLING_PRIORS)}")
@@ -391,7 +389,7 @@ def fit_pooled(frame: pd.DataFrame, *, sampler: Mapping[str, Any] | None = None,
         x3 = x.reshape(x.shape[0], x.shape[1])
         return {"day": day, "parameter": name, "mean": float(x3.mean()), "sd": float(x3.std(ddof=1)),
                 "conf_low": float(np.quantile(x3, 0.025)), "conf_high": float(np.quantile(x3, 0.975)),
-                "r_hat": float(az.rhat(x3)), "ess_bulk": float(az.ess(x3, method="bulk"))}
+                **diagnostics(x3).iloc[0][["r_hat", "ess_bulk"]].astype(float).to_dict()}
 
     for name in per_day:
         for t, day in enumerate(p["days"]):
@@ -400,7 +398,7 @@ def fit_pooled(frame: pd.DataFrame, *, sampler: Mapping[str, Any] | None = None,
         hyper.append(hrow("slab", idata.posterior["slab"].values, np.nan))
     sampled = ["dev", "z", "sigma", "sigma_b", "b"] + (
         ["mu", "tau"] if prior == "normal" else ["tau", "lambda", "c2"])
-    allsum = az.summary(idata, var_names=sampled, kind="diagnostics", round_to="none")
+    allsum = summary_table(idata.posterior, sampled)
     diag = pd.DataFrame([{
         "prior": prior, "divergences": count_divergences(idata), "max_r_hat": float(allsum["r_hat"].max()),
         "min_ess_bulk": float(allsum["ess_bulk"].min()), "sample_seconds": info.sample_seconds,

@@ -97,7 +97,7 @@ def summarise_draws(
     >>> round(s["estimate"]), s["diagnostics_ok"], round(s["prob_benefit"], 2)
     (10, True, 0.98)
     """
-    import arviz as az
+    from longmod.engines.mcmc_diagnostics import diagnostics
 
     x = np.asarray(draws, dtype=float)
     if x.ndim != 2:
@@ -105,9 +105,8 @@ def summarise_draws(
     flat = x.ravel()
     sign = 1.0 if higher_is_better else -1.0
     lo, hi = rope if rope is not None else (-mcid / 2.0, mcid / 2.0)
-    r_hat = float(az.rhat(x)) if x.shape[0] > 1 else float("nan")
-    ess_bulk = float(az.ess(x, method="bulk"))
-    ess_tail = float(az.ess(x, method="tail"))
+    d = diagnostics(x).iloc[0]  # ArviZ's rank-normalised split R-hat, bulk/tail ESS and MCSE (NaN R-hat: 1 chain)
+    r_hat, ess_bulk, ess_tail = float(d["r_hat"]), float(d["ess_bulk"]), float(d["ess_tail"])
     flags = diagnostic_flags(r_hat, ess_bulk, ess_tail, int(divergences))
     if x.shape[0] < 2:
         flags.append("single chain: r_hat not computable")
@@ -124,7 +123,7 @@ def summarise_draws(
         "divergences": float(divergences),
         "posterior_median": float(q[1]),
         "ess_tail": ess_tail,
-        "mcse_mean": float(np.asarray(az.mcse(x)).ravel()[0]),
+        "mcse_mean": float(d["mcse_mean"]),
         "prob_harm": float(np.mean(sign * flat < 0)),
         "prob_rope": float(np.mean((flat > lo) & (flat < hi))),
         "rope_low": float(lo),
@@ -159,7 +158,7 @@ def parameter_flags(idata: Any, names: list[str]) -> list[str]:
     >>> parameter_flags(idata, ["sigma", "not_in_model"])
     ['sigma: max r_hat 1.745 > 1.01', 'sigma: min ess_bulk 3 < 400', 'sigma: min ess_tail 61 < 400']
     """
-    import arviz as az
+    from longmod.engines.mcmc_diagnostics import diagnostics
 
     out = []
     for name in names:
@@ -167,13 +166,12 @@ def parameter_flags(idata: Any, names: list[str]) -> list[str]:
             continue
         v = np.asarray(idata.posterior[name].values, dtype=float)
         v = v.reshape(v.shape[0], v.shape[1], -1)
-        keep = [k for k in range(v.shape[2]) if np.ptp(v[:, :, k]) > 0]  # skip constants (e.g. corr diagonal)
-        if not keep:
+        keep = np.ptp(v, axis=(0, 1)) > 0  # skip constants (e.g. the correlation matrix's diagonal)
+        if not keep.any():
             continue
-        rhat = max(float(az.rhat(v[:, :, k])) for k in keep) if v.shape[0] > 1 else float("nan")
-        bulk = min(float(az.ess(v[:, :, k], method="bulk")) for k in keep)
-        tail = min(float(az.ess(v[:, :, k], method="tail")) for k in keep)
-        flags = diagnostic_flags(rhat, bulk, tail, 0)
+        d = diagnostics(v[:, :, keep])
+        rhat = float(d["r_hat"].max()) if v.shape[0] > 1 else float("nan")
+        flags = diagnostic_flags(rhat, float(d["ess_bulk"].min()), float(d["ess_tail"].min()), 0)
         out.extend(f"{name}: {f.replace('r_hat', 'max r_hat').replace('ess_', 'min ess_')}" for f in flags)
     return out
 

@@ -61,13 +61,14 @@ class JointModelFit:
 
 def _summ(x: np.ndarray) -> dict[str, float]:
     """Posterior summary of a (chains, draws) array."""
-    import arviz as az
+    from longmod.engines.mcmc_diagnostics import diagnostics
 
     flat = x.ravel()
+    d = diagnostics(x).iloc[0]
     return {"estimate": float(np.median(flat)), "posterior_mean": float(flat.mean()),
             "std_error": float(flat.std(ddof=1)), "conf_low": float(np.quantile(flat, 0.025)),
-            "conf_high": float(np.quantile(flat, 0.975)), "r_hat": float(az.rhat(x)),
-            "ess_bulk": float(az.ess(x, method="bulk")), "ess_tail": float(az.ess(x, method="tail"))}
+            "conf_high": float(np.quantile(flat, 0.975)),
+            **{k: float(d[k]) for k in ("r_hat", "ess_bulk", "ess_tail")}}
 
 
 def joint_estimand(causes: Sequence[str]) -> str:
@@ -244,9 +245,9 @@ def fit_joint_model(
     beta = post["beta"].values
     div = count_divergences(idata)
     names = [v for v in post.data_vars if v not in ("re_corr", "re")]  # the free parameters
-    import arviz as az
+    from longmod.engines.mcmc_diagnostics import summary_table
 
-    allsum = az.summary(idata, var_names=names, kind="diagnostics", round_to="none")
+    allsum = summary_table(post, names)
     max_rhat, min_ess = float(allsum["r_hat"].max()), float(allsum["ess_bulk"].min())
     warnings = list(jd.warnings) + list(info.warnings) + list(rt["warnings"])
     converged = bool(max_rhat <= RHAT_MAX and min_ess >= ESS_MIN and div == 0)
