@@ -170,8 +170,7 @@ def parameter_flags(idata: Any, names: list[str]) -> list[str]:
         if not keep.any():
             continue
         d = diagnostics(v[:, :, keep])
-        rhat = float(d["r_hat"].max()) if v.shape[0] > 1 else float("nan")
-        flags = diagnostic_flags(rhat, float(d["ess_bulk"].min()), float(d["ess_tail"].min()), 0)
+        flags = diagnostic_flags(float(d["r_hat"].max()), float(d["ess_bulk"].min()), float(d["ess_tail"].min()), 0)
         out.extend(f"{name}: {f.replace('r_hat', 'max r_hat').replace('ess_', 'min ess_')}" for f in flags)
     return out
 
