@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     >>> main(["reanalyse", "no-such-trial"])  # the message goes to stderr
     2
     """
-    from longmod.errors import EXIT_INTERNAL, EXIT_USER, Interrupted, is_user_error, user_message
+    from longmod.errors import EXIT_INTERNAL, EXIT_USER, Interrupted, interrupt_behind, is_user_error, user_message
     from longmod.outputs import private_tempdir, signals_raise
 
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
@@ -429,17 +429,18 @@ def main(argv: list[str] | None = None) -> int:
         with signals_raise(), private_tempdir():
             args = build_parser().parse_args(argv)
             return args.func(args)
-    except KeyboardInterrupt as exc:
-        signum = exc.signum if isinstance(exc, Interrupted) else 2
-        name = "SIGTERM" if signum == 15 else ("interrupted (Ctrl-C)" if signum == 2 else f"signal {signum}")
+    except BaseException as exc:  # noqa: BLE001 - every error ends in one message and an exit status
         if debug:
             traceback.print_exc()
-        print(f"longmod: {name}: stopped; nothing was written (an earlier output folder is unchanged)",
-              file=sys.stderr)
-        return 128 + signum
-    except Exception as exc:  # noqa: BLE001 - every error ends in one message and an exit status
-        if debug:
-            traceback.print_exc()
+        interrupt = interrupt_behind(exc)
+        if interrupt is not None:
+            signum = interrupt.signum if isinstance(interrupt, Interrupted) else 2
+            name = "SIGTERM" if signum == 15 else ("interrupted (Ctrl-C)" if signum == 2 else f"signal {signum}")
+            print(f"longmod: {name}: stopped; nothing was written (an earlier output folder is unchanged)",
+                  file=sys.stderr)
+            return 128 + signum
+        if not isinstance(exc, Exception):
+            raise
         if is_user_error(exc):
             print(f"longmod: error: {user_message(exc)}", file=sys.stderr)
             return EXIT_USER

@@ -58,6 +58,35 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or signal that caused ``exc``, if any: ``exc`` itself or one in its cause/context chain.
+
+    A signal that arrives while an extension module initialises is re-raised by some (pybind11's, e.g.
+    matplotlib's) as ``ImportError("initialization failed")`` from the ``KeyboardInterrupt``; it is still the
+    interrupt, not a user error.
+
+    Examples
+    --------
+    >>> try:
+    ...     try:
+    ...         raise Interrupted(15)
+    ...     except KeyboardInterrupt as e:
+    ...         raise ImportError("initialization failed") from e
+    ... except ImportError as e:
+    ...     interrupt_behind(e).signum
+    15
+    >>> interrupt_behind(ValueError("x")) is None
+    True
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 #: Exception classes (module.qualname) raised for the user's input; matched along the MRO so that
 #: nothing heavy is imported to classify an error.
 USER_ERROR_CLASSES: frozenset[str] = frozenset({
