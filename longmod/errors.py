@@ -87,6 +87,26 @@ def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
+def reraise_interrupt(exc: BaseException) -> None:
+    """Raise the interrupt behind ``exc`` (see :func:`interrupt_behind`), so that no handler that records a failure
+    or falls back to another method swallows a Ctrl-C or SIGTERM; do nothing when there is none.
+
+    Examples
+    --------
+    >>> reraise_interrupt(ValueError("x"))  # not an interrupt: nothing happens
+    >>> wrapped = ImportError("initialization failed")
+    >>> wrapped.__cause__ = Interrupted(15)
+    >>> try:
+    ...     reraise_interrupt(wrapped)
+    ... except KeyboardInterrupt as e:
+    ...     print("stopped by signal", e.signum)
+    stopped by signal 15
+    """
+    interrupt = interrupt_behind(exc)
+    if interrupt is not None:
+        raise interrupt
+
+
 #: Exception classes (module.qualname) raised for the user's input; matched along the MRO so that
 #: nothing heavy is imported to classify an error.
 USER_ERROR_CLASSES: frozenset[str] = frozenset({

@@ -16,6 +16,7 @@ import warnings
 
 import pandas as pd
 
+from longmod.errors import reraise_interrupt
 from longmod.pipeline.context import TIMING_COLUMNS
 from longmod.results.schema import concat_effects, effects_frame
 from longmod.spec.model import SpecError
@@ -234,6 +235,7 @@ def run_model(ctx, analysis) -> pd.DataFrame:
                 try:
                     eff = _fit(ctx, analysis, se, data, engine, outcome)
                 except (ValueError, ArithmeticError, RuntimeError, ImportError) as exc:
+                    reraise_interrupt(exc)
                     row = ctx.not_run_row(analysis, engine, f"failed: {exc}", outcome=outcome, contrast=t.label)
                     frames.append(effects_frame([{**row, "converged": False}]))
                     continue

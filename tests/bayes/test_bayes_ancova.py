@@ -178,3 +178,19 @@ def test_sampler_fallback_is_recorded_not_silent(ancova_spec, small_data, monkey
     assert not r.convergence.converged
     assert any(w.startswith("sampler fallback: nutpie failed") for w in r.convergence.warnings)
     assert r.extras["inference_data"].attrs["sampler_fallback"].startswith("nutpie failed")
+
+
+def test_an_interrupt_while_compiling_stops_the_fit_instead_of_falling_back(ancova_spec, small_data, monkeypatch):
+    """A Ctrl-C that an extension wraps as another error (pybind11: ImportError('initialization failed')) during
+    nutpie's compile stops the fit; it is not taken for a compile failure and sampled with PyMC instead."""
+    from longmod.engines.bayes import runtime
+
+    def interrupted(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise ImportError("initialization failed") from e
+
+    monkeypatch.setattr(runtime, "_nutpie_compile", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit_bayes_ancova(ancova_spec, small_data, sampler={"draws": 50, "tune": 50, "cores": 1}, prior_draws=0)

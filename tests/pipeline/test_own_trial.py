@@ -138,6 +138,27 @@ def test_a_missing_optional_engine_is_found_at_the_start_and_the_rest_runs(folde
     assert f"lmm_ris [lme4]: {reason}" in summary_table(e)
 
 
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_failing_fit_is_a_row_but_an_interrupt_stops_the_run(folder, monkeypatch, wrapped):
+    import longmod.pipeline.models as models
+
+    def fit(*args, **kwargs):
+        if not wrapped:
+            raise RuntimeError("did not converge")
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:  # as pybind11 reports a Ctrl-C during an extension's import
+            raise ImportError("initialization failed") from e
+
+    monkeypatch.setattr(models, "_fit", fit)
+    if wrapped:
+        with pytest.raises(KeyboardInterrupt):
+            reanalyse(folder, only=["lmm_ris"])
+    else:
+        status = reanalyse(folder, only=["lmm_ris"]).effects["status"]
+        assert len(status) and (status == "failed: did not converge").all()
+
 def _digest(folder) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}

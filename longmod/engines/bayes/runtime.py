@@ -48,6 +48,7 @@ from longmod.engines.bayes.pytensor_setup import (  # noqa: F401 - re-exported (
     configure_pytensor,
     enable_numba_graph_cache,
 )
+from longmod.errors import reraise_interrupt
 
 #: Keys accepted in ``ModelSpec.sampler``.
 SAMPLER_KEYS: tuple[str, ...] = (
@@ -394,6 +395,7 @@ def sample_model(
             try:
                 compiled = _nutpie_compile(build, data, cache_key, info, model)
             except Exception as exc:  # noqa: BLE001 - any compile failure triggers the documented fallback
+                reraise_interrupt(exc)
                 info.fallback = f"nutpie failed to compile the model ({type(exc).__name__}: {exc})"
             else:
                 info.compile_seconds = time.perf_counter() - t0
