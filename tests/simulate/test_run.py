@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -48,8 +49,6 @@ def _process_cluster_problem() -> str | None:
     """
     import multiprocessing
 
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        return "Dask worker processes are not started inside a pytest-xdist worker (run this file without -n)"
     try:
         with socket.socket() as srv:
             srv.bind(("127.0.0.1", 0))
@@ -75,13 +74,46 @@ def test_a_local_cluster_of_threads_gives_the_serial_numbers(serial_result):
     pd.testing.assert_frame_equal(res.operating_characteristics, serial_result.operating_characteristics)
 
 
+#: Runs one simulation in a fresh Python process (as a user's own script would), not inside the test process: a
+#: pytest-xdist worker's state (ignored SIGINT, its own __main__) is not what worker processes inherit in practice,
+#: and a hang ends at the timeout instead of stalling the suite.
+CLIENT_SCRIPT = """
+import json, pickle, sys
+from longmod.simulate.run import run_simulation
+scenario, kwargs, out = pickle.load(open(sys.argv[1], "rb")), json.loads(sys.argv[2]), sys.argv[3]
+res = run_simulation(scenario, trials=12, seed=5, chunk_size=4, truth_patients=5000, **kwargs)
+pickle.dump((res.trials, res.operating_characteristics, res.provenance["execution"]), open(out, "wb"))
+"""
+
+
+def _run_in_fresh_process(tmp_path, scenario, timeout=300, **kwargs):
+    import json
+    import pickle
+
+    (tmp_path / "scenario.pkl").write_bytes(pickle.dumps(scenario))
+    out = tmp_path / f"result_{len(list(tmp_path.glob('result_*')))}.pkl"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, str(tmp_path / "scenario.pkl"), json.dumps(kwargs),
+                             str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        log, _ = proc.communicate()
+        pytest.fail(f"the simulation did not finish in {timeout} s:\n{log[-3000:]}")
+    assert proc.returncode == 0, log[-3000:]
+    trials, oc, execution = pickle.loads(out.read_bytes())
+    return trials.sort_values(["analysis", "cell", "trial"]).reset_index(drop=True), oc, execution
+
+
 @needs_processes
-def test_local_cluster_with_one_or_two_workers_gives_the_serial_numbers(serial_result):
-    sc = serial_result.scenario
+def test_local_cluster_with_one_or_two_workers_gives_the_serial_numbers(serial_result, tmp_path):
     for workers in (1, 2):
-        res = run_simulation(sc, trials=12, seed=5, workers=workers, chunk_size=4, truth_patients=5000)
-        pd.testing.assert_frame_equal(_numbers(res), _numbers(serial_result))
-        pd.testing.assert_frame_equal(res.operating_characteristics, serial_result.operating_characteristics)
+        trials, oc, execution = _run_in_fresh_process(tmp_path, serial_result.scenario, workers=workers)
+        assert execution == f"dask LocalCluster (processes) with {workers} worker(s)"
+        pd.testing.assert_frame_equal(trials, _numbers(serial_result))
+        pd.testing.assert_frame_equal(oc, serial_result.operating_characteristics)
 
 
 def test_another_seed_gives_other_trials(serial_result):
@@ -97,7 +129,7 @@ def _free_port() -> int:
 
 
 @needs_processes
-def test_a_scheduler_and_workers_on_loopback_give_the_same_numbers(serial_result):
+def test_a_scheduler_and_workers_on_loopback_give_the_same_numbers(serial_result, tmp_path):
     dask = Path(sys.executable).with_name("dask")
     if not dask.exists():
         pytest.skip("the dask command is not installed beside this Python")
@@ -115,9 +147,10 @@ def test_a_scheduler_and_workers_on_loopback_give_the_same_numbers(serial_result
         with Client(addr, timeout=30) as c:
             while len(c.scheduler_info()["workers"]) < 2 and time.time() < deadline:
                 time.sleep(0.5)
-        res = run_simulation(serial_result.scenario, trials=12, seed=5, scheduler=addr, chunk_size=4, truth_patients=5000)
-        assert "2 worker(s)" in res.provenance["execution"]
-        pd.testing.assert_frame_equal(_numbers(res), _numbers(serial_result))
+        trials, oc, execution = _run_in_fresh_process(tmp_path, serial_result.scenario, scheduler=addr)
+        assert execution == f"dask scheduler {addr} with 2 worker(s)"
+        pd.testing.assert_frame_equal(trials, _numbers(serial_result))
+        pd.testing.assert_frame_equal(oc, serial_result.operating_characteristics)
     finally:
         for p in reversed(procs):
             p.terminate()
