@@ -62,7 +62,7 @@ def prior_effect_check(spec: Any, data: pd.DataFrame, *, draws: int = 20000, see
         else:
             m = prepare_mmrm(spec, data)
         design, pri, model = m["design"], m["priors"], m["build"]()
-    prior = sample_prior(model, draws, seed)
+    prior = sample_prior(model, draws, seed, var_names=["beta"])
     beta = prior["beta"].values.reshape(-1, len(design.columns))
     eff = beta @ design.contrast.T  # the front end's contrast, not the model's own "effect"
     tp = pri.treatment
