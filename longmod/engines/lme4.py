@@ -70,7 +70,30 @@ def _import():
             "the packages lme4, lmerTest, emmeans and pbkrtest (Debian: apt-get install r-base-core "
             f"r-cran-lme4 r-cran-lmertest r-cran-emmeans r-cran-pbkrtest); import failed: {exc}"
         ) from exc
+    _forget_r_library_path()
     return Lmer, robjects
+
+
+def _forget_r_library_path() -> None:
+    """Take back the R library folders rpy2 put in front of ``LD_LIBRARY_PATH`` when it started R.
+
+    The loader reads the variable only when a process starts, so this process (R is loaded) does not need it;
+    child processes do inherit it, and a child Python then loads the system's libpython from R's folders and
+    fails (``_ssl``: undefined symbol), which broke Dask worker processes and other children started after the
+    lme4 engine had run.
+    """
+    import os
+
+    from rpy2.rinterface_lib import openrlib
+
+    added = getattr(openrlib, "LD_LIBRARY_PATH", "") or ""
+    value = os.environ.get("LD_LIBRARY_PATH")
+    if added and value is not None and value.startswith(added + ":"):
+        rest = value[len(added) + 1:]
+        if rest:
+            os.environ["LD_LIBRARY_PATH"] = rest
+        else:
+            del os.environ["LD_LIBRARY_PATH"]
 
 
 def fit_lme4(spec: ModelSpec, data: pd.DataFrame, level: float = 0.95) -> FitResult:

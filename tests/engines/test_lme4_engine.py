@@ -70,3 +70,21 @@ def test_library_deprecations_are_passed_on_not_recorded_as_fit_warnings(fev_dat
     assert not [w for w in fit.convergence.warnings if w.startswith(("FutureWarning", "DeprecationWarning"))]
     # pymer4 0.8 calls DataFrame.applymap (deprecated in pandas 2.1): passed on, still visible to the user
     assert any("applymap" in str(w.message) and w.category is FutureWarning for w in caught)
+
+
+def test_child_processes_still_start_after_the_engine_has_started_r():
+    """rpy2 prepends R's library folders to LD_LIBRARY_PATH when it starts R; a child Python (a Dask worker, a
+    compile child) then loaded the system's libpython from there and failed (``_ssl``: undefined symbol). After
+    the engine's import the variable is as before and a child Python imports ``ssl``, in a fresh process."""
+    pytest.importorskip("pymer4", reason="pymer4 not installed: pip install longmod[lme4]")
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, subprocess, sys; before = os.environ.get('LD_LIBRARY_PATH'); "
+            "from longmod.engines import lme4; lme4._import(); "
+            "assert os.environ.get('LD_LIBRARY_PATH') == before, os.environ.get('LD_LIBRARY_PATH'); "
+            "subprocess.run([sys.executable, '-c', 'import ssl'], check=True)")
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}  # as from a shell
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
