@@ -52,9 +52,28 @@ def shared_dir() -> Path:
     return SHARED
 
 
-#: Test files that run for minutes, started first so that, under ``pytest -n 2 --dist loadfile``, one worker
-#: runs them while the other works through the rest (instead of one worker starting them at the end).
-LONG_FIRST = ("tests/docs/test_site_in_browser.py",)
+#: The longest test files (pytest --durations of a full warm run, longest first), started first: under
+#: ``pytest -n 2 --dist loadfile`` each worker takes the next file when it is free, so long files at the start
+#: and short ones at the end leave the two workers finishing together (longest-processing-time-first); a
+#: 3-minute file drawn last kept one worker busy alone at the end.
+LONG_FIRST = (
+    "tests/docs/test_site_in_browser.py",
+    "tests/bayes/test_compile_cache.py",
+    "tests/bayes/test_bayes_longitudinal.py",
+    "tests/bayes/test_nutpie_callbacks.py",
+    "tests/simulate/test_run.py",
+    "tests/bayes/test_seed_reproducible.py",
+    "tests/reconstruct/test_build.py",
+    "tests/test_doctests.py",
+    "tests/biomarkers/test_bayes.py",
+    "tests/bayes/test_bayes_vs_bambi.py",
+)
+
+
+def pytest_configure(config):
+    # pytest-xdist (3.x) reorders files by their number of tests unless told not to, which undid LONG_FIRST
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(config, items):  # noqa: ARG001 - pytest hook signature
