@@ -430,17 +430,17 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
             return args.func(args)
     except BaseException as exc:  # noqa: BLE001 - every error ends in one message and an exit status
+        interrupt = interrupt_behind(exc)
+        if interrupt is None and not isinstance(exc, Exception):
+            raise  # SystemExit (argparse's usage errors and --help)
         if debug:
             traceback.print_exc()
-        interrupt = interrupt_behind(exc)
         if interrupt is not None:
             signum = interrupt.signum if isinstance(interrupt, Interrupted) else 2
             name = "SIGTERM" if signum == 15 else ("interrupted (Ctrl-C)" if signum == 2 else f"signal {signum}")
             print(f"longmod: {name}: stopped; nothing was written (an earlier output folder is unchanged)",
                   file=sys.stderr)
             return 128 + signum
-        if not isinstance(exc, Exception):
-            raise
         if is_user_error(exc):
             print(f"longmod: error: {user_message(exc)}", file=sys.stderr)
             return EXIT_USER

@@ -50,7 +50,6 @@ def test_ctrl_c_is_status_130_with_one_line(failing_trials, capsys):
     assert len(err.splitlines()) == 1 and "interrupted" in err and "Traceback" not in err
 
 
-
 @pytest.mark.parametrize("signum", [2, 15])
 def test_an_interrupt_wrapped_by_an_extension_import_is_still_the_interrupt(failing_trials, capsys, signum):
     # pybind11 turns a KeyboardInterrupt during module initialisation into ImportError("initialization failed")
@@ -70,6 +69,7 @@ def test_an_interrupt_wrapped_by_an_extension_import_is_still_the_interrupt(fail
     assert cli.main(["trials"]) == 128 + signum
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "stopped" in err and "initialization failed" not in err
+
 
 def test_usage_error_is_status_2(capsys):
     with pytest.raises(SystemExit) as exc:

@@ -138,7 +138,6 @@ def test_a_missing_optional_engine_is_found_at_the_start_and_the_rest_runs(folde
     assert f"lmm_ris [lme4]: {reason}" in summary_table(e)
 
 
-
 @pytest.mark.parametrize("wrapped", [False, True])
 def test_a_failing_fit_is_a_row_but_an_interrupt_stops_the_run(folder, monkeypatch, wrapped):
     import longmod.pipeline.models as models
@@ -158,6 +157,7 @@ def test_a_failing_fit_is_a_row_but_an_interrupt_stops_the_run(folder, monkeypat
     else:
         status = reanalyse(folder, only=["lmm_ris"]).effects["status"]
         assert len(status) and (status == "failed: did not converge").all()
+
 
 def _digest(folder) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()

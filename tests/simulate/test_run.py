@@ -31,7 +31,11 @@ def fast_scenario(analyses=("ancova", "worst_rank", "bayes_rule"), **head):
 
 
 def _numbers(res) -> pd.DataFrame:
-    return res.trials.sort_values(["analysis", "cell", "trial"]).reset_index(drop=True)
+    return _sorted(res.trials)
+
+
+def _sorted(trials: pd.DataFrame) -> pd.DataFrame:
+    return trials.sort_values(["analysis", "cell", "trial"]).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +108,7 @@ def _run_in_fresh_process(tmp_path, scenario, timeout=300, **kwargs):
         pytest.fail(f"the simulation did not finish in {timeout} s:\n{log[-3000:]}")
     assert proc.returncode == 0, log[-3000:]
     trials, oc, execution = pickle.loads(out.read_bytes())
-    return trials.sort_values(["analysis", "cell", "trial"]).reset_index(drop=True), oc, execution
+    return _sorted(trials), oc, execution
 
 
 @needs_processes
