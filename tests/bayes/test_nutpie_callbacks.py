@@ -85,13 +85,18 @@ def test_stored_layout_loads_without_rebuilding_the_graphs(reference):
     assert callbacks == "stored" and loaded.logp_func is None
     assert _draws(loaded) == _draws(reference)
     assert _draws(loaded.with_data(**NEW)) == _draws(reference.with_data(**NEW))
-    # a layout that does not fit the model is not used: the model is compiled (callbacks from the cache)
+    # a layout that does not fit the model is not used: the model is compiled, its callbacks from the cache
+    # when PyTensor gave the graphs keys seen before (on a cold cache it can give a new key, see above)
+    seen = {(meta["logp_graph"], meta["expand_graph"])}
     for bad in ({**meta, "free": ["beta"]}, {**meta, "logp_shared": ["no_such_data"]},
                 {**meta, "logp_graph": "0" * 64}, {**meta, "fingerprint": "0" * 64}):
         with pytest.raises(nutpie_callbacks.CallbackCacheUnavailable):
             nutpie_callbacks.load_numba_model(_model(), bad)
-        compiled, callbacks, _ = nutpie_callbacks.compile_with_cached_callbacks(_model(), bad)
-        assert callbacks == "disk" and _draws(compiled) == _draws(reference)
+        compiled, callbacks, again = nutpie_callbacks.compile_with_cached_callbacks(_model(), bad)
+        keys = (again["logp_graph"], again["expand_graph"])
+        assert callbacks == "disk" if keys in seen else callbacks in {"disk", "compiled"}
+        assert _draws(compiled) == _draws(reference)
+        seen.add(keys)
 
 
 def test_unusable_cache_falls_back_to_nutpie_and_says_why(reference, monkeypatch):
