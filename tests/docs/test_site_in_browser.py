@@ -191,7 +191,7 @@ async def _open_every_page(async_api, base: str, pages: list[str], index: dict,
 
 
 def test_every_page_renders_without_errors(served):
-    """Two tabs at a time: a page load is mostly waiting on the browser (66 -> 49 s for 213 pages, idle machine)."""
+    """Two tabs at a time: a page load is mostly waiting on the browser (64 -> 50 s for 213 pages, idle machine)."""
     async_api = _need_browser("async_api")
     site, base = served
     ARTIFACTS.mkdir(exist_ok=True)
