@@ -88,9 +88,7 @@ def bench_report(repeat: int) -> None:
 
 
 def bench_docs(repeat: int) -> None:
-    # no LD_LIBRARY_PATH: R's library folders there (from embedded R) break a child Python's _ssl import
-    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
-    env.update(NO_MKDOCS_2_WARNING="1", DISABLE_MKDOCS_2_WARNING="true")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
     mkdocs = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f", str(ROOT / "mkdocs.yml")]
     times = []
     for _ in range(repeat):

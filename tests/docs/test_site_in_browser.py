@@ -43,11 +43,7 @@ SCREENSHOTS = {
 
 
 def _mkdocs_env() -> dict:
-    # Embedding R earlier in the session (rpy2, for the lme4 engine tests) puts R's library folders
-    # on LD_LIBRARY_PATH; a child Python then loads Debian's libpython and fails to import _ssl
-    # ("undefined symbol _PyModule_Add"). The docs build is a separate program: give it a clean path.
-    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
-    return {**env, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
+    return {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
 
 
 def build_site(dest: Path) -> subprocess.CompletedProcess:
@@ -156,10 +152,11 @@ async def _open_every_page(async_api, base: str, pages: list[str], index: dict,
     """Open each page once, ``tabs`` browser tabs at a time (``async_api``: Playwright's): problems, links, images."""
     problems: list[str] = []
     internal: set[str] = set()
-    images = [0]
+    n_images = 0
     todo = iter(pages)  # shared by the tabs: each page is taken once
 
     async def tab(context):
+        nonlocal n_images
         page = await context.new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
@@ -172,7 +169,7 @@ async def _open_every_page(async_api, base: str, pages: list[str], index: dict,
                 continue
             imgs = await page.evaluate(
                 "Array.from(document.images).map(i => [i.currentSrc.slice(0, 60), i.complete, i.naturalWidth])")
-            images[0] += len(imgs)
+            n_images += len(imgs)
             problems.extend(f"{rel}: image not rendered {src!r}" for src, done, w in imgs if not done or w == 0)
             hrefs = await page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
             internal.update(urllib.parse.urldefrag(h)[0] for h in hrefs if h.startswith(base))
@@ -187,7 +184,7 @@ async def _open_every_page(async_api, base: str, pages: list[str], index: dict,
         await context.route("**/search/search_index.json", _search_index_once(index))
         await asyncio.gather(*(tab(context) for _ in range(tabs)))
         await browser.close()
-    return problems, internal, images[0]
+    return problems, internal, n_images
 
 
 def test_every_page_renders_without_errors(served):
