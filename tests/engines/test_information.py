@@ -109,3 +109,20 @@ def test_newton_reaches_the_optimum_of_the_fallback_optimisers(monkeypatch):
     assert newton.converged and lbfgs.converged
     assert newton.value <= lbfgs.value + 1e-9 and newton.value == pytest.approx(lbfgs.value, rel=1e-12)
     assert newton.evaluations < lbfgs.evaluations
+
+
+def test_us_parameters_far_from_the_optimum_give_no_spurious_overflow_warning():
+    """A trial step with a large off-diagonal Cholesky entry is finite (exp applies to the diagonal only)."""
+    import warnings
+
+    s = get_structure("us")
+    t = np.arange(1.0, 4.0)
+    theta = np.array([0.1, 800.0, -0.2, -750.0, 3.0, 0.3])  # row-major lower triangle of L, log on the diagonal
+    L = np.zeros((3, 3))
+    L[np.tril_indices(3)] = [np.exp(0.1), 800.0, np.exp(-0.2), -750.0, 3.0, np.exp(0.3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        S, _ = s.sigma(s.to_phi(theta, 3), t)
+        dS, _ = s.dsigma_theta(theta, t)
+    assert np.allclose(S, L @ L.T, rtol=1e-12)
+    assert np.all(np.isfinite(dS))

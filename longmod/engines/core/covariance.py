@@ -159,9 +159,17 @@ def _tril_arrays(K):
     return r, c
 
 
+def _us_cholesky_values(theta, r, c):
+    """Entries of L (row-major lower triangle): exp on the diagonal (only there: an off-diagonal theta may be large)."""
+    vals = np.array(theta, copy=True)
+    d = r == c
+    vals[d] = np.exp(vals[d])
+    return vals
+
+
 def _us_to_phi(theta, K):
     r, c = _tril_arrays(K)
-    vals = np.where(r == c, np.exp(theta), theta)
+    vals = _us_cholesky_values(theta, r, c)
     L = np.zeros((K, K), dtype=vals.dtype)
     L[r, c] = vals
     S = L @ L.T
@@ -171,8 +179,7 @@ def _us_to_phi(theta, K):
 def _us_dsigma_theta(theta, t):
     K = len(t)
     r, c = _tril_arrays(K)
-    theta = np.asarray(theta, float)
-    vals = np.where(r == c, np.exp(theta), theta)
+    vals = _us_cholesky_values(np.asarray(theta, float), r, c)
     L = np.zeros((K, K))
     L[r, c] = vals
     q = len(theta)
