@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from longmod.engines.bayes import compile_cache, runtime
 
 
 def test_a_failing_child_is_reported_and_leaves_no_marker(tmp_path, monkeypatch):
-    monkeypatch.setenv("LONGMOD_CACHE", str(tmp_path))  # the child's cache
+    # PyTensor of this (worker) process on the session's cache first: configured under the test's folder,
+    # every later Bayesian test of that worker compiled into the temporary folder, and so did its children
     runtime.configure_pytensor()
+    monkeypatch.setenv("LONGMOD_CACHE", str(tmp_path))  # the child's cache
+    monkeypatch.delenv("PYTENSOR_FLAGS", raising=False)  # the child configures its own from LONGMOD_CACHE
     # this process's markers and lock in the test's folder, also when PyTensor was configured earlier
     monkeypatch.setattr(compile_cache, "compiled_dir", lambda: tmp_path / "pytensor" / "longmod_compiled")
     key = ("test-child-compile", str(tmp_path))
@@ -17,6 +22,9 @@ def test_a_failing_child_is_reported_and_leaves_no_marker(tmp_path, monkeypatch)
     assert len(warnings) == 1 and "this run's draws may differ" in warnings[0]
     assert "ZeroDivisionError" in warnings[0]
     assert not (compile_cache.compiled_dir() / f"{compile_cache.model_digest(key)}.json").exists()
+    import pytensor
+
+    assert tmp_path not in Path(pytensor.config.base_compiledir).parents  # this process's cache is unchanged
 
 
 def test_no_cache_key_compiles_in_process():
