@@ -161,7 +161,7 @@ def _tril_arrays(K):
 
 def _us_cholesky_values(theta, r, c):
     """Entries of L (row-major lower triangle): exp on the diagonal (only there: an off-diagonal theta may be large)."""
-    vals = np.array(theta, copy=True)
+    vals = np.array(theta, dtype=np.result_type(theta, float))  # float or complex (complex-step derivatives)
     d = r == c
     vals[d] = np.exp(vals[d])
     return vals
