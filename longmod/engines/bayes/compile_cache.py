@@ -66,6 +66,49 @@ def _code_only(source: str) -> str:
     return ast.dump(tree, annotate_fields=False)
 
 
+def code_salt(path: Path) -> int:
+    """An integer from the code of one module (:func:`_code_only`): a version salt for PyTensor's numba cache key.
+
+    A module that registers its own numba kernels adds it to their key, so that
+    an edited kernel is compiled again instead of loaded stale from the disk cache.
+
+    Examples
+    --------
+    >>> code_salt(Path(__file__)) == code_salt(Path(__file__)) > 0
+    True
+    """
+    code = _code_only(path.read_text(encoding="utf-8"))
+    return int(hashlib.sha256(code.encode()).hexdigest()[:12], 16)
+
+
+_KERNELS_REGISTERED: set[str] = set()
+
+
+def register_kernels_once(module_file: str, register_numba: Callable[[int], None],
+                          register_jax: Callable[[], None]) -> None:
+    """Register a module's Op kernels with PyTensor once per process: numba's, and JAX's when JAX is importable.
+
+    ``register_numba`` receives :func:`code_salt` of ``module_file``, the
+    version salt of the kernels' numba cache key.
+
+    Examples
+    --------
+    >>> calls = []
+    >>> register_kernels_once(__file__, calls.append, lambda: None)
+    >>> register_kernels_once(__file__, calls.append, lambda: None)  # a second call does nothing
+    >>> len(calls), calls[0] == code_salt(Path(__file__))
+    (1, True)
+    """
+    if module_file in _KERNELS_REGISTERED:
+        return
+    import importlib.util
+
+    register_numba(code_salt(Path(module_file)))
+    if importlib.util.find_spec("jax") is not None:
+        register_jax()
+    _KERNELS_REGISTERED.add(module_file)
+
+
 @functools.lru_cache(maxsize=1)
 def code_hash() -> str:
     """sha256 of the model-building code: every ``.py`` of ``longmod/engines/bayes`` + the covariance table.

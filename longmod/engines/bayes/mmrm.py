@@ -208,7 +208,8 @@ def build_mmrm(design: BayesDesign, arrays: MMRMArrays, structure: Any, t: np.nd
     """
     import pymc as pm
     import pytensor.tensor as pt
-    from pytensor.tensor.slinalg import solve_triangular
+
+    from longmod.engines.bayes.prefix_mvn import prefix_mvn_logp
 
     K = len(t)
     coords = {"visit": list(design.visits), "term": design.columns,
@@ -236,10 +237,7 @@ def build_mmrm(design: BayesDesign, arrays: MMRMArrays, structure: Any, t: np.nd
             yd = pt.set_subtensor(yd[gp, gv], ymiss)
         mu = pt.dot(Zd.reshape((n * K, Zd.shape[2])), theta).reshape((n, K))
         r = (yd - mu) * prefix
-        z = solve_triangular(L, r.T, lower=True)  # (K, n)
-        m = prefix.sum(axis=0)  # patients in each visit's prefix
-        ll = -0.5 * pt.sum(z**2 * prefix.T) - pt.dot(m, pt.log(pt.diag(L))) - 0.5 * pt.sum(m) * LOG_2PI
-        pm.Potential("loglik", ll)
+        pm.Potential("loglik", prefix_mvn_logp(r, L, prefix))
     return model
 
 
