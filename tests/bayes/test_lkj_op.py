@@ -71,3 +71,12 @@ def test_numba_kernels_are_cached_under_a_key_that_follows_the_code(monkeypatch)
 def test_a_matrix_input_is_refused():
     with pytest.raises(TypeError, match="needs a vector"):
         LkjCholesky(3)(pt.matrix("z"))
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_a_partial_correlation_of_one_gives_a_non_finite_gradient_not_an_error(mode):
+    z = pt.vector("z")
+    L = LkjCholesky(3)(z)
+    f = pytensor.function([z], [L, pt.grad(pt.sum(L), z)], mode=MODES[mode])
+    Lv, g = f(np.array([1.0, 0.2, 0.3]))
+    assert np.allclose(np.diag(Lv @ Lv.T), 1.0) and not np.all(np.isfinite(g))

@@ -107,3 +107,13 @@ def test_numba_kernels_are_cached_under_a_key_that_follows_the_code(monkeypatch)
 def test_wrong_ranks_are_refused():
     with pytest.raises(TypeError, match="needs matrices r"):
         PrefixMvnLogp()(pt.vector("r"), pt.matrix("L"), pt.matrix("w"))
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_a_zero_on_the_diagonal_gives_a_non_finite_value_not_an_error(mode):
+    """The sampler rejects a non-finite log density; an exception inside numba would not be a rejection."""
+    r, S, w = _case(7, 10, 3)
+    L = np.linalg.cholesky(S)
+    L[1, 1] = 0.0
+    ll, g_r, g_L = _function(mode)(r, L, w)
+    assert not np.isfinite(ll) and not np.all(np.isfinite(g_r)) and not np.all(np.isfinite(g_L))

@@ -106,7 +106,8 @@ def lkj_cholesky_grad_numpy(z: np.ndarray, G: np.ndarray, d: int) -> np.ndarray:
     Z, P = _partial_products(z, d)
     M = np.tril(G * (Z + np.eye(d)) * np.sqrt(P))
     later = np.cumsum(M[:, ::-1], axis=1)[:, ::-1] - M  # sum over k < j <= i of G_ij L_ij
-    return (G * np.sqrt(P) - Z / (1.0 - Z**2) * later)[np.tril_indices(d, -1)]
+    with np.errstate(divide="ignore", invalid="ignore"):  # |z| = 1: inf/NaN, as the numba kernel gives
+        return (G * np.sqrt(P) - Z / (1.0 - Z**2) * later)[np.tril_indices(d, -1)]
 
 
 class LkjCholesky(Op):
@@ -173,12 +174,18 @@ def register_kernels() -> None:
 
 
 def _register_numba(salt: int) -> None:
+    from functools import partial
+
     from pytensor.link.numba.dispatch import basic as numba_basic
+
+    # NumPy's error model: a zero on L's diagonal (or |z| = 1) gives inf/NaN, as PyTensor's own graph
+    # did, which the sampler rejects; numba's default raises ZeroDivisionError inside the sampler.
+    njit = partial(numba_basic.numba_njit, error_model="numpy")
 
     def funcify_forward(op, node=None, **kw):
         d = op.d
 
-        @numba_basic.numba_njit
+        @njit
         def lkj_cholesky(z):
             L = np.zeros((d, d))
             q = 0
@@ -196,7 +203,7 @@ def _register_numba(salt: int) -> None:
     def funcify_grad(op, node=None, **kw):
         d = op.d
 
-        @numba_basic.numba_njit
+        @njit
         def lkj_cholesky_grad(z, G):
             out = np.empty(len(z))
             sqrtP = np.empty(d)

@@ -13,7 +13,9 @@ visits ``P = {1, ..., m}`` (complete data, or dropout after visit ``m``),
         - \sum_{k \in P} \log L_{kk} - \tfrac{m}{2} \log 2\pi :
 
 one triangular solve for all patients and a mask per patient give the exact
-likelihood of every monotone pattern (MAR, as in the frequentist MMRM). A
+likelihood of every monotone pattern (MAR, as in the frequentist MMRM). The sum
+and its gradient are one Op with a numba kernel
+(:mod:`longmod.engines.bayes.prefix_mvn`). A
 visit missed *before* a patient's last observed visit (an intermittent gap)
 is a latent value ``y_missing`` (flat prior) inside the prefix; integrating
 it out is exact marginalisation, so the posterior of every other parameter is

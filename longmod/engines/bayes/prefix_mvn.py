@@ -53,9 +53,11 @@ from longmod.engines.bayes.covstruct import LOG_2PI
 
 
 def _reference_parts(r: np.ndarray, L: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``z`` (``n x K``) and ``m`` (``K``) with NumPy/SciPy, for the Python/C implementations."""
+    """``z`` (``n x K``) and ``m`` (``K``) with NumPy/SciPy, for the Python/C implementations (NaN if ``L`` is singular)."""
     from scipy.linalg import solve_triangular
 
+    if not np.all(np.diag(L) != 0.0):
+        return np.full(r.shape, np.nan), w.sum(axis=0)
     z = solve_triangular(L, r.T, lower=True).T
     return z, w.sum(axis=0)
 
@@ -76,7 +78,8 @@ def prefix_mvn_logp_numpy(r: np.ndarray, L: np.ndarray, w: np.ndarray) -> float:
     True
     """
     z, m = _reference_parts(r, L, w)
-    return float(-0.5 * np.sum(w * z**2) - m @ np.log(np.diag(L)) - 0.5 * m.sum() * LOG_2PI)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a singular L: NaN, as the numba kernel gives
+        return float(-0.5 * np.sum(w * z**2) - m @ np.log(np.diag(L)) - 0.5 * m.sum() * LOG_2PI)
 
 
 def prefix_mvn_grad_numpy(r: np.ndarray, L: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,6 +98,8 @@ def prefix_mvn_grad_numpy(r: np.ndarray, L: np.ndarray, w: np.ndarray) -> tuple[
     from scipy.linalg import solve_triangular
 
     z, m = _reference_parts(r, L, w)
+    if np.isnan(z).all() and z.size:
+        return np.full(r.shape, np.nan), np.full(L.shape, np.nan)
     v = solve_triangular(L, (w * z).T, lower=True, trans="T")  # K x n
     g_L = np.tril(v @ z)
     g_L[np.diag_indices_from(g_L)] -= m / np.diag(L)
@@ -186,11 +191,17 @@ def register_kernels() -> None:
 
 
 def _register_numba(salt: int) -> None:
+    from functools import partial
+
     from pytensor.link.numba.dispatch import basic as numba_basic
+
+    # NumPy's error model: a zero on L's diagonal (or |z| = 1) gives inf/NaN, as PyTensor's own graph
+    # did, which the sampler rejects; numba's default raises ZeroDivisionError inside the sampler.
+    njit = partial(numba_basic.numba_njit, error_model="numpy")
 
     # Patients are the inner loop (contiguous rows of z = L^{-1} r', shape K x n), as in LAPACK's
     # multi-right-hand-side solve: the loops vectorise and no division sits on a dependency chain.
-    @numba_basic.numba_njit
+    @njit
     def solve(r, L, w, z):  # fills z; returns (sum w z^2, m)
         n, K = r.shape
         m = np.zeros(K)
@@ -211,13 +222,13 @@ def _register_numba(salt: int) -> None:
                 m[k] += w[i, k]
         return quad, m
 
-    @numba_basic.numba_njit
+    @njit
     def logp(r, L, w):
         z = np.empty((r.shape[1], r.shape[0]))
         quad, m = solve(r, L, w, z)
         return np.array(-0.5 * quad - np.sum(m * np.log(np.diag(L))) - 0.5 * m.sum() * LOG_2PI)
 
-    @numba_basic.numba_njit
+    @njit
     def grad(r, L, w):
         n, K = r.shape
         z = np.empty((K, n))
