@@ -178,8 +178,8 @@ def _register_numba(salt: int) -> None:
 
     from pytensor.link.numba.dispatch import basic as numba_basic
 
-    # NumPy's error model: a zero on L's diagonal (or |z| = 1) gives inf/NaN, as PyTensor's own graph
-    # did, which the sampler rejects; numba's default raises ZeroDivisionError inside the sampler.
+    # NumPy's error model: |z| = 1 gives an inf/NaN gradient, as PyTensor's own graph did, which the
+    # sampler rejects; numba's default raises ZeroDivisionError inside the sampler.
     njit = partial(numba_basic.numba_njit, error_model="numpy")
 
     def funcify_forward(op, node=None, **kw):

@@ -195,7 +195,7 @@ def _register_numba(salt: int) -> None:
 
     from pytensor.link.numba.dispatch import basic as numba_basic
 
-    # NumPy's error model: a zero on L's diagonal (or |z| = 1) gives inf/NaN, as PyTensor's own graph
+    # NumPy's error model: a zero on L's diagonal gives inf/NaN, as PyTensor's own graph
     # did, which the sampler rejects; numba's default raises ZeroDivisionError inside the sampler.
     njit = partial(numba_basic.numba_njit, error_model="numpy")
 
