@@ -95,24 +95,13 @@ def lkj_us(d: int, calls: int) -> dict[str, float]:
 def nuts_step_us() -> dict[str, float]:
     import nutpie
 
-    from longmod.data import load_trial
+    from bundled_bayes_mmrm import bundled_bayes_mmrm
+
     from longmod.engines.bayes.longitudinal import prepare_mmrm
     from longmod.engines.bayes.nutpie_callbacks import compile_with_cached_callbacks
-    from longmod.estimands.longitudinal import long_analysis_data, visit_label
-    from longmod.resources import fixtures_dir, models_dir
-    from longmod.spec.model import Treatment, load_model_spec
-    from longmod.spec.plan import load_plan
 
-    plan = load_plan(models_dir() / "stroma_cov2" / "plan.toml")
-    trial = load_trial(fixtures_dir() / "stroma_cov2")
-    a = next(x for x in plan.analyses if x.name == "bayes_mmrm")
-    spec = load_model_spec(plan.path.parent / a.options["spec"])
-    days = [int(d) for d in a.options["days"]]
-    data = long_analysis_data(trial, plan.estimands[a.estimand].outcome, days=days)
-    (treatment,) = Treatment.for_trial(trial.meta.arms, trial.meta.reference_arm)
-    levels = {**dict(spec.levels), spec.visit: [visit_label(d) for d in days],
-              treatment.variable: [treatment.reference, treatment.active]}
-    model = prepare_mmrm(spec.replace(name=a.name, levels=levels, treatment=treatment), data)["build"]()
+    bundled = bundled_bayes_mmrm()
+    model = prepare_mmrm(bundled.spec, bundled.data)["build"]()
     compiled, callbacks, _ = compile_with_cached_callbacks(model)
     t = time.perf_counter()
     tr = nutpie.sample(compiled, chains=2, draws=1000, tune=1000, cores=1, seed=1, progress_bar=False,

@@ -57,28 +57,13 @@ import nutpie  # noqa: E402,F401
 
 marks["import"] = (time.perf_counter() - T0, cpu() - c0)
 t, c = time.perf_counter(), cpu()
-from longmod.data import load_trial  # noqa: E402
-from longmod.estimands.longitudinal import long_analysis_data, visit_label  # noqa: E402
-from longmod.resources import fixtures_dir, models_dir  # noqa: E402
-from longmod.spec.model import Treatment, load_model_spec  # noqa: E402
-from longmod.spec.plan import load_plan  # noqa: E402
+from bundled_bayes_mmrm import bundled_bayes_mmrm  # noqa: E402
 
-plan = load_plan(models_dir() / "stroma_cov2" / "plan.toml")
-trial = load_trial(fixtures_dir() / "stroma_cov2")
-a = next(x for x in plan.analyses if x.name == "bayes_mmrm")
-spec = load_model_spec(plan.path.parent / a.options["spec"])
-days = [int(d) for d in a.options["days"]]
-data = long_analysis_data(trial, plan.estimands[a.estimand].outcome, days=days)
-# the comparison and the MCID come from trial.toml, as in `longmod reanalyse`
-(treatment,) = Treatment.for_trial(trial.meta.arms, trial.meta.reference_arm)
-levels = dict(spec.levels)
-levels[spec.visit] = [visit_label(d) for d in days]
-levels[treatment.variable] = [treatment.reference, treatment.active]
-outcome = plan.estimands[a.estimand].outcome
-spec = spec.replace(name=a.name, levels=levels, treatment=treatment, covariance=args.covariance,
-                    mcid=trial.meta.variables[outcome].mcid,
+bundled = bundled_bayes_mmrm()
+spec, data = bundled.spec, bundled.data
+spec = spec.replace(covariance=args.covariance, mcid=bundled.mcid,
                     sampler={**dict(spec.sampler), "backend": args.backend, "draws": args.draws,
-                                                  "tune": args.tune, "chains": args.chains})
+                             "tune": args.tune, "chains": args.chains})
 marks["data"] = (time.perf_counter() - t, cpu() - c)
 t, c = time.perf_counter(), cpu()
 if args.profile:
@@ -87,7 +72,7 @@ if args.profile:
 
     prof = cProfile.Profile()
     prof.enable()
-fit = fit_bayes_longitudinal(spec, data, estimand=a.estimand, prior_draws=args.prior_draws)
+fit = fit_bayes_longitudinal(spec, data, estimand=bundled.estimand, prior_draws=args.prior_draws)
 profile = {}
 if args.profile:
     prof.disable()

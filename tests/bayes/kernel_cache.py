@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from longmod.engines.bayes.compile_cache import code_salt
+from longmod.engines.bayes.compile_cache import code_salt, kernel_njit
 
 
 def assert_cache_key_follows_code(monkeypatch, module: ModuleType, nodes: list, edit: tuple[str, str]) -> None:
@@ -21,10 +21,10 @@ def assert_cache_key_follows_code(monkeypatch, module: ModuleType, nodes: list, 
     assert all(before) and len(set(before)) == len(before)
     salt = code_salt(Path(module.__file__))
     try:
-        module._register_numba(salt + 1)
+        module._register_numba(salt + 1, kernel_njit())
         assert all(a != b for a, b in zip(keys(), before))
     finally:
-        module._register_numba(salt)
+        module._register_numba(salt, kernel_njit())
     assert keys() == before
     source = Path(module.__file__).read_text(encoding="utf-8")
     assert edit[0] in source

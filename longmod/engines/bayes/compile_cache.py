@@ -81,21 +81,38 @@ def code_salt(path: Path) -> int:
     return int(hashlib.sha256(code.encode()).hexdigest()[:12], 16)
 
 
+def kernel_njit() -> Callable:
+    """The decorator longmod's own numba kernels are compiled with: PyTensor's ``numba_njit``, NumPy's error model.
+
+    A division by zero then gives inf/NaN, which the sampler rejects (as it did
+    PyTensor's own graphs), instead of raising ``ZeroDivisionError`` inside the
+    sampler's C callback.
+
+    Examples
+    --------
+    >>> kernel_njit().keywords
+    {'error_model': 'numpy'}
+    """
+    from pytensor.link.numba.dispatch import basic as numba_basic
+
+    return functools.partial(numba_basic.numba_njit, error_model="numpy")
+
+
 _KERNELS_REGISTERED: set[str] = set()
 
 
-def register_kernels_once(module_file: str, register_numba: Callable[[int], None],
+def register_kernels_once(module_file: str, register_numba: Callable[[int, Callable], None],
                           register_jax: Callable[[], None]) -> None:
     """Register a module's Op kernels with PyTensor once per process: numba's, and JAX's when JAX is importable.
 
-    ``register_numba`` receives :func:`code_salt` of ``module_file``, the
-    version salt of the kernels' numba cache key.
+    ``register_numba(salt, njit)`` receives :func:`code_salt` of ``module_file``
+    (the version salt of the kernels' numba cache key) and :func:`kernel_njit`.
 
     Examples
     --------
     >>> calls = []
-    >>> register_kernels_once(__file__, calls.append, lambda: None)
-    >>> register_kernels_once(__file__, calls.append, lambda: None)  # a second call does nothing
+    >>> register_kernels_once(__file__, lambda salt, njit: calls.append(salt), lambda: None)
+    >>> register_kernels_once(__file__, lambda salt, njit: calls.append(salt), lambda: None)  # does nothing
     >>> len(calls), calls[0] == code_salt(Path(__file__))
     (1, True)
     """
@@ -103,7 +120,7 @@ def register_kernels_once(module_file: str, register_numba: Callable[[int], None
         return
     import importlib.util
 
-    register_numba(code_salt(Path(module_file)))
+    register_numba(code_salt(Path(module_file)), kernel_njit())
     if importlib.util.find_spec("jax") is not None:
         register_jax()
     _KERNELS_REGISTERED.add(module_file)

@@ -37,6 +37,7 @@ them against the formula written with PyTensor's operations, against
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -173,14 +174,8 @@ def register_kernels() -> None:
     register_kernels_once(__file__, _register_numba, _register_jax)
 
 
-def _register_numba(salt: int) -> None:
-    from functools import partial
-
+def _register_numba(salt: int, njit: Callable) -> None:
     from pytensor.link.numba.dispatch import basic as numba_basic
-
-    # NumPy's error model: |z| = 1 gives an inf/NaN gradient, as PyTensor's own graph did, which the
-    # sampler rejects; numba's default raises ZeroDivisionError inside the sampler.
-    njit = partial(numba_basic.numba_njit, error_model="numpy")
 
     def funcify_forward(op, node=None, **kw):
         d = op.d

@@ -42,6 +42,7 @@ were checked by hand against the numba ones (differences <= 2e-15).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,13 +53,16 @@ from pytensor.graph.op import Op
 from longmod.engines.bayes.covstruct import LOG_2PI
 
 
+def _singular(L: np.ndarray) -> bool:
+    """A zero on the diagonal: the NumPy implementations return NaN, as the numba kernels do (SciPy would raise)."""
+    return not np.all(np.diag(L) != 0.0)
+
+
 def _reference_parts(r: np.ndarray, L: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``z`` (``n x K``) and ``m`` (``K``) with NumPy/SciPy, for the Python/C implementations (NaN if ``L`` is singular)."""
+    """``z`` (``n x K``) and ``m`` (``K``) with NumPy/SciPy, for the Python/C implementations."""
     from scipy.linalg import solve_triangular
 
-    if not np.all(np.diag(L) != 0.0):
-        return np.full(r.shape, np.nan), w.sum(axis=0)
-    z = solve_triangular(L, r.T, lower=True).T
+    z = np.full(r.shape, np.nan) if _singular(L) else solve_triangular(L, r.T, lower=True).T
     return z, w.sum(axis=0)
 
 
@@ -97,9 +101,9 @@ def prefix_mvn_grad_numpy(r: np.ndarray, L: np.ndarray, w: np.ndarray) -> tuple[
     """
     from scipy.linalg import solve_triangular
 
-    z, m = _reference_parts(r, L, w)
-    if np.isnan(z).all() and z.size:
+    if _singular(L):
         return np.full(r.shape, np.nan), np.full(L.shape, np.nan)
+    z, m = _reference_parts(r, L, w)
     v = solve_triangular(L, (w * z).T, lower=True, trans="T")  # K x n
     g_L = np.tril(v @ z)
     g_L[np.diag_indices_from(g_L)] -= m / np.diag(L)
@@ -190,14 +194,8 @@ def register_kernels() -> None:
     register_kernels_once(__file__, _register_numba, _register_jax)
 
 
-def _register_numba(salt: int) -> None:
-    from functools import partial
-
+def _register_numba(salt: int, njit: Callable) -> None:
     from pytensor.link.numba.dispatch import basic as numba_basic
-
-    # NumPy's error model: a zero on L's diagonal gives inf/NaN, as PyTensor's own graph
-    # did, which the sampler rejects; numba's default raises ZeroDivisionError inside the sampler.
-    njit = partial(numba_basic.numba_njit, error_model="numpy")
 
     # Patients are the inner loop (contiguous rows of z = L^{-1} r', shape K x n), as in LAPACK's
     # multi-right-hand-side solve: the loops vectorise and no division sits on a dependency chain.
